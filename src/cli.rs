@@ -1,0 +1,167 @@
+//! Command-line and environment surface.
+//!
+//! Every knob is a clap argument with an `env` name, so `--help` lists the variable an operator
+//! sets. Kube-OVN's names are honoured verbatim; new knobs share the `OVS_OVN_SUPERVISOR_`
+//! prefix. Values are taken as raw strings here and validated in [`crate::config`], so an error
+//! can name the variable, the value and what is accepted — clap's own messages cannot name the
+//! env var a value came from.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Prefix of every knob this project adds (Kube-OVN's own names are used as they are).
+pub const PREFIX: &str = "OVS_OVN_SUPERVISOR_";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ovs-ovn-supervisor",
+    version,
+    about = "Entrypoint of the ovs-ovn pod: runs ovsdb-server, ovs-vswitchd and ovn-controller in order and supervises them",
+    after_help = "Exit codes: 0 clean stop or probe success; 1 runtime failure (a stage missed its deadline, a daemon died); 2 bad configuration or usage; 3 probe failure."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring the node up and supervise it in the foreground until SIGTERM/SIGINT.
+    Run(Box<NodeArgs>),
+    /// Answer a Kubernetes exec probe: exit 0 when the condition holds, 3 with a reason otherwise.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeKind {
+    /// The supervisor and every local daemon answer (never depends on the OVN Southbound).
+    Liveness,
+    /// The node can forward: every start stage reached and all daemons answer.
+    Readiness,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[arg(value_enum)]
+    pub kind: ProbeKind,
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// How long the probe may take in all, in milliseconds.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_PROBE_TIMEOUT_MS")]
+    pub timeout_ms: Option<String>,
+}
+
+/// Where the node's files live. Shared by `run` and `probe` so both agree on the layout.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PathArgs {
+    /// Run a whole node inside DIR: userspace datapath, embedded local OVN Southbound, nothing
+    /// outside DIR touched.
+    #[arg(long, value_name = "DIR", env = "OVS_OVN_SUPERVISOR_SANDBOX")]
+    pub sandbox: Option<PathBuf>,
+    #[arg(long, env = "OVS_RUNDIR", value_name = "DIR")]
+    pub ovs_rundir: Option<PathBuf>,
+    #[arg(long, env = "OVS_DBDIR", value_name = "DIR")]
+    pub ovs_dbdir: Option<PathBuf>,
+    #[arg(long, env = "OVS_LOGDIR", value_name = "DIR")]
+    pub ovs_logdir: Option<PathBuf>,
+    /// system-id.conf lives in SYSCONFDIR/openvswitch, as ovs-ctl keeps it.
+    #[arg(long, env = "OVS_SYSCONFDIR", value_name = "DIR")]
+    pub ovs_sysconfdir: Option<PathBuf>,
+    #[arg(long, env = "OVN_RUNDIR", value_name = "DIR")]
+    pub ovn_rundir: Option<PathBuf>,
+    #[arg(long, env = "OVN_LOGDIR", value_name = "DIR")]
+    pub ovn_logdir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+
+    // --- Kube-OVN's names ---
+    /// ovn-controller's Southbound probe interval, ms (0 disables; OVN raises 1..999 to 1000).
+    #[arg(long, env = "OVN_REMOTE_PROBE_INTERVAL")]
+    pub ovn_remote_probe_interval: Option<String>,
+    /// OpenFlow probe interval between ovn-controller and br-int, seconds.
+    #[arg(long, env = "OVN_REMOTE_OPENFLOW_INTERVAL")]
+    pub ovn_remote_openflow_interval: Option<String>,
+    /// geneve, vxlan or stt.
+    #[arg(long, env = "TUNNEL_TYPE")]
+    pub tunnel_type: Option<String>,
+    /// This node's name (external_ids:hostname).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Older name of NODE_NAME, used when NODE_NAME is unset.
+    #[arg(long, env = "KUBE_NODE_NAME")]
+    pub kube_node_name: Option<String>,
+    /// Comma-separated Southbound IPs (IPv6 may be bracketed).
+    #[arg(long, env = "OVN_DB_IPS")]
+    pub ovn_db_ips: Option<String>,
+    #[arg(long, env = "KUBE_OVN_SB_PORT")]
+    pub kube_ovn_sb_port: Option<String>,
+    /// Full ovn-remote value; overrides OVN_DB_IPS and the service variables.
+    #[arg(long, env = "OVN_SB_ADDR")]
+    pub ovn_sb_addr: Option<String>,
+    #[arg(long, env = "OVN_SB_SERVICE_HOST")]
+    pub ovn_sb_service_host: Option<String>,
+    #[arg(long, env = "OVN_SB_SERVICE_PORT")]
+    pub ovn_sb_service_port: Option<String>,
+    /// ssl: remotes, TLS files from the TLS dir.
+    #[arg(long, env = "ENABLE_SSL")]
+    pub enable_ssl: Option<String>,
+    #[arg(long, env = "HW_OFFLOAD")]
+    pub hw_offload: Option<String>,
+    /// Prefix for each daemon's argv, e.g. "valgrind --leak-check=full".
+    #[arg(long, env = "DEBUG_WRAPPER")]
+    pub debug_wrapper: Option<String>,
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+    /// Directory of vswitch.ovsschema (OVS's own variable).
+    #[arg(long, env = "OVS_PKGDATADIR")]
+    pub ovs_pkgdatadir: Option<PathBuf>,
+    /// Directory of ovn-sb.ovsschema (OVN's own variable).
+    #[arg(long, env = "OVN_PKGDATADIR")]
+    pub ovn_pkgdatadir: Option<PathBuf>,
+
+    // --- our own knobs ---
+    /// system (kernel) or netdev (userspace); the sandbox defaults to netdev.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_DATAPATH_TYPE")]
+    pub datapath_type: Option<String>,
+    /// Override of other_config:n-handler-threads (default: scaled from usable CPUs).
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_N_HANDLER_THREADS")]
+    pub n_handler_threads: Option<String>,
+    /// Override of other_config:n-revalidator-threads (default: scaled from usable CPUs).
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_N_REVALIDATOR_THREADS")]
+    pub n_revalidator_threads: Option<String>,
+    /// First retry delay ceiling of the br-int.mgmt check, ms.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_BASE_MS")]
+    pub mgmt_backoff_base_ms: Option<String>,
+    /// Largest retry delay of the br-int.mgmt check, ms.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_CAP_MS")]
+    pub mgmt_backoff_cap_ms: Option<String>,
+    /// Deadline of the br-int.mgmt check, ms.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_MGMT_DEADLINE_MS")]
+    pub mgmt_deadline_ms: Option<String>,
+    /// Deadline of every other start stage, ms.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_STAGE_DEADLINE_MS")]
+    pub stage_deadline_ms: Option<String>,
+    /// Budget of the ordered stop, ms; keep it below the pod's terminationGracePeriodSeconds.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_STOP_BUDGET_MS")]
+    pub stop_budget_ms: Option<String>,
+    /// text or json.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// tracing filter, e.g. "info" or "ovs_ovn_supervisor=debug".
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_LOG")]
+    pub log: Option<String>,
+    /// Directory of the TLS key, cert and CA cert used with ENABLE_SSL.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// Sandbox networking: auto (a private network namespace when permitted, else dummy
+    /// devices), netns, or dummy.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_SANDBOX_NET")]
+    pub sandbox_net: Option<String>,
+}

@@ -1,0 +1,25 @@
+//! ovs-ovn-supervisor: the whole entrypoint of Kube-OVN's `ovs-ovn` pod.
+//!
+//! `run` brings a node up stage by stage (config → conf.db → ovsdb-server → one settings
+//! transaction → ovs-vswitchd → br-int.mgmt answering OpenFlow → ovn-controller) and supervises
+//! the daemons in the foreground; `probe` answers Kubernetes exec probes. Each module owns one
+//! concern; side effects live at the edges so the decisions can be tested without a host.
+
+pub mod backoff;
+pub mod cli;
+pub mod config;
+pub mod daemons;
+pub mod dbfile;
+pub mod jsonrpc;
+pub mod logging;
+pub mod netns;
+pub mod openflow;
+pub mod ovsdb;
+pub mod paths;
+pub mod probe;
+pub mod process;
+pub mod settings;
+pub mod state;
+pub mod supervisor;
+pub mod tuning;
+pub mod unixctl;

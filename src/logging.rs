@@ -1,0 +1,171 @@
+//! Logging: our own events through tracing (text or JSON on stderr), and each daemon's
+//! stdout/stderr re-emitted line by line, tagged with the daemon's name and at the level OVS
+//! wrote in the line.
+//!
+//! Invariants: a daemon line is bounded (a line without a newline is cut at [`MAX_LINE`]
+//! bytes), never parsed beyond its level field, and invalid UTF-8 is replaced, not fatal. The
+//! daemons keep their own log files too (`--log-file`), so nothing depends on this relay.
+
+use std::io::IsTerminal;
+use std::os::fd::OwnedFd;
+
+use tokio::io::AsyncReadExt;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+#[derive(Debug, thiserror::Error)]
+#[error("OVS_OVN_SUPERVISOR_LOG={filter:?} is invalid: expected a tracing filter such as \"info\" or \"ovs_ovn_supervisor=debug\" ({reason})")]
+pub struct LogError {
+    filter: String,
+    reason: String,
+}
+
+pub fn init(format: LogFormat, filter: &str) -> Result<(), LogError> {
+    let env_filter = EnvFilter::try_new(filter).map_err(|e| LogError {
+        filter: filter.to_string(),
+        reason: e.to_string(),
+    })?;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: `kubectl logs` and log shippers read a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    // Failing to install means a subscriber is already there (tests); keep that one.
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
+    Ok(())
+}
+
+/// OVS's own level names, as they appear in the 4th `|` field of a console line
+/// (`2026-11-22T12:21:52Z|00001|module|WARN|text`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+pub fn ovs_level(line: &str) -> LineLevel {
+    match line.split('|').nth(3) {
+        Some("EMER") | Some("ERR") => LineLevel::Error,
+        Some("WARN") => LineLevel::Warn,
+        Some("DBG") => LineLevel::Debug,
+        _ => LineLevel::Info,
+    }
+}
+
+pub const MAX_LINE: usize = 16 * 1024;
+
+fn emit(daemon: &str, bytes: &[u8]) {
+    let line = String::from_utf8_lossy(bytes);
+    let line = line.trim_end();
+    if line.is_empty() {
+        return;
+    }
+    match ovs_level(line) {
+        LineLevel::Error => tracing::error!(daemon, "{line}"),
+        LineLevel::Warn => tracing::warn!(daemon, "{line}"),
+        LineLevel::Info => tracing::info!(daemon, "{line}"),
+        LineLevel::Debug => tracing::debug!(daemon, "{line}"),
+    }
+}
+
+/// Splits a byte stream into lines, emitting complete ones and over-long fragments.
+#[derive(Default)]
+pub struct LineSplitter {
+    buf: Vec<u8>,
+}
+
+impl LineSplitter {
+    pub fn push(&mut self, chunk: &[u8], mut out: impl FnMut(&[u8])) {
+        for &b in chunk {
+            if b == b'\n' {
+                out(&self.buf);
+                self.buf.clear();
+            } else {
+                self.buf.push(b);
+                if self.buf.len() >= MAX_LINE {
+                    out(&self.buf);
+                    self.buf.clear();
+                }
+            }
+        }
+    }
+    pub fn finish(&mut self, mut out: impl FnMut(&[u8])) {
+        if !self.buf.is_empty() {
+            out(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+/// Re-emits a daemon's pipe until it closes. Runs as a task on the current runtime.
+pub fn relay(daemon: &'static str, pipe: impl Into<OwnedFd>) {
+    let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(pipe.into()) else {
+        tracing::warn!(daemon, "cannot relay output: pipe not usable");
+        return;
+    };
+    tokio::spawn(async move {
+        let mut split = LineSplitter::default();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match rx.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => split.push(&chunk[..n], |l| emit(daemon, l)),
+            }
+        }
+        split.finish(|l| emit(daemon, l));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_come_from_the_ovs_line() {
+        let cases = [
+            (
+                "2026-11-22T12:21:52Z|00001|fatal_signal(urcu1)|WARN|terminating",
+                LineLevel::Warn,
+            ),
+            ("2026-11-22T12:21:52Z|00002|ovsdb|ERR|bad", LineLevel::Error),
+            (
+                "2026-11-22T12:21:52Z|00002|ovsdb|EMER|worse",
+                LineLevel::Error,
+            ),
+            ("2026-11-22T12:21:52Z|00003|x|DBG|detail", LineLevel::Debug),
+            ("==123== valgrind says hi", LineLevel::Info),
+            ("", LineLevel::Info),
+        ];
+        for (line, want) in cases {
+            assert_eq!(ovs_level(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn splitter_handles_split_and_long_lines() {
+        let mut got = Vec::new();
+        let mut s = LineSplitter::default();
+        s.push(b"ab", |l| got.push(l.to_vec()));
+        s.push(b"c\nd", |l| got.push(l.to_vec()));
+        s.push(&vec![b'x'; MAX_LINE + 5], |l| got.push(l.to_vec()));
+        s.finish(|l| got.push(l.to_vec()));
+        assert_eq!(got[0], b"abc");
+        assert_eq!(got[1].len(), MAX_LINE);
+        assert!(got[1].starts_with(b"d"));
+        assert_eq!(got[2].len(), 6);
+        assert_eq!(got.len(), 3);
+    }
+
+    #[test]
+    fn bad_filter_names_the_variable() {
+        let e = init(LogFormat::Text, "info,[[[").unwrap_err();
+        assert!(e.to_string().starts_with("OVS_OVN_SUPERVISOR_LOG="), "{e}");
+    }
+}

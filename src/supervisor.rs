@@ -1,0 +1,537 @@
+//! `run`: bring the node up stage by stage, supervise it, stop it in order.
+//!
+//! Invariants:
+//! - Each stage runs under its own deadline and is raced against SIGTERM/SIGINT and against any
+//!   started daemon exiting, so a signal during any stage stops cleanly and a daemon crash
+//!   during start is reported as that, not as a stage timeout.
+//! - ovn-controller starts only after `br-int.mgmt` completed an OpenFlow exchange, so its own
+//!   1-2-4-8 s reconnect backoff never starts (the seed incident).
+//! - The stop is ordered ovn-controller → ovs-vswitchd → ovsdb-server(s), each asked through
+//!   unixctl first, then SIGTERM, then SIGKILL to its process group, within the stop budget.
+//! - SIGHUP is never forwarded (OVS daemons die on it): it becomes `vlog/reopen`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::backoff::{Policy, Retry};
+use crate::config::Config;
+use crate::daemons::{Daemon, NetMode};
+use crate::jsonrpc::Client;
+use crate::process::{ExitStatus, Reaper};
+use crate::state::State;
+use crate::{dbfile, openflow, ovsdb, settings, state, tuning, unixctl};
+
+#[path = "supervisor_stop.rs"]
+mod stop;
+
+/// Why `run` ended without a clean stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("stage {stage}: {message}")]
+    Stage {
+        stage: &'static str,
+        message: String,
+    },
+    #[error("stage {stage}: no success within {deadline:?}; last error: {last}")]
+    Deadline {
+        stage: &'static str,
+        deadline: Duration,
+        last: String,
+    },
+    #[error("{daemon} (pid {pid}) exited unexpectedly with {status}; stopped the others in order")]
+    DaemonDied {
+        daemon: &'static str,
+        pid: i32,
+        status: ExitStatus,
+    },
+    #[error("cannot set up signal handling: {0}")]
+    Signals(std::io::Error),
+}
+
+fn stage_err(stage: &'static str) -> impl Fn(&dyn std::fmt::Display) -> RunError {
+    move |e| RunError::Stage {
+        stage,
+        message: e.to_string(),
+    }
+}
+
+/// What interrupted a stage.
+enum Interrupt {
+    Stop(&'static str),
+    Died(Daemon, i32, ExitStatus),
+    Failed(RunError),
+}
+
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+enum SigEvent {
+    Stop(&'static str),
+    Hup,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+    async fn next(&mut self) -> SigEvent {
+        tokio::select! {
+            _ = self.term.recv() => SigEvent::Stop("SIGTERM"),
+            _ = self.int.recv() => SigEvent::Stop("SIGINT"),
+            _ = self.hup.recv() => SigEvent::Hup,
+        }
+    }
+}
+
+pub(crate) struct Running {
+    pub(crate) pid: i32,
+}
+
+pub struct Supervisor {
+    cfg: Config,
+    net: NetMode,
+    reaper: &'static Reaper,
+    pub(crate) running: BTreeMap<Daemon, Running>,
+    exits_tx: mpsc::UnboundedSender<(Daemon, i32, ExitStatus)>,
+    exits: mpsc::UnboundedReceiver<(Daemon, i32, ExitStatus)>,
+    signals: Signals,
+    state: State,
+    started: Instant,
+}
+
+/// Connects, retrying while the socket is missing or refused (the daemon is still starting).
+async fn connect_when_up(path: &Path, deadline: Instant) -> Result<Client, String> {
+    retry(deadline, |left| async move {
+        Client::connect(path, left.min(Duration::from_secs(2)))
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// The daemon's own pid: the one we spawned, or its pidfile's under a `DEBUG_WRAPPER` (whose
+/// pid is the wrapper's).
+async fn daemon_pid(
+    cfg: &Config,
+    d: Daemon,
+    spawned: i32,
+    deadline: Instant,
+) -> Result<i32, String> {
+    if cfg.debug_wrapper.is_empty() {
+        return Ok(spawned);
+    }
+    let l = &cfg.layout;
+    retry(deadline, |_| async move {
+        match d.read_pid(l) {
+            Ok(Some(pid)) if pid != spawned => Ok(pid),
+            Ok(_) => Err(format!("{} not written yet", d.pidfile(l).display())),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// Retries `f` with full-jitter backoff (5 ms .. 100 ms) until it succeeds or `deadline`.
+async fn retry<T, F, Fut>(deadline: Instant, mut f: F) -> Result<T, String>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let policy = Policy {
+        base: Duration::from_millis(5),
+        cap: Duration::from_millis(100),
+    };
+    let mut r = Retry::new(policy, deadline);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let err = match f(left.max(Duration::from_millis(1))).await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        match r.next_delay(Instant::now(), fastrand::f64()) {
+            Some(d) => tokio::time::sleep(d).await,
+            None => return Err(err),
+        }
+    }
+}
+
+impl Supervisor {
+    pub fn new(cfg: Config, net: NetMode, reaper: &'static Reaper) -> Result<Self, RunError> {
+        let (exits_tx, exits) = mpsc::unbounded_channel();
+        Ok(Supervisor {
+            state: State {
+                supervisor_pid: std::process::id() as i32,
+                stage: "starting".into(),
+                ready: false,
+                daemons: BTreeMap::new(),
+                timeline: Vec::new(),
+            },
+            cfg,
+            net,
+            reaper,
+            running: BTreeMap::new(),
+            exits_tx,
+            exits,
+            signals: Signals::new().map_err(RunError::Signals)?,
+            started: Instant::now(),
+        })
+    }
+
+    fn publish(&self) {
+        if let Err(e) = state::write(&self.cfg.layout.state_file(), &self.state) {
+            tracing::warn!(error = %e, "cannot publish state for probes");
+        }
+    }
+
+    /// Runs `fut` as stage `name`, racing it against signals and daemon exits.
+    async fn stage<T>(
+        &mut self,
+        name: &'static str,
+        fut: impl Future<Output = Result<T, RunError>>,
+    ) -> Result<T, Interrupt> {
+        let t0 = Instant::now();
+        self.state.stage = name.to_string();
+        self.publish();
+        tracing::debug!(stage = name, "stage started");
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                r = &mut fut => {
+                    let ms = t0.elapsed().as_millis() as u64;
+                    self.state.timeline.push((name.to_string(), ms));
+                    return r.map_err(Interrupt::Failed);
+                }
+                ev = self.signals.next() => match ev {
+                    SigEvent::Stop(s) => return Err(Interrupt::Stop(s)),
+                    SigEvent::Hup => stop::reopen_logs(&self.cfg, &self.running).await,
+                },
+                Some((d, pid, st)) = self.exits.recv() => return Err(Interrupt::Died(d, pid, st)),
+            }
+        }
+    }
+
+    fn spawn(&mut self, d: Daemon) -> Result<i32, RunError> {
+        let inv = d.invocation(&self.cfg, self.net);
+        let err = stage_err(d.name());
+        let binary = d.find_binary().map_err(|e| err(&e))?;
+        // The daemon's resolved path replaces its bare name, so a wrapper runs the same binary
+        // we checked for, whatever the wrapper's own PATH.
+        let wrapped = self.cfg.debug_wrapper.len();
+        let mut argv: Vec<std::ffi::OsString> = inv.argv.iter().map(Into::into).collect();
+        argv[wrapped] = binary.into_os_string();
+        let mut cmd = std::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .envs(inv.env.iter().map(|(k, v)| (k, v)));
+        let mut s = self.reaper.spawn(d.name(), cmd).map_err(|e| err(&e))?;
+        if let Some(out) = s.stdout.take() {
+            crate::logging::relay(d.name(), out);
+        }
+        if let Some(e) = s.stderr.take() {
+            crate::logging::relay(d.name(), e);
+        }
+        let (pid, tx, exit) = (s.pid, self.exits_tx.clone(), s.exit);
+        tokio::spawn(async move {
+            if let Ok(status) = exit.await {
+                let _ = tx.send((d, pid, status));
+            }
+        });
+        tracing::info!(daemon = d.name(), pid, "started");
+        self.running.insert(d, Running { pid });
+        self.state.daemons.insert(d.name().to_string(), pid);
+        self.publish();
+        Ok(pid)
+    }
+
+    /// Brings the node up and supervises it until a stop signal or a daemon's death.
+    pub async fn run(mut self) -> Result<(), RunError> {
+        let outcome = self.start_and_supervise().await;
+        let budget = self.cfg.stop_budget;
+        self.state.stage = "stopping".into();
+        self.state.ready = false;
+        self.publish();
+        let stop = stop::stop_all(
+            &self.cfg,
+            self.reaper,
+            &mut self.running,
+            &mut self.exits,
+            budget,
+        )
+        .await;
+        let _ = std::fs::remove_file(self.cfg.layout.state_file());
+        match outcome {
+            Interrupt::Stop(sig) => {
+                tracing::info!(signal = sig, clean = stop, "stopped");
+                Ok(())
+            }
+            Interrupt::Died(d, pid, status) => Err(RunError::DaemonDied {
+                daemon: d.name(),
+                pid,
+                status,
+            }),
+            Interrupt::Failed(e) => Err(e),
+        }
+    }
+
+    async fn start_and_supervise(&mut self) -> Interrupt {
+        if let Err(i) = self.start().await {
+            if let Interrupt::Died(d, pid, st) = &i {
+                tracing::error!(daemon = d.name(), pid, status = %st, "daemon exited during start");
+                self.running.remove(d);
+            }
+            return i;
+        }
+        self.state.stage = "ready".into();
+        self.state.ready = true;
+        self.publish();
+        let total = self.started.elapsed().as_millis();
+        let timeline: Vec<String> = self
+            .state
+            .timeline
+            .iter()
+            .map(|(s, ms)| format!("{s}={ms}ms"))
+            .collect();
+        tracing::info!(ready_ms = total as u64, timeline = %timeline.join(" "), "node ready");
+        loop {
+            tokio::select! {
+                ev = self.signals.next() => match ev {
+                    SigEvent::Stop(s) => return Interrupt::Stop(s),
+                    SigEvent::Hup => stop::reopen_logs(&self.cfg, &self.running).await,
+                },
+                Some((d, pid, st)) = self.exits.recv() => {
+                    tracing::error!(daemon = d.name(), pid, status = %st, "daemon exited unexpectedly");
+                    self.running.remove(&d);
+                    return Interrupt::Died(d, pid, st);
+                }
+            }
+        }
+    }
+
+    async fn start(&mut self) -> Result<(), Interrupt> {
+        let cfg = self.cfg.clone();
+        let l = &cfg.layout;
+        let deadline = || Instant::now() + cfg.stage_deadline;
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        for dir in l.dirs() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Interrupt::Failed(RunError::Stage {
+                    stage: "directories",
+                    message: format!("cannot create {}: {e}", dir.display()),
+                })
+            })?;
+        }
+        let reaper = self.reaper;
+        let system_id = self
+            .stage("conf.db", async {
+                let (id, created) = dbfile::ensure_system_id(&l.system_id_file())
+                    .map_err(|e| stage_err("conf.db")(&e))?;
+                tracing::info!(system_id = %id, created, "system-id");
+                let action =
+                    dbfile::ensure_db(reaper, &l.conf_db(), &cfg.vswitch_schema, "OVS_PKGDATADIR")
+                        .await
+                        .map_err(|e| stage_err("conf.db")(&e))?;
+                tracing::info!(db = %l.conf_db().display(), ?action, "conf.db");
+                if cfg.southbound.embedded {
+                    dbfile::ensure_db(reaper, &l.sb_db(), &cfg.sb_schema, "OVN_PKGDATADIR")
+                        .await
+                        .map_err(|e| stage_err("conf.db")(&e))?;
+                }
+                Ok(id)
+            })
+            .await?;
+
+        if cfg.southbound.embedded {
+            self.spawn(Daemon::SbServer).map_err(Interrupt::Failed)?;
+            let dl = deadline();
+            self.stage("southbound", async move {
+                let c =
+                    connect_when_up(&l.sb_sock(), dl)
+                        .await
+                        .map_err(|last| RunError::Deadline {
+                            stage: "southbound",
+                            deadline: cfg.stage_deadline,
+                            last,
+                        })?;
+                settings::init_southbound(&c, cfg.stage_deadline)
+                    .await
+                    .map_err(|e| stage_err("southbound")(&e))
+            })
+            .await?;
+        }
+
+        self.spawn(Daemon::OvsdbServer).map_err(Interrupt::Failed)?;
+        let dl = deadline();
+        let client = self
+            .stage("ovsdb-server", async move {
+                let last = |last| RunError::Deadline {
+                    stage: "ovsdb-server",
+                    deadline: cfg.stage_deadline,
+                    last,
+                };
+                let c = connect_when_up(&l.db_sock(), dl).await.map_err(last)?;
+                let left = dl.saturating_duration_since(Instant::now());
+                let dbs = ovsdb::list_dbs(&c, left)
+                    .await
+                    .map_err(|e| last(e.to_string()))?;
+                if !dbs.iter().any(|d| d == "Open_vSwitch") {
+                    return Err(stage_err("ovsdb-server")(&format!(
+                        "serves {dbs:?}, not Open_vSwitch"
+                    )));
+                }
+                Ok(c)
+            })
+            .await?;
+
+        let next_cfg = self
+            .stage("settings", async {
+                let budget = tuning::read_cpu_budget(Path::new("/"))
+                    .map_err(|e| stage_err("settings")(&e))?;
+                let threads =
+                    tuning::resolve(&budget, cfg.handler_threads, cfg.revalidator_threads);
+                tracing::info!(
+                    usable_cpus = budget.usable,
+                    limit = budget.source,
+                    handlers = threads.handlers,
+                    revalidators = threads.revalidators,
+                    "vswitchd threads"
+                );
+                let owned = settings::owned(&cfg, &system_id, threads);
+                settings::apply(&client, &cfg, &owned, cfg.stage_deadline)
+                    .await
+                    .map_err(|e| stage_err("settings")(&e))
+            })
+            .await?;
+
+        self.spawn(Daemon::Vswitchd).map_err(Interrupt::Failed)?;
+        let dl = deadline();
+        self.stage(
+            "ovs-vswitchd",
+            wait_cur_cfg(&client, next_cfg, dl, cfg.stage_deadline),
+        )
+        .await?;
+
+        let mgmt = l.mgmt_sock(settings::BRIDGE);
+        let mgmt_deadline = Instant::now() + cfg.mgmt_deadline;
+        self.stage("br-int.mgmt", async {
+            openflow::wait_ready(
+                &mgmt,
+                cfg.mgmt_backoff,
+                mgmt_deadline,
+                Duration::from_secs(1),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| stage_err("br-int.mgmt")(&e))
+        })
+        .await?;
+
+        let spawned = self
+            .spawn(Daemon::OvnController)
+            .map_err(Interrupt::Failed)?;
+        let dl = deadline();
+        let remote = &cfg.southbound.remote;
+        let cfg = &cfg;
+        let timeout = |last| RunError::Deadline {
+            stage: "ovn-controller",
+            deadline: cfg.stage_deadline,
+            last,
+        };
+        self.stage("ovn-controller", async move {
+            let pid = daemon_pid(cfg, Daemon::OvnController, spawned, dl)
+                .await
+                .map_err(timeout)?;
+            let ctl = Daemon::OvnController.ctl(l, pid);
+            retry(dl, |left| {
+                let ctl = ctl.clone();
+                async move {
+                    let status = unixctl::call(
+                        &ctl,
+                        "connection-status",
+                        &[],
+                        left.min(Duration::from_secs(1)),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    if status == "connected" {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "Southbound connection-status is {status:?} (remote {remote})"
+                        ))
+                    }
+                }
+            })
+            .await
+            .map_err(timeout)
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// vswitchd has applied our transaction once `cur_cfg` reaches the `next_cfg` it set. A
+/// monitor pushes each change, so there is no polling.
+async fn wait_cur_cfg(
+    client: &Client,
+    target: i64,
+    deadline: Instant,
+    stage_deadline: Duration,
+) -> Result<(), RunError> {
+    let timeout = |last: String| RunError::Deadline {
+        stage: "ovs-vswitchd",
+        deadline: stage_deadline,
+        last,
+    };
+    let Some(mut updates) = client.notifications() else {
+        return Err(stage_err("ovs-vswitchd")(&"monitor channel already taken"));
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    let initial = client
+        .call(
+            "monitor",
+            serde_json::json!(["Open_vSwitch", "cur_cfg", {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
+            left,
+        )
+        .await
+        .map_err(|e| timeout(e.to_string()))?;
+    let mut cur = cur_cfg_in(&initial);
+    while cur.is_none_or(|c| c < target) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, updates.recv()).await {
+            Ok(Some((method, params))) if method == "update" => {
+                if let Some(c) = params.get(1).and_then(cur_cfg_in) {
+                    cur = Some(c);
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(stage_err("ovs-vswitchd")(
+                    &"ovsdb-server closed the connection",
+                ))
+            }
+            Err(_) => return Err(timeout(format!("cur_cfg is {cur:?}, waiting for {target}"))),
+        }
+    }
+    Ok(())
+}
+
+/// `cur_cfg` in a monitor result or update: `{"Open_vSwitch": {UUID: {"new": {"cur_cfg": N}}}}`.
+fn cur_cfg_in(v: &serde_json::Value) -> Option<i64> {
+    v.get("Open_vSwitch")?
+        .as_object()?
+        .values()
+        .find_map(|row| row.get("new")?.get("cur_cfg")?.as_i64())
+}

@@ -1,0 +1,252 @@
+//! Shared harness: a sandbox node run by the real `ovs-ovn-supervisor` binary in a temp dir.
+//!
+//! Every node gets its own directory (and, as root, its own network namespace, which the
+//! supervisor creates), a clean environment (no Kube-OVN variables leak in from the machine),
+//! and a Drop guard that stops it and kills any daemon whose pidfile is in that directory, so a
+//! failed test leaves nothing running. Waiting is always on a real condition with a deadline.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ovs-ovn-supervisor");
+
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+}
+
+pub fn base_command(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OVS_OVN_SUPERVISOR_LOG", "debug")
+        .arg("run")
+        .arg("--sandbox")
+        .arg(dir);
+    c
+}
+
+impl Node {
+    pub fn new() -> Node {
+        Node {
+            dir: tempfile::Builder::new().prefix("oos").tempdir().unwrap(),
+            child: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.path().join("supervisor.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Starts the supervisor with extra environment; its stderr goes to `supervisor.log`
+    /// (appended, so two runs on one directory keep both logs).
+    pub fn start(&mut self, env: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut c = base_command(self.path());
+        c.envs(env.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        self.child = Some(c.spawn().unwrap());
+    }
+
+    pub fn probe(&self, kind: &str) -> (i32, String) {
+        let out = Command::new(BIN)
+            .env_clear()
+            .args(["probe", kind, "--sandbox"])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    }
+
+    /// Waits until `probe readiness` passes; panics with the last reason and the log otherwise.
+    pub fn wait_ready(&mut self, within: Duration) -> Duration {
+        let t0 = Instant::now();
+        let mut last = String::new();
+        while t0.elapsed() < within {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("supervisor exited early with {st}; log:\n{}", self.log());
+            }
+            let (code, line) = self.probe("readiness");
+            if code == 0 {
+                return t0.elapsed();
+            }
+            last = line;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("not ready within {within:?}: {last}; log:\n{}", self.log());
+    }
+
+    /// Waits for the published stage to become `stage`.
+    pub fn wait_stage(&mut self, stage: &str, within: Duration) {
+        let file = self.path().join("run/openvswitch/ovs-ovn-supervisor.state");
+        let t0 = Instant::now();
+        while t0.elapsed() < within {
+            if let Ok(s) = std::fs::read_to_string(&file) {
+                if s.contains(&format!("\"stage\":\"{stage}\"")) {
+                    return;
+                }
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "supervisor exited with {st} before stage {stage}; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "stage {stage} not reached in {within:?}; log:\n{}",
+            self.log()
+        );
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} {pid}");
+    }
+
+    /// Waits for the supervisor to exit; panics after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> (ExitStatus, Duration) {
+        let t0 = Instant::now();
+        let child = self.child.as_mut().unwrap();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                self.child = None;
+                return (st, t0.elapsed());
+            }
+            assert!(
+                t0.elapsed() < within,
+                "supervisor still running after {within:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn stop(&mut self) -> (ExitStatus, Duration) {
+        self.signal("TERM");
+        self.wait_exit(Duration::from_secs(30))
+    }
+
+    pub fn db(&self) -> String {
+        format!(
+            "unix:{}",
+            self.path().join("run/openvswitch/db.sock").display()
+        )
+    }
+
+    pub fn vsctl(&self, args: &[&str]) -> String {
+        let out = Command::new("ovs-vsctl")
+            .arg(format!("--db={}", self.db()))
+            .arg("--timeout=10")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ovs-vsctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Pids from every pidfile in the sandbox.
+    pub fn daemon_pids(&self) -> Vec<(String, i32)> {
+        let mut v = Vec::new();
+        for sub in ["run/openvswitch", "run/ovn"] {
+            let Ok(rd) = std::fs::read_dir(self.path().join(sub)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".pid") {
+                    if let Ok(s) = std::fs::read_to_string(e.path()) {
+                        if let Ok(pid) = s.trim().parse() {
+                            v.push((name, pid));
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    pub fn file(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+    }
+}
+
+/// True while `pid` exists at all (a zombie counts: it has not been reaped).
+pub fn exists(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Processes whose parent is `ppid`.
+pub fn children_of(ppid: u32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Field 4 (after the parenthesised comm, which may hold spaces) is the ppid.
+            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                if rest.split_whitespace().nth(1) == Some(&ppid.to_string()) {
+                    v.push(pid);
+                }
+            }
+        }
+    }
+    v
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(15) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Anything still alive from this sandbox is a leak of a failed test: end it.
+        for (_, pid) in self.daemon_pids() {
+            if exists(pid) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}

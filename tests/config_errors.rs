@@ -1,0 +1,101 @@
+//! Bad configuration: exit code 2, a message naming the variable, its value and what is
+//! accepted, and nothing created on disk — not even the sandbox directory.
+
+mod common;
+
+use std::process::Command;
+
+fn run_with(env: &[(&str, &str)]) -> (Option<i32>, String, tempfile::TempDir, std::path::PathBuf) {
+    let parent = tempfile::tempdir().unwrap();
+    let sandbox = parent.path().join("sandbox");
+    let out = common::base_command(&sandbox)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        parent,
+        sandbox,
+    )
+}
+
+#[test]
+fn each_bad_value_exits_2_naming_it_and_creates_nothing() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("OVN_REMOTE_PROBE_INTERVAL", "abc", "whole number"),
+        ("OVN_REMOTE_PROBE_INTERVAL", "-5", "whole number"),
+        (
+            "OVN_REMOTE_PROBE_INTERVAL",
+            "184467440737095516160",
+            "whole number",
+        ),
+        ("OVN_REMOTE_OPENFLOW_INTERVAL", "1e3", "whole number"),
+        ("TUNNEL_TYPE", "gre0", "geneve, vxlan, stt"),
+        ("HW_OFFLOAD", "maybe", "true or false"),
+        ("ENABLE_SSL", "perhaps", "true or false"),
+        ("OVN_DB_IPS", "10.0.0.300", "IPv4 or IPv6"),
+        ("OVS_OVN_SUPERVISOR_LOG_FORMAT", "yaml", "text, json"),
+        ("OVS_OVN_SUPERVISOR_LOG", "info,[[[", "tracing filter"),
+        ("OVS_OVN_SUPERVISOR_STOP_BUDGET_MS", "soon", "whole number"),
+    ];
+    for (var, value, expected) in cases {
+        let (code, stderr, parent, sandbox) = run_with(&[(var, value)]);
+        assert_eq!(code, Some(2), "{var}={value}: {stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(stderr.contains(value), "{var}: {stderr}");
+        assert!(stderr.contains(expected), "{var}: {stderr}");
+        assert!(
+            !sandbox.exists(),
+            "{var}={value} created {}",
+            sandbox.display()
+        );
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn unknown_flag_and_missing_southbound_are_usage_errors() {
+    let out = Command::new(common::BIN)
+        .args(["run", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Outside the sandbox a Southbound address is required.
+    let out = Command::new(common::BIN)
+        .env_clear()
+        .env("OVS_RUNDIR", "/nonexistent/run")
+        .arg("run")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("OVN_DB_IPS"), "{err}");
+    assert!(!std::path::Path::new("/nonexistent/run").exists());
+}
+
+#[test]
+fn help_lists_the_operator_variables() {
+    let out = Command::new(common::BIN)
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "OVN_REMOTE_PROBE_INTERVAL",
+        "OVN_REMOTE_OPENFLOW_INTERVAL",
+        "TUNNEL_TYPE",
+        "NODE_NAME",
+        "KUBE_NODE_NAME",
+        "OVN_DB_IPS",
+        "KUBE_OVN_SB_PORT",
+        "OVN_SB_ADDR",
+        "ENABLE_SSL",
+        "HW_OFFLOAD",
+        "DEBUG_WRAPPER",
+        "OVS_RUNDIR",
+        "OVS_OVN_SUPERVISOR_STOP_BUDGET_MS",
+    ] {
+        assert!(help.contains(var), "--help lacks {var}");
+    }
+}
