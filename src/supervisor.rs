@@ -322,6 +322,15 @@ impl Supervisor {
         let cfg = self.cfg.clone();
         let l = &cfg.layout;
         let deadline = || Instant::now() + cfg.stage_deadline;
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            node = %cfg.hostname,
+            pod = cfg.pod.as_deref().unwrap_or("-"),
+            sandbox = ?l.sandbox,
+            net = ?self.net,
+            ovn_remote = %cfg.southbound.remote,
+            "starting"
+        );
         for w in &cfg.warnings {
             tracing::warn!("{w}");
         }
