@@ -31,6 +31,44 @@ pub enum Command {
     Run(Box<NodeArgs>),
     /// Answer a Kubernetes exec probe: exit 0 when the condition holds, 3 with a reason otherwise.
     Probe(ProbeArgs),
+    /// Check the host (kernel, modules, run-dir link, stale state, firewall, other CNIs) without
+    /// changing anything; exit 4 when something would stop `run`.
+    Preflight(Box<PreflightArgs>),
+    /// Add or remove the tunnel port's INPUT accept rule (by content, never by index).
+    Firewall(FirewallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// table or json.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_OUTPUT")]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FirewallAction {
+    /// Make sure the rule for TUNNEL_TYPE is present once; remove ours for other tunnel types.
+    Ensure,
+    /// Remove every rule of ours, and nothing else.
+    Remove,
+}
+
+#[derive(Debug, Args)]
+pub struct FirewallArgs {
+    #[arg(value_enum)]
+    pub action: FirewallAction,
+    #[arg(long, env = "TUNNEL_TYPE")]
+    pub tunnel_type: Option<String>,
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_HOST_ROOT", value_name = "DIR")]
+    pub host_root: Option<PathBuf>,
+    /// auto (when the node has a global IPv6 address), true or false.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_FIREWALL_IPV6")]
+    pub firewall_ipv6: Option<String>,
+    /// Run iptables inside this named network namespace (`ip netns exec NAME`).
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_FIREWALL_NETNS")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -160,6 +198,21 @@ pub struct NodeArgs {
     /// Directory of the TLS key, cert and CA cert used with ENABLE_SSL.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_TLS_DIR")]
     pub tls_dir: Option<PathBuf>,
+    /// Read every host file (/proc, /sys, /lib/modules, /etc/cni/net.d) under DIR.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_HOST_ROOT", value_name = "DIR")]
+    pub host_root: Option<PathBuf>,
+    /// Kube-OVN's switch: true stops us from loading kernel modules.
+    #[arg(long, env = "DISABLE_MODULES_MANAGEMENT")]
+    pub disable_modules_management: Option<String>,
+    /// The compatibility link to OVS_RUNDIR made outside the sandbox.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_RUNDIR_LINK", value_name = "PATH")]
+    pub rundir_link: Option<PathBuf>,
+    /// Manage the tunnel port's INPUT accept rule (never in the sandbox).
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_FIREWALL")]
+    pub firewall: Option<String>,
+    /// auto (when the node has a global IPv6 address), true or false.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_FIREWALL_IPV6")]
+    pub firewall_ipv6: Option<String>,
     /// Sandbox networking: auto (a private network namespace when permitted, else dummy
     /// devices), netns, or dummy.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_SANDBOX_NET")]

@@ -116,6 +116,15 @@ pub struct Config {
     pub vswitch_schema: PathBuf,
     pub sb_schema: PathBuf,
     pub pod: Option<String>,
+    /// Where host files are read (`/` in production; a fake host in tests).
+    pub host_root: PathBuf,
+    pub manage_modules: bool,
+    /// The compatibility link to `OVS_RUNDIR`; `None` in the sandbox.
+    pub rundir_link: Option<PathBuf>,
+    /// Manage the tunnel port rule; never in the sandbox.
+    pub firewall: bool,
+    /// `None` = decide from the host's addresses.
+    pub firewall_ipv6: Option<bool>,
     /// Things worth telling the operator that do not stop the start.
     pub warnings: Vec<String>,
 }
@@ -181,6 +190,33 @@ pub fn parse_bool(var: &'static str, raw: &Option<String>) -> Result<bool, Confi
             s,
             "true or false (1/0, yes/no, on/off also accepted)",
         )),
+    }
+}
+
+pub fn parse_tunnel(raw: &Option<String>) -> Result<TunnelType, ConfigError> {
+    parse_choice(
+        "TUNNEL_TYPE",
+        raw,
+        TunnelType::Geneve,
+        &[
+            ("geneve", TunnelType::Geneve),
+            ("vxlan", TunnelType::Vxlan),
+            ("stt", TunnelType::Stt),
+        ],
+    )
+}
+
+/// `auto` (or unset) → `None`, else a boolean.
+pub fn parse_tristate(
+    var: &'static str,
+    raw: &Option<String>,
+) -> Result<Option<bool>, ConfigError> {
+    match present(raw) {
+        None => Ok(None),
+        Some(s) if s.eq_ignore_ascii_case("auto") => Ok(None),
+        Some(_) => parse_bool(var, raw)
+            .map(Some)
+            .map_err(|_| invalid(var, present(raw).unwrap_or_default(), "auto, true or false")),
     }
 }
 
@@ -306,16 +342,7 @@ impl Config {
             0,
             MAX_INTERVAL_MS / 1000,
         )?;
-        let tunnel = parse_choice(
-            "TUNNEL_TYPE",
-            &args.tunnel_type,
-            TunnelType::Geneve,
-            &[
-                ("geneve", TunnelType::Geneve),
-                ("vxlan", TunnelType::Vxlan),
-                ("stt", TunnelType::Stt),
-            ],
-        )?;
+        let tunnel = parse_tunnel(&args.tunnel_type)?;
         let ssl = parse_bool("ENABLE_SSL", &args.enable_ssl)?;
         let hw_offload = parse_bool("HW_OFFLOAD", &args.hw_offload)?;
         let hostname = present(&args.node_name)
@@ -430,7 +457,27 @@ impl Config {
             (None, Some(name)) => Some(name.to_string()),
             _ => None,
         };
+        let manage_modules = !parse_bool(
+            "DISABLE_MODULES_MANAGEMENT",
+            &args.disable_modules_management,
+        )? && !sandbox;
+        let firewall = match present(&args.firewall) {
+            None => !sandbox,
+            Some(_) => parse_bool("OVS_OVN_SUPERVISOR_FIREWALL", &args.firewall)? && !sandbox,
+        };
+        let firewall_ipv6 =
+            parse_tristate("OVS_OVN_SUPERVISOR_FIREWALL_IPV6", &args.firewall_ipv6)?;
+        let rundir_link = (!sandbox).then(|| {
+            args.rundir_link
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/usr/local/var/run/openvswitch"))
+        });
         Ok(Config {
+            host_root: args.host_root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            manage_modules,
+            rundir_link,
+            firewall,
+            firewall_ipv6,
             layout,
             sandbox_net,
             tunnel,

@@ -1,15 +1,19 @@
 //! Thin entry point: parse → resolve config → run → map the outcome to a documented exit code.
 //!
 //! Exit codes: 0 clean stop / probe success; 1 runtime failure (a stage failed or missed its
-//! deadline, a daemon died); 2 bad configuration or usage (nothing was changed on disk);
-//! 3 probe failure.
+//! deadline, a daemon died, a host fix failed); 2 bad configuration or usage (nothing was
+//! changed on disk); 3 probe failure; 4 preflight failure (`run` refused to start, or
+//! `preflight` found something that would stop it).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ovs_ovn_supervisor::cli::{Cli, Command, NodeArgs, ProbeArgs};
-use ovs_ovn_supervisor::config::{parse_uint, Config, LogFormat};
+use ovs_ovn_supervisor::cli::{
+    Cli, Command, FirewallAction, FirewallArgs, NodeArgs, PreflightArgs, ProbeArgs,
+};
+use ovs_ovn_supervisor::config::{parse_tristate, parse_tunnel, parse_uint, Config, LogFormat};
+use ovs_ovn_supervisor::hostprep::{self, HostPrepError};
 use ovs_ovn_supervisor::paths::Layout;
 use ovs_ovn_supervisor::process::Reaper;
 use ovs_ovn_supervisor::supervisor::Supervisor;
@@ -18,6 +22,7 @@ use ovs_ovn_supervisor::{logging, netns, probe};
 const RUNTIME_FAILURE: u8 = 1;
 const BAD_CONFIG: u8 = 2;
 const PROBE_FAILED: u8 = 3;
+const PREFLIGHT_FAILED: u8 = 4;
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -30,17 +35,32 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn run(args: &NodeArgs) -> ExitCode {
+fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    let cfg = match Config::resolve(args, &host, &cwd) {
+    Config::resolve(args, &host, &cwd).map_err(|e| fail(BAD_CONFIG, e))
+}
+
+fn run(args: &NodeArgs) -> ExitCode {
+    let cfg = match resolve(args) {
         Ok(c) => c,
-        Err(e) => return fail(BAD_CONFIG, e),
+        Err(code) => return code,
     };
     if let Err(e) = logging::init(cfg.log_format, &cfg.log_filter) {
         return fail(BAD_CONFIG, e);
+    }
+    // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
+    // which must not race the reaper.
+    let mut report = hostprep::report(&cfg);
+    if let Err(e) = hostprep::prepare(&cfg, &mut report) {
+        tracing::error!("{e}");
+        let code = match e {
+            HostPrepError::Refused(_) => PREFLIGHT_FAILED,
+            _ => RUNTIME_FAILURE,
+        };
+        return fail(code, e);
     }
     let net = match netns::enter(cfg.sandbox_net) {
         Ok(n) => n,
@@ -97,10 +117,76 @@ fn probe(args: &ProbeArgs) -> ExitCode {
     }
 }
 
+fn preflight(args: &PreflightArgs) -> ExitCode {
+    let json = match args.output.as_deref().map(str::trim) {
+        None | Some("") | Some("table") => false,
+        Some("json") => true,
+        Some(other) => {
+            return fail(
+                BAD_CONFIG,
+                format!(
+                    "OVS_OVN_SUPERVISOR_OUTPUT={other:?} is invalid: expected one of table, json"
+                ),
+            )
+        }
+    };
+    let cfg = match resolve(&args.node) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let report = hostprep::report(&cfg);
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.render_table());
+    }
+    if report.failed() {
+        ExitCode::from(PREFLIGHT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn firewall(args: &FirewallArgs) -> ExitCode {
+    use ovs_ovn_supervisor::firewall;
+    let tunnel = match parse_tunnel(&args.tunnel_type) {
+        Ok(t) => t,
+        Err(e) => return fail(BAD_CONFIG, e),
+    };
+    let ipv6 = match parse_tristate("OVS_OVN_SUPERVISOR_FIREWALL_IPV6", &args.firewall_ipv6) {
+        Ok(v) => v,
+        Err(e) => return fail(BAD_CONFIG, e),
+    };
+    let root = args.host_root.clone().unwrap_or_else(|| "/".into());
+    let families = hostprep::families(ipv6, &root);
+    let runner = firewall::HostRunner {
+        netns: args.netns.clone(),
+    };
+    let backend = firewall::detect_backend(&runner);
+    let result = match args.action {
+        FirewallAction::Ensure => firewall::ensure(&runner, backend, tunnel, &families),
+        FirewallAction::Remove => firewall::remove(&runner, backend, &families),
+    };
+    match result {
+        Ok(changes) => {
+            if changes.is_empty() {
+                println!("unchanged ({backend:?})");
+            }
+            for c in changes {
+                println!("{c:?}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(RUNTIME_FAILURE, e),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Run(args) => run(args),
         Command::Probe(args) => probe(args),
+        Command::Preflight(args) => preflight(args),
+        Command::Firewall(args) => firewall(args),
     }
 }

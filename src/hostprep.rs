@@ -1,0 +1,252 @@
+//! Everything the node needs from the host before any daemon starts: the preflight report
+//! (`preflight` prints it; `run` refuses to start on a fail) and the fixes `run` then applies —
+//! modprobe, the run-dir link, stale-state removal, the tunnel port rule.
+//!
+//! Invariants: [`report`] only reads; [`prepare`] changes the host only after the report has no
+//! fail, and is called before the reaper thread exists (modprobe and iptables are waited on
+//! through std). The sandbox never touches anything outside its directory: no modules, no link,
+//! no firewall (the config turns those off), only its own stale files.
+
+use crate::config::Config;
+use crate::firewall::{self, Family, HostRunner, Runner};
+use crate::preflight::{self, Check, Report, Status};
+use crate::{stale, state, symlink};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostPrepError {
+    #[error("preflight failed, not starting:\n{0}")]
+    Refused(String),
+    #[error("run-dir link: {0}")]
+    Symlink(#[from] symlink::SymlinkError),
+    #[error("cannot remove stale {path}: {source}")]
+    Stale {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("firewall: {0}")]
+    Firewall(#[from] firewall::FirewallError),
+}
+
+fn check(name: &str, status: Status, detail: String, fix: Option<&str>) -> Check {
+    Check {
+        name: name.to_string(),
+        status,
+        detail,
+        fix: fix.map(str::to_string),
+    }
+}
+
+fn lock_files(cfg: &Config) -> Vec<std::path::PathBuf> {
+    let l = &cfg.layout;
+    let mut v = vec![l.ovs_dbdir.join(".conf.db.~lock~")];
+    if cfg.southbound.embedded {
+        v.push(l.ovn_dbdir.join(".ovnsb_db.db.~lock~"));
+    }
+    v
+}
+
+fn stale_scan(cfg: &Config) -> Vec<stale::Finding> {
+    let l = &cfg.layout;
+    stale::scan(
+        &[&l.ovs_rundir, &l.ovn_rundir],
+        &lock_files(cfg),
+        &cfg.host_root.join("proc"),
+    )
+}
+
+/// Another live supervisor on this run dir (its published state names a live pid).
+fn other_instance(cfg: &Config) -> Option<i32> {
+    let s = state::read(&cfg.layout.state_file()).ok()?;
+    let pid = s.supervisor_pid;
+    let alive = cfg.host_root.join("proc").join(pid.to_string()).exists();
+    (alive && pid != std::process::id() as i32).then_some(pid)
+}
+
+fn firewall_check(cfg: &Config) -> Check {
+    let runner = HostRunner { netns: None };
+    let backend = firewall::detect_backend(&runner);
+    let rule = firewall::rule_for(cfg.tunnel);
+    let program = match backend {
+        firewall::Backend::Legacy => "iptables-legacy",
+        firewall::Backend::Nft => "iptables-nft",
+    };
+    let spec = rule.spec();
+    let mut args = vec!["-w", "-C", "INPUT"];
+    args.extend(spec.iter().map(String::as_str));
+    let what = format!("INPUT accept {}/{} ({backend:?})", rule.proto, rule.port);
+    match runner.run(program, &args) {
+        Ok(o) if o.code == Some(0) => {
+            check("firewall", Status::Ok, format!("{what} present"), None)
+        }
+        Ok(o) if o.code == Some(1) => check(
+            "firewall",
+            Status::WillFix,
+            format!("{what} missing: run inserts it once"),
+            None,
+        ),
+        Ok(o) => check(
+            "firewall",
+            Status::Warn,
+            format!("{program} -C failed ({:?}): {}", o.code, o.stderr.trim()),
+            Some("check that iptables works in the pod (NET_ADMIN, hostNetwork)"),
+        ),
+        Err(e) => check(
+            "firewall",
+            Status::Warn,
+            format!("cannot run {program}: {e}"),
+            Some("install iptables in the image"),
+        ),
+    }
+}
+
+/// Every check, reading only.
+pub fn report(cfg: &Config) -> Report {
+    let mut r = preflight::check(&preflight::Input {
+        host_root: &cfg.host_root,
+        tunnel: cfg.tunnel,
+        datapath: cfg.datapath_type,
+        manage_modules: cfg.manage_modules,
+    });
+    if let Some(link) = &cfg.rundir_link {
+        let target = &cfg.layout.ovs_rundir;
+        r.checks.push(match symlink::state(link, target) {
+            Ok(symlink::LinkState::Correct) => check(
+                "run-dir link",
+                Status::Ok,
+                format!("{} links to {}", link.display(), target.display()),
+                None,
+            ),
+            Ok(symlink::LinkState::NonEmptyDir) => check(
+                "run-dir link",
+                Status::Fail,
+                format!("{} is a non-empty directory", link.display()),
+                Some("move its contents to OVS_RUNDIR and remove it"),
+            ),
+            Ok(s) => check(
+                "run-dir link",
+                Status::WillFix,
+                format!("{} {}", link.display(), s.describe(target)),
+                None,
+            ),
+            Err(e) => check("run-dir link", Status::Fail, e.to_string(), None),
+        });
+    }
+    let other = other_instance(cfg);
+    if let Some(pid) = other {
+        r.checks.push(check(
+            "instance",
+            Status::Fail,
+            format!(
+                "ovs-ovn-supervisor pid {pid} already runs this node ({})",
+                cfg.layout.ovs_rundir.display()
+            ),
+            Some("stop the other instance first (expected when preflight runs inside the running pod)"),
+        ));
+    }
+    let findings = stale_scan(cfg);
+    for f in &findings {
+        r.checks.push(match f {
+            stale::Finding::LiveDaemon { .. } if other.is_some() => continue,
+            stale::Finding::LiveDaemon { pidfile, .. } => check(
+                "stale state",
+                Status::Fail,
+                format!("{} outside any supervisor", f.describe()),
+                Some(&format!(
+                    "stop it (ovs-appctl -t {} exit) or the pod that runs it",
+                    pidfile.with_extension("").display()
+                )),
+            ),
+            _ => check(
+                "stale state",
+                Status::WillFix,
+                format!("{}: will remove", f.describe()),
+                None,
+            ),
+        });
+    }
+    if findings.is_empty() {
+        r.checks.push(check(
+            "stale state",
+            Status::Ok,
+            "no stale pidfiles, sockets or locks".into(),
+            None,
+        ));
+    }
+    if cfg.firewall {
+        r.checks.push(firewall_check(cfg));
+    }
+    r
+}
+
+fn failures(r: &Report) -> String {
+    r.checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| {
+            let fix = c
+                .fix
+                .as_deref()
+                .map(|f| format!(" (fix: {f})"))
+                .unwrap_or_default();
+            format!("  {}: {}{fix}", c.name, c.detail)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Applies the fixes `run` owns; refuses when the report (after loading modules) has a fail.
+pub fn prepare(cfg: &Config, report: &mut Report) -> Result<(), HostPrepError> {
+    if cfg.manage_modules {
+        preflight::apply_fixes(report, &mut preflight::Modprobe, cfg.datapath_type);
+    }
+    for c in &report.checks {
+        match c.status {
+            Status::Fail => {
+                tracing::error!(check = %c.name, fix = c.fix.as_deref().unwrap_or(""), "{}", c.detail)
+            }
+            Status::Warn => {
+                tracing::warn!(check = %c.name, fix = c.fix.as_deref().unwrap_or(""), "{}", c.detail)
+            }
+            _ => tracing::debug!(check = %c.name, status = ?c.status, "{}", c.detail),
+        }
+    }
+    if report.failed() {
+        return Err(HostPrepError::Refused(failures(report)));
+    }
+    if let Some(link) = &cfg.rundir_link {
+        let before = symlink::ensure(link, &cfg.layout.ovs_rundir)?;
+        if before != symlink::LinkState::Correct {
+            tracing::info!(link = %link.display(), was = ?before, "run-dir link set");
+        }
+    }
+    let findings = stale_scan(cfg);
+    for (path, result) in stale::remove(&findings) {
+        result.map_err(|source| HostPrepError::Stale {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(path = %path.display(), "removed stale file");
+    }
+    if cfg.firewall {
+        let runner = HostRunner { netns: None };
+        let backend = firewall::detect_backend(&runner);
+        for change in firewall::ensure(
+            &runner,
+            backend,
+            cfg.tunnel,
+            &families(cfg.firewall_ipv6, &cfg.host_root),
+        )? {
+            tracing::info!(?change, "firewall");
+        }
+    }
+    Ok(())
+}
+
+/// Families the `firewall` subcommand acts on.
+pub fn families(cfg_ipv6: Option<bool>, host_root: &std::path::Path) -> Vec<Family> {
+    if cfg_ipv6.unwrap_or_else(|| firewall::ipv6_wanted(host_root)) {
+        vec![Family::V4, Family::V6]
+    } else {
+        vec![Family::V4]
+    }
+}

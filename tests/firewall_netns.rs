@@ -1,0 +1,267 @@
+//! The tunnel-port rule against real iptables (nft and legacy, IPv4 and IPv6), each test in a
+//! network namespace it creates and deletes, so the machine's own tables are never touched.
+//!
+//! Every scenario pre-loads another CNI's rules (head of `INPUT`, a custom chain, a DNAT in nat
+//! `PREROUTING`) and checks after each step that the whole `*-save` output, with our one line
+//! filtered out, is byte-for-byte what it was. Needs root (`ip netns add`).
+
+use std::sync::Barrier;
+
+use ovs_ovn_supervisor::config::TunnelType;
+use ovs_ovn_supervisor::firewall::{
+    detect_backend, ensure, remove, rule_for, Backend, Change, Family, HostRunner, Output, Runner,
+};
+
+const OURS: &str = "ovs-ovn-supervisor";
+
+/// A private network namespace, deleted on drop even when the test fails.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("oos-fw-{:08x}", fastrand::u32(..));
+        let out = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip netns add {name} (needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Netns { name }
+    }
+
+    fn runner(&self) -> HostRunner {
+        HostRunner {
+            netns: Some(self.name.clone()),
+        }
+    }
+
+    fn try_run(&self, program: &str, args: &[&str]) -> Output {
+        self.runner()
+            .run(program, args)
+            .expect("spawn ip netns exec")
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> String {
+        let out = self.try_run(program, args);
+        assert_eq!(out.code, Some(0), "{program} {args:?}: {}", out.stderr);
+        out.stdout
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// One backend and family inside one namespace.
+struct Fixture {
+    ns: Netns,
+    backend: Backend,
+    family: Family,
+    program: &'static str,
+}
+
+impl Fixture {
+    /// `None` when this backend does not work here (binary missing or unusable).
+    fn new(backend: Backend, family: Family) -> Option<Fixture> {
+        let ns = Netns::new();
+        let program = backend.program(family);
+        if ns.try_run(program, &["-w", "-S", "INPUT"]).code != Some(0) {
+            eprintln!("skipping {program}: it does not work in a network namespace here");
+            return None;
+        }
+        Some(Fixture {
+            ns,
+            backend,
+            family,
+            program,
+        })
+    }
+
+    /// Runs one iptables command given as space-separated words (no quoting needed here).
+    fn ipt(&self, line: &str) {
+        let args: Vec<&str> = line.split(' ').collect();
+        self.ns.run(self.program, &args);
+    }
+
+    /// The rules of `INPUT`, `-A` lines only, in order.
+    fn input(&self) -> Vec<String> {
+        let listing = self.ns.run(self.program, &["-w", "-S", "INPUT"]);
+        listing
+            .lines()
+            .filter(|l| l.starts_with("-A "))
+            .map(String::from)
+            .collect()
+    }
+
+    fn ours(&self, t: TunnelType) -> Vec<usize> {
+        let comment = format!("\"{OURS}: {} tunnel\"", t.as_str());
+        let rules = self.input();
+        (0..rules.len())
+            .filter(|&i| rules[i].contains(&comment))
+            .collect()
+    }
+
+    /// Every table as `*-save` prints it, minus timestamps and our own lines.
+    fn others(&self) -> String {
+        let save = format!("{}-save", self.program);
+        let text = self.ns.run(&save, &[]);
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.contains(OURS))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    fn ensure(&self, t: TunnelType) -> Vec<Change> {
+        ensure(&self.ns.runner(), self.backend, t, &[self.family]).unwrap()
+    }
+
+    /// Calico-like rules at the head of `INPUT`, a custom chain, a DROP, and a DNAT in nat.
+    fn preload_other_cni(&self) {
+        let dnat = match self.family {
+            Family::V4 => "10.0.0.1:80",
+            Family::V6 => "[fd00::1]:80",
+        };
+        self.ipt("-w -A INPUT -p tcp --dport 2379 -j DROP");
+        self.ipt("-w -N cali-INPUT");
+        self.ipt("-w -A cali-INPUT -m mark --mark 0x10000/0x10000 -j ACCEPT");
+        self.ipt("-w -I INPUT -j cali-INPUT");
+        self.ipt("-w -I INPUT -m comment --comment cali:xyz -j ACCEPT");
+        let nat = "-w -t nat -A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination";
+        self.ipt(&format!("{nat} {dnat}"));
+    }
+}
+
+fn inserted(f: &Fixture, t: TunnelType) -> Change {
+    Change::Inserted {
+        family: f.family,
+        rule: rule_for(t),
+    }
+}
+
+fn scenario(backend: Backend, family: Family) {
+    let Some(f) = Fixture::new(backend, family) else {
+        return;
+    };
+    f.preload_other_cni();
+    let before = f.others();
+    assert!(
+        before.contains("cali:xyz") && before.contains("DNAT"),
+        "{before}"
+    );
+
+    assert_eq!(
+        f.ensure(TunnelType::Geneve),
+        [inserted(&f, TunnelType::Geneve)]
+    );
+    assert_eq!(f.ours(TunnelType::Geneve), [0], "{:#?}", f.input());
+    assert_eq!(
+        f.input()[0],
+        format!("-A INPUT -p udp -m udp --dport 6081 -m comment --comment \"{OURS}: geneve tunnel\" -j ACCEPT")
+    );
+    for _ in 0..5 {
+        assert_eq!(f.ensure(TunnelType::Geneve), []);
+    }
+    assert_eq!(f.ours(TunnelType::Geneve), [0]);
+    assert_eq!(f.others(), before);
+
+    // Another CNI takes the head: we do not fight it for the position.
+    f.ipt("-w -I INPUT -m comment --comment cali:late -j ACCEPT");
+    let before = f.others();
+    assert_eq!(f.ensure(TunnelType::Geneve), []);
+    assert_eq!(f.ours(TunnelType::Geneve), [1], "{:#?}", f.input());
+    assert_eq!(f.others(), before);
+
+    // Runs at once end with exactly one rule (iptables -C/-I races do happen here: a run
+    // inserts beside another, or a delete loses to another's).
+    for _ in 0..4 {
+        remove(&f.ns.runner(), backend, &[family]).unwrap();
+        let start = Barrier::new(3);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    start.wait();
+                    f.ensure(TunnelType::Geneve)
+                });
+            }
+        });
+        assert_eq!(f.ours(TunnelType::Geneve).len(), 1, "{:#?}", f.input());
+        assert_eq!(f.others(), before);
+    }
+
+    let changes = f.ensure(TunnelType::Vxlan);
+    let geneve_gone = Change::Removed {
+        family,
+        rule: rule_for(TunnelType::Geneve),
+        count: 1,
+    };
+    assert_eq!(changes, [inserted(&f, TunnelType::Vxlan), geneve_gone]);
+    assert_eq!(f.ours(TunnelType::Geneve), [] as [usize; 0]);
+    assert_eq!(f.ours(TunnelType::Vxlan), [0]);
+    assert_eq!(f.others(), before);
+
+    // Leftovers of older runs (a duplicate, another tunnel type) go too.
+    for t in [TunnelType::Vxlan, TunnelType::Stt] {
+        let spec = rule_for(t).spec();
+        let args: Vec<&str> = ["-w", "-A", "INPUT"]
+            .into_iter()
+            .chain(spec.iter().map(String::as_str))
+            .collect();
+        f.ns.run(f.program, &args);
+    }
+    let changes = remove(&f.ns.runner(), backend, &[family]).unwrap();
+    let removed = |t, count| Change::Removed {
+        family,
+        rule: rule_for(t),
+        count,
+    };
+    assert_eq!(
+        changes,
+        [removed(TunnelType::Vxlan, 2), removed(TunnelType::Stt, 1)]
+    );
+    assert!(
+        f.input().iter().all(|l| !l.contains(OURS)),
+        "{:#?}",
+        f.input()
+    );
+    assert_eq!(f.others(), before);
+}
+
+#[test]
+fn nft_ipv4() {
+    scenario(Backend::Nft, Family::V4);
+}
+
+#[test]
+fn legacy_ipv4() {
+    scenario(Backend::Legacy, Family::V4);
+}
+
+#[test]
+fn nft_ipv6() {
+    scenario(Backend::Nft, Family::V6);
+}
+
+#[test]
+fn detect_backend_follows_the_tables_in_use() {
+    let ns = Netns::new();
+    // Nothing anywhere: nft, the Debian 12 default.
+    assert_eq!(detect_backend(&ns.runner()), Backend::Nft);
+    // Rules only in legacy: legacy.
+    ns.run("iptables-legacy", &["-w", "-A", "INPUT", "-j", "ACCEPT"]);
+    assert_eq!(detect_backend(&ns.runner()), Backend::Legacy);
+    // kubelet's hint chain in nft outranks legacy's rule count.
+    ns.run(
+        "iptables-nft",
+        &["-w", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"],
+    );
+    assert_eq!(detect_backend(&ns.runner()), Backend::Nft);
+}
