@@ -31,11 +31,22 @@ pub enum Command {
     Run(Box<NodeArgs>),
     /// Answer a Kubernetes exec probe: exit 0 when the condition holds, 3 with a reason otherwise.
     Probe(ProbeArgs),
+    /// Show each daemon (pid, state, uptime, restarts, last exit) and the start timeline.
+    Status(StatusArgs),
     /// Check the host (kernel, modules, run-dir link, stale state, firewall, other CNIs) without
     /// changing anything; exit 4 when something would stop `run`.
     Preflight(Box<PreflightArgs>),
     /// Add or remove the tunnel port's INPUT accept rule (by content, never by index).
     Firewall(FirewallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// table or json.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_OUTPUT")]
+    pub output: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +84,8 @@ pub struct FirewallArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProbeKind {
+    /// The first full start has finished (for a startupProbe, so liveness can be strict).
+    Startup,
     /// The supervisor and every local daemon answer (never depends on the OVN Southbound).
     Liveness,
     /// The node can forward: every start stage reached and all daemons answer.
@@ -85,7 +98,7 @@ pub struct ProbeArgs {
     pub kind: ProbeKind,
     #[command(flatten)]
     pub paths: PathArgs,
-    /// How long the probe may take in all, in milliseconds.
+    /// How long the probe may take in all, in milliseconds (default 1000).
     #[arg(long, env = "OVS_OVN_SUPERVISOR_PROBE_TIMEOUT_MS")]
     pub timeout_ms: Option<String>,
 }
@@ -198,6 +211,13 @@ pub struct NodeArgs {
     /// Directory of the TLS key, cert and CA cert used with ENABLE_SSL.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_TLS_DIR")]
     pub tls_dir: Option<PathBuf>,
+    /// Readiness marker: written atomically when the node becomes ready, removed when it stops
+    /// being ready or shuts down. A dependent DaemonSet's init container can wait for it.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_READY_FILE", value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+    /// Cadence of the background health check behind liveness, readiness and the marker, ms.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS")]
+    pub health_interval_ms: Option<String>,
     /// Read every host file (/proc, /sys, /lib/modules, /etc/cni/net.d) under DIR.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_HOST_ROOT", value_name = "DIR")]
     pub host_root: Option<PathBuf>,

@@ -125,6 +125,10 @@ pub struct Config {
     pub firewall: bool,
     /// `None` = decide from the host's addresses.
     pub firewall_ipv6: Option<bool>,
+    /// Readiness marker for dependents: present exactly while the node is ready.
+    pub ready_file: Option<PathBuf>,
+    /// Cadence of the background health check.
+    pub health_interval: Duration,
     /// Things worth telling the operator that do not stop the start.
     pub warnings: Vec<String>,
 }
@@ -472,7 +476,18 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("/usr/local/var/run/openvswitch"))
         });
+        let health_interval = ms(
+            "OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS",
+            &args.health_interval_ms,
+            2_000,
+            100,
+        )?;
         Ok(Config {
+            ready_file: args
+                .ready_file
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
+            health_interval,
             host_root: args.host_root.clone().unwrap_or_else(|| PathBuf::from("/")),
             manage_modules,
             rundir_link,

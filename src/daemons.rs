@@ -69,6 +69,17 @@ impl Daemon {
         }
     }
 
+    pub fn from_name(name: &str) -> Option<Daemon> {
+        [
+            Daemon::SbServer,
+            Daemon::OvsdbServer,
+            Daemon::Vswitchd,
+            Daemon::OvnController,
+        ]
+        .into_iter()
+        .find(|d| d.name() == name)
+    }
+
     pub fn program(self) -> &'static str {
         match self {
             Daemon::SbServer | Daemon::OvsdbServer => "ovsdb-server",

@@ -10,7 +10,7 @@
 use crate::config::Config;
 use crate::firewall::{self, Family, HostRunner, Runner};
 use crate::preflight::{self, Check, Report, Status};
-use crate::{stale, state, symlink};
+use crate::{control, stale, symlink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostPrepError {
@@ -54,12 +54,16 @@ fn stale_scan(cfg: &Config) -> Vec<stale::Finding> {
     )
 }
 
-/// Another live supervisor on this run dir (its published state names a live pid).
+/// Another live supervisor on this run dir: its control socket answers.
 fn other_instance(cfg: &Config) -> Option<i32> {
-    let s = state::read(&cfg.layout.state_file()).ok()?;
-    let pid = s.supervisor_pid;
-    let alive = cfg.host_root.join("proc").join(pid.to_string()).exists();
-    (alive && pid != std::process::id() as i32).then_some(pid)
+    let status = control::ask(
+        &cfg.layout.control_sock(),
+        "status",
+        std::time::Duration::from_millis(500),
+    )
+    .ok()?;
+    let pid = status.get("pid")?.as_i64()? as i32;
+    (pid != std::process::id() as i32).then_some(pid)
 }
 
 fn firewall_check(cfg: &Config) -> Check {

@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use clap::Parser;
 use ovs_ovn_supervisor::cli::{
-    Cli, Command, FirewallAction, FirewallArgs, NodeArgs, PreflightArgs, ProbeArgs,
+    Cli, Command, FirewallAction, FirewallArgs, NodeArgs, PathArgs, PreflightArgs, ProbeArgs,
+    ProbeKind, StatusArgs,
 };
-use ovs_ovn_supervisor::config::{parse_tristate, parse_tunnel, parse_uint, Config, LogFormat};
+use ovs_ovn_supervisor::config::{parse_tristate, parse_tunnel, parse_uint, Config};
 use ovs_ovn_supervisor::hostprep::{self, HostPrepError};
 use ovs_ovn_supervisor::paths::Layout;
 use ovs_ovn_supervisor::process::Reaper;
 use ovs_ovn_supervisor::supervisor::Supervisor;
-use ovs_ovn_supervisor::{logging, netns, probe};
+use ovs_ovn_supervisor::{control, logging, netns};
 
 const RUNTIME_FAILURE: u8 = 1;
 const BAD_CONFIG: u8 = 2;
@@ -84,28 +85,32 @@ fn run(args: &NodeArgs) -> ExitCode {
     }
 }
 
-fn probe(args: &ProbeArgs) -> ExitCode {
+fn probe_timeout(raw: &Option<String>) -> Result<Duration, ExitCode> {
+    parse_uint("OVS_OVN_SUPERVISOR_PROBE_TIMEOUT_MS", raw, 1000, 1, 600_000)
+        .map(Duration::from_millis)
+        .map_err(|e| fail(BAD_CONFIG, e))
+}
+
+fn layout(paths: &PathArgs) -> Result<Layout, ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    let timeout = match parse_uint(
-        "OVS_OVN_SUPERVISOR_PROBE_TIMEOUT_MS",
-        &args.timeout_ms,
-        1000,
-        1,
-        600_000,
-    ) {
-        Ok(ms) => Duration::from_millis(ms),
-        Err(e) => return fail(BAD_CONFIG, e),
+    Layout::resolve(paths, &cwd)
+        .map(|(l, _)| l)
+        .map_err(|e| fail(BAD_CONFIG, e))
+}
+
+/// No async runtime and no logging here: a probe is one blocking exchange on the control
+/// socket, so it costs about a millisecond.
+fn probe(args: &ProbeArgs) -> ExitCode {
+    let (timeout, layout) = match (probe_timeout(&args.timeout_ms), layout(&args.paths)) {
+        (Ok(t), Ok(l)) => (t, l),
+        (Err(c), _) | (_, Err(c)) => return c,
     };
-    let layout = match Layout::resolve(&args.paths, &cwd) {
-        Ok((l, _)) => l,
-        Err(e) => return fail(BAD_CONFIG, e),
+    let kind = match args.kind {
+        ProbeKind::Startup => "startup",
+        ProbeKind::Liveness => "liveness",
+        ProbeKind::Readiness => "readiness",
     };
-    let _ = logging::init(LogFormat::Text, "off");
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(PROBE_FAILED, format!("cannot start the runtime: {e}")),
-    };
-    match rt.block_on(probe::run(args.kind, &layout, timeout)) {
+    match control::probe(&layout.control_sock(), kind, timeout) {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS
@@ -117,18 +122,47 @@ fn probe(args: &ProbeArgs) -> ExitCode {
     }
 }
 
-fn preflight(args: &PreflightArgs) -> ExitCode {
-    let json = match args.output.as_deref().map(str::trim) {
-        None | Some("") | Some("table") => false,
-        Some("json") => true,
-        Some(other) => {
-            return fail(
-                BAD_CONFIG,
-                format!(
-                    "OVS_OVN_SUPERVISOR_OUTPUT={other:?} is invalid: expected one of table, json"
-                ),
-            )
+fn status(args: &StatusArgs) -> ExitCode {
+    let json = match output_format(&args.output) {
+        Ok(j) => j,
+        Err(c) => return c,
+    };
+    let layout = match layout(&args.paths) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let v = match control::ask(&layout.control_sock(), "status", Duration::from_secs(2)) {
+        Ok(v) => v,
+        Err(reason) => return fail(PROBE_FAILED, reason),
+    };
+    if json {
+        println!("{v}");
+        return ExitCode::SUCCESS;
+    }
+    match serde_json::from_value::<control::Snapshot>(v) {
+        Ok(snap) => {
+            print!("{}", snap.render(control::unix_ms()));
+            ExitCode::SUCCESS
         }
+        Err(e) => fail(PROBE_FAILED, format!("bad status answer: {e}")),
+    }
+}
+
+fn output_format(raw: &Option<String>) -> Result<bool, ExitCode> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") | Some("table") => Ok(false),
+        Some("json") => Ok(true),
+        Some(other) => Err(fail(
+            BAD_CONFIG,
+            format!("OVS_OVN_SUPERVISOR_OUTPUT={other:?} is invalid: expected one of table, json"),
+        )),
+    }
+}
+
+fn preflight(args: &PreflightArgs) -> ExitCode {
+    let json = match output_format(&args.output) {
+        Ok(j) => j,
+        Err(c) => return c,
     };
     let cfg = match resolve(&args.node) {
         Ok(c) => c,
@@ -186,6 +220,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Run(args) => run(args),
         Command::Probe(args) => probe(args),
+        Command::Status(args) => status(args),
         Command::Preflight(args) => preflight(args),
         Command::Firewall(args) => firewall(args),
     }

@@ -132,9 +132,9 @@ impl Layout {
     pub fn sb_ctl(&self) -> PathBuf {
         self.ovn_rundir.join("ovnsb_db.ctl")
     }
-    /// The supervisor's own state file, read by `probe`.
-    pub fn state_file(&self) -> PathBuf {
-        self.ovs_rundir.join("ovs-ovn-supervisor.state")
+    /// The running supervisor's control socket, asked by `probe` and `status`.
+    pub fn control_sock(&self) -> PathBuf {
+        self.ovs_rundir.join("ovs-ovn-supervisor.sock")
     }
     /// Directories `run` creates before starting anything.
     pub fn dirs(&self) -> Vec<&Path> {

@@ -20,11 +20,12 @@ use tokio::sync::mpsc;
 
 use crate::backoff::{Policy, Retry};
 use crate::config::Config;
+use crate::control::{self, DaemonInfo, Snapshot};
 use crate::daemons::{Daemon, NetMode};
 use crate::jsonrpc::Client;
 use crate::process::{ExitStatus, Reaper};
-use crate::state::State;
-use crate::{dbfile, openflow, ovsdb, settings, state, tuning, unixctl};
+use crate::{dbfile, health, openflow, ovsdb, settings, tuning, unixctl};
+use tokio::sync::watch;
 
 #[path = "supervisor_stop.rs"]
 mod stop;
@@ -107,7 +108,7 @@ pub struct Supervisor {
     exits_tx: mpsc::UnboundedSender<(Daemon, i32, ExitStatus)>,
     exits: mpsc::UnboundedReceiver<(Daemon, i32, ExitStatus)>,
     signals: Signals,
-    state: State,
+    snap: watch::Sender<Snapshot>,
     started: Instant,
 }
 
@@ -134,9 +135,14 @@ async fn daemon_pid(
     }
     let l = &cfg.layout;
     retry(deadline, |_| async move {
+        // `spawn` removed the old pidfile, so any pid in it now is this daemon's (a wrapper that
+        // `exec`s keeps `spawned`; one that forks does not).
         match d.read_pid(l) {
-            Ok(Some(pid)) if pid != spawned => Ok(pid),
-            Ok(_) => Err(format!("{} not written yet", d.pidfile(l).display())),
+            Ok(Some(pid)) => Ok(pid),
+            Ok(None) => Err(format!(
+                "{} not written yet (spawned pid {spawned})",
+                d.pidfile(l).display()
+            )),
             Err(e) => Err(e.to_string()),
         }
     })
@@ -171,13 +177,15 @@ impl Supervisor {
     pub fn new(cfg: Config, net: NetMode, reaper: &'static Reaper) -> Result<Self, RunError> {
         let (exits_tx, exits) = mpsc::unbounded_channel();
         Ok(Supervisor {
-            state: State {
-                supervisor_pid: std::process::id() as i32,
+            snap: watch::Sender::new(Snapshot {
+                pid: std::process::id() as i32,
+                version: env!("CARGO_PKG_VERSION").into(),
                 stage: "starting".into(),
-                ready: false,
-                daemons: BTreeMap::new(),
-                timeline: Vec::new(),
-            },
+                started_at_ms: control::unix_ms(),
+                // Three missed checks, plus the time one may take, before verdicts go stale.
+                health_max_age_ms: 3 * cfg.health_interval.as_millis() as u64 + 5_000,
+                ..Snapshot::default()
+            }),
             cfg,
             net,
             reaper,
@@ -189,9 +197,65 @@ impl Supervisor {
         })
     }
 
-    fn publish(&self) {
-        if let Err(e) = state::write(&self.cfg.layout.state_file(), &self.state) {
-            tracing::warn!(error = %e, "cannot publish state for probes");
+    /// How long one health check may wait on a daemon.
+    fn health_timeout(&self) -> Duration {
+        self.cfg
+            .health_interval
+            .clamp(Duration::from_millis(500), Duration::from_secs(2))
+    }
+
+    fn set_stage(&self, stage: &str) {
+        self.snap.send_modify(|s| s.stage = stage.to_string());
+    }
+
+    /// Records a daemon's new state in the published snapshot.
+    fn daemon_state(&self, d: Daemon, pid: Option<i32>, state: &str, exit: Option<ExitStatus>) {
+        self.snap.send_modify(|s| {
+            let i = match s.daemons.iter().position(|x| x.name == d.name()) {
+                Some(i) => i,
+                None => {
+                    s.daemons.push(DaemonInfo {
+                        name: d.name().into(),
+                        pid: None,
+                        state: String::new(),
+                        since_ms: None,
+                        restarts: 0,
+                        last_exit: None,
+                    });
+                    s.daemons.len() - 1
+                }
+            };
+            let info = &mut s.daemons[i];
+            if state == "running" {
+                info.since_ms = Some(control::unix_ms());
+            }
+            if pid.is_some() {
+                info.pid = pid;
+            }
+            info.state = state.to_string();
+            if let Some(e) = exit {
+                info.last_exit = Some(e.to_string());
+            }
+        });
+    }
+
+    /// The readiness marker for dependents (seed 004): present exactly while ready.
+    fn marker(&self, ready: bool) {
+        let Some(path) = &self.cfg.ready_file else {
+            return;
+        };
+        let r = if ready {
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            std::fs::write(&tmp, format!("{}\n", control::unix_ms()))
+                .and_then(|()| std::fs::rename(&tmp, path))
+        } else {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                r => r,
+            }
+        };
+        if let Err(e) = r {
+            tracing::warn!(path = %path.display(), error = %e, "readiness marker");
         }
     }
 
@@ -202,15 +266,14 @@ impl Supervisor {
         fut: impl Future<Output = Result<T, RunError>>,
     ) -> Result<T, Interrupt> {
         let t0 = Instant::now();
-        self.state.stage = name.to_string();
-        self.publish();
+        self.set_stage(name);
         tracing::debug!(stage = name, "stage started");
         tokio::pin!(fut);
         loop {
             tokio::select! {
                 r = &mut fut => {
                     let ms = t0.elapsed().as_millis() as u64;
-                    self.state.timeline.push((name.to_string(), ms));
+                    self.snap.send_modify(|s| s.timeline.push((name.to_string(), ms)));
                     return r.map_err(Interrupt::Failed);
                 }
                 ev = self.signals.next() => match ev {
@@ -231,6 +294,9 @@ impl Supervisor {
         let wrapped = self.cfg.debug_wrapper.len();
         let mut argv: Vec<std::ffi::OsString> = inv.argv.iter().map(Into::into).collect();
         argv[wrapped] = binary.into_os_string();
+        // The previous process of this daemon is dead (or was never ours): its pidfile must not
+        // be mistaken for the new one's.
+        let _ = std::fs::remove_file(d.pidfile(&self.cfg.layout));
         let mut cmd = std::process::Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .envs(inv.env.iter().map(|(k, v)| (k, v)));
@@ -249,18 +315,29 @@ impl Supervisor {
         });
         tracing::info!(daemon = d.name(), pid, "started");
         self.running.insert(d, Running { pid });
-        self.state.daemons.insert(d.name().to_string(), pid);
-        self.publish();
+        self.daemon_state(d, Some(pid), "running", None);
         Ok(pid)
     }
 
     /// Brings the node up and supervises it until a stop signal or a daemon's death.
     pub async fn run(mut self) -> Result<(), RunError> {
+        let l = &self.cfg.layout;
+        for dir in l.dirs() {
+            std::fs::create_dir_all(dir).map_err(|e| RunError::Stage {
+                stage: "directories",
+                message: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        // Up before the first stage, so startup and liveness probes answer during the start.
+        let server = control::serve(&l.control_sock(), self.snap.subscribe())
+            .map_err(|e| stage_err("control socket")(&e))?;
         let outcome = self.start_and_supervise().await;
         let budget = self.cfg.stop_budget;
-        self.state.stage = "stopping".into();
-        self.state.ready = false;
-        self.publish();
+        self.marker(false);
+        self.snap.send_modify(|s| {
+            s.stage = "stopping".into();
+            s.stopping = true;
+        });
         let stop = stop::stop_all(
             &self.cfg,
             self.reaper,
@@ -269,7 +346,11 @@ impl Supervisor {
             budget,
         )
         .await;
-        let _ = std::fs::remove_file(self.cfg.layout.state_file());
+        for (d, _) in std::mem::take(&mut self.running) {
+            self.daemon_state(d, None, "stopped", None);
+        }
+        server.abort();
+        let _ = std::fs::remove_file(self.cfg.layout.control_sock());
         match outcome {
             Interrupt::Stop(sig) => {
                 tracing::info!(signal = sig, clean = stop, "stopped");
@@ -289,22 +370,60 @@ impl Supervisor {
             if let Interrupt::Died(d, pid, st) = &i {
                 tracing::error!(daemon = d.name(), pid, status = %st, "daemon exited during start");
                 self.running.remove(d);
+                self.daemon_state(*d, None, "exited", Some(*st));
             }
             return i;
         }
-        self.state.stage = "ready".into();
-        self.state.ready = true;
-        self.publish();
+        // A first verdict before `started`, so no probe ever sees "pending" after the start.
+        let snap = self.snap.borrow().clone();
+        let first = health::check(
+            &self.cfg.layout,
+            &snap,
+            self.health_timeout(),
+            control::unix_ms,
+        )
+        .await;
+        self.marker(first.readiness.ok);
+        self.snap.send_modify(|s| {
+            s.stage = "ready".into();
+            s.started = true;
+            s.health = Some(first);
+        });
         let total = self.started.elapsed().as_millis();
         let timeline: Vec<String> = self
-            .state
+            .snap
+            .borrow()
             .timeline
             .iter()
             .map(|(s, ms)| format!("{s}={ms}ms"))
             .collect();
         tracing::info!(ready_ms = total as u64, timeline = %timeline.join(" "), "node ready");
+        let mut tick = tokio::time::interval(self.cfg.health_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.reset();
+        // Checks run as their own task so a hung daemon never delays signals or exits here.
+        let (checked_tx, mut checked) = mpsc::channel(1);
+        let mut in_flight = false;
         loop {
             tokio::select! {
+                _ = tick.tick(), if !in_flight => {
+                    in_flight = true;
+                    let (layout, snap, t, tx) = (self.cfg.layout.clone(), self.snap.borrow().clone(), self.health_timeout(), checked_tx.clone());
+                    tokio::spawn(async move {
+                        let _ = tx.send(health::check(&layout, &snap, t, control::unix_ms).await).await;
+                    });
+                }
+                Some(h) = checked.recv() => {
+                    in_flight = false;
+                    let was = self.snap.borrow().health.clone();
+                    for (kind, v, old) in [("liveness", &h.liveness, was.as_ref().map(|w| &w.liveness)), ("readiness", &h.readiness, was.as_ref().map(|w| &w.readiness))] {
+                        if old.map(|o| o.ok) != Some(v.ok) {
+                            if v.ok { tracing::info!(check = kind, "{}", v.reason) } else { tracing::warn!(check = kind, "{}", v.reason) }
+                        }
+                    }
+                    self.marker(h.readiness.ok);
+                    self.snap.send_modify(|s| s.health = Some(h));
+                }
                 ev = self.signals.next() => match ev {
                     SigEvent::Stop(s) => return Interrupt::Stop(s),
                     SigEvent::Hup => stop::reopen_logs(&self.cfg, &self.running).await,
@@ -312,6 +431,7 @@ impl Supervisor {
                 Some((d, pid, st)) = self.exits.recv() => {
                     tracing::error!(daemon = d.name(), pid, status = %st, "daemon exited unexpectedly");
                     self.running.remove(&d);
+                    self.daemon_state(d, None, "exited", Some(st));
                     return Interrupt::Died(d, pid, st);
                 }
             }
@@ -333,14 +453,6 @@ impl Supervisor {
         );
         for w in &cfg.warnings {
             tracing::warn!("{w}");
-        }
-        for dir in l.dirs() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Interrupt::Failed(RunError::Stage {
-                    stage: "directories",
-                    message: format!("cannot create {}: {e}", dir.display()),
-                })
-            })?;
         }
         let reaper = self.reaper;
         let system_id = self

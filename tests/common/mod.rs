@@ -95,15 +95,23 @@ impl Node {
         panic!("not ready within {within:?}: {last}; log:\n{}", self.log());
     }
 
+    /// `status --output json` from the running supervisor, if it answers.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let out = Command::new(BIN)
+            .env_clear()
+            .args(["status", "--output", "json", "--sandbox"])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
     /// Waits for the published stage to become `stage`.
     pub fn wait_stage(&mut self, stage: &str, within: Duration) {
-        let file = self.path().join("run/openvswitch/ovs-ovn-supervisor.state");
         let t0 = Instant::now();
         while t0.elapsed() < within {
-            if let Ok(s) = std::fs::read_to_string(&file) {
-                if s.contains(&format!("\"stage\":\"{stage}\"")) {
-                    return;
-                }
+            if self.status().is_some_and(|s| s["stage"] == stage) {
+                return;
             }
             if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
