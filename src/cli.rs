@@ -211,6 +211,23 @@ pub struct NodeArgs {
     /// Directory of the TLS key, cert and CA cert used with ENABLE_SSL.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_TLS_DIR")]
     pub tls_dir: Option<PathBuf>,
+    /// First restart delay ceiling of a crashed daemon, ms (full jitter from 0).
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_RESTART_BACKOFF_BASE_MS")]
+    pub restart_backoff_base_ms: Option<String>,
+    /// Largest restart delay, ms.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_RESTART_BACKOFF_CAP_MS")]
+    pub restart_backoff_cap_ms: Option<String>,
+    /// A daemon up this long starts again from the shortest restart delay, ms.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_RESTART_STABLE_MS")]
+    pub restart_stable_ms: Option<String>,
+    /// More restarts of one daemon than this within the window is a crash loop: stop, exit 1.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_CRASH_LOOP_RESTARTS")]
+    pub crash_loop_restarts: Option<String>,
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_CRASH_LOOP_WINDOW_MS")]
+    pub crash_loop_window_ms: Option<String>,
+    /// A daemon failing every health check this long is killed and restarted, ms.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_HUNG_AFTER_MS")]
+    pub hung_after_ms: Option<String>,
     /// Readiness marker: written atomically when the node becomes ready, removed when it stops
     /// being ready or shuts down. A dependent DaemonSet's init container can wait for it.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_READY_FILE", value_name = "PATH")]

@@ -125,6 +125,8 @@ pub struct Config {
     pub firewall: bool,
     /// `None` = decide from the host's addresses.
     pub firewall_ipv6: Option<bool>,
+    /// How crashed and hung daemons are restarted.
+    pub restart: crate::policy::Policy,
     /// Readiness marker for dependents: present exactly while the node is ready.
     pub ready_file: Option<PathBuf>,
     /// Cadence of the background health check.
@@ -482,7 +484,61 @@ impl Config {
             2_000,
             100,
         )?;
+        let restart_base = ms(
+            "OVS_OVN_SUPERVISOR_RESTART_BACKOFF_BASE_MS",
+            &args.restart_backoff_base_ms,
+            50,
+            1,
+        )?;
+        let restart_cap = ms(
+            "OVS_OVN_SUPERVISOR_RESTART_BACKOFF_CAP_MS",
+            &args.restart_backoff_cap_ms,
+            10_000,
+            1,
+        )?;
+        if restart_cap < restart_base {
+            return Err(invalid(
+                "OVS_OVN_SUPERVISOR_RESTART_BACKOFF_CAP_MS",
+                &restart_cap.as_millis().to_string(),
+                format!(
+                    "at least OVS_OVN_SUPERVISOR_RESTART_BACKOFF_BASE_MS ({} ms)",
+                    restart_base.as_millis()
+                ),
+            ));
+        }
+        let restart = crate::policy::Policy {
+            backoff: Policy {
+                base: restart_base,
+                cap: restart_cap,
+            },
+            stable_after: ms(
+                "OVS_OVN_SUPERVISOR_RESTART_STABLE_MS",
+                &args.restart_stable_ms,
+                60_000,
+                1,
+            )?,
+            max_restarts: parse_uint(
+                "OVS_OVN_SUPERVISOR_CRASH_LOOP_RESTARTS",
+                &args.crash_loop_restarts,
+                5,
+                1,
+                1000,
+            )? as u32,
+            window: ms(
+                "OVS_OVN_SUPERVISOR_CRASH_LOOP_WINDOW_MS",
+                &args.crash_loop_window_ms,
+                60_000,
+                1,
+            )?,
+            hung_after: ms(
+                "OVS_OVN_SUPERVISOR_HUNG_AFTER_MS",
+                &args.hung_after_ms,
+                6_000,
+                1,
+            )?,
+        };
         Ok(Config {
+            restart,
             ready_file: args
                 .ready_file
                 .clone()

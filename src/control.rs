@@ -78,6 +78,9 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub checked_at_ms: u64,
+    /// Daemons that did not answer their control socket in this check.
+    #[serde(default)]
+    pub unresponsive: Vec<String>,
     pub liveness: Verdict,
     pub readiness: Verdict,
 }

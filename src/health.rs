@@ -64,32 +64,34 @@ pub async fn answers(
         .map_err(|e| format!("{} does not answer: {e}", d.name()))
 }
 
-async fn live_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {
+/// Every running daemon asked at once; the verdict names the first that did not answer.
+async fn live_check(layout: &Layout, snap: &Snapshot, t: Duration) -> (Verdict, Vec<String>) {
     let mut checks = Vec::new();
-    for info in &snap.daemons {
+    for info in snap.daemons.iter().filter(|i| i.state == "running") {
         let Some(d) = Daemon::from_name(&info.name) else {
             continue;
         };
-        match info.state.as_str() {
-            "running" => {
-                let (layout, pid) = (layout.clone(), info.pid);
-                checks.push(tokio::spawn(
-                    async move { answers(&layout, d, pid, t).await },
-                ));
-            }
-            "restarting" | "starting" => {}
-            other => return fail(format!("{} is {other}", info.name)),
-        }
+        let (layout, pid) = (layout.clone(), info.pid);
+        checks.push((
+            d,
+            tokio::spawn(async move { answers(&layout, d, pid, t).await }),
+        ));
     }
     let n = checks.len();
-    for c in checks {
-        match c.await {
-            Ok(Ok(())) => {}
-            Ok(Err(reason)) => return fail(reason),
-            Err(e) => return fail(format!("check failed: {e}")),
-        }
+    let (mut first, mut silent) = (None, Vec::new());
+    for (d, c) in checks {
+        let err = match c.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(reason)) => reason,
+            Err(e) => format!("{} check failed: {e}", d.name()),
+        };
+        first.get_or_insert(err);
+        silent.push(d.name().to_string());
     }
-    ok(format!("alive: {n} daemons answer"))
+    match first {
+        Some(reason) => (fail(reason), silent),
+        None => (ok(format!("alive: {n} daemons answer")), silent),
+    }
 }
 
 async fn cfg_current(l: &Layout, t: Duration) -> Result<(), String> {
@@ -157,10 +159,11 @@ pub async fn check(
     t: Duration,
     now_ms: impl Fn() -> u64,
 ) -> Health {
-    let (liveness, readiness) =
+    let ((liveness, unresponsive), readiness) =
         tokio::join!(live_check(layout, snap, t), ready_check(layout, snap, t));
     Health {
         checked_at_ms: now_ms(),
+        unresponsive,
         liveness,
         readiness,
     }

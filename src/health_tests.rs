@@ -31,6 +31,7 @@ fn snap(
             .collect(),
         health: health.map(|(at, live, ready)| Health {
             checked_at_ms: at,
+            unresponsive: vec![],
             liveness: Verdict {
                 ok: live,
                 reason: "live-reason".into(),

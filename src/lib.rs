@@ -20,6 +20,7 @@ pub mod netns;
 pub mod openflow;
 pub mod ovsdb;
 pub mod paths;
+pub mod policy;
 pub mod preflight;
 pub mod process;
 pub mod settings;

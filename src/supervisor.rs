@@ -24,11 +24,15 @@ use crate::control::{self, DaemonInfo, Snapshot};
 use crate::daemons::{Daemon, NetMode};
 use crate::jsonrpc::Client;
 use crate::process::{ExitStatus, Reaper};
-use crate::{dbfile, health, openflow, ovsdb, settings, tuning, unixctl};
+use crate::{health, settings};
 use tokio::sync::watch;
 
+#[path = "supervisor_start.rs"]
+mod start;
 #[path = "supervisor_stop.rs"]
 mod stop;
+#[path = "supervisor_loop.rs"]
+mod supervise;
 
 /// Why `run` ended without a clean stop.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,13 @@ pub enum RunError {
         pid: i32,
         status: ExitStatus,
     },
+    #[error("{daemon} restarted {restarts} times within {window:?}: crash loop; stopped everything in order (last exits: {statuses})")]
+    CrashLoop {
+        daemon: &'static str,
+        restarts: u32,
+        window: Duration,
+        statuses: String,
+    },
     #[error("cannot set up signal handling: {0}")]
     Signals(std::io::Error),
 }
@@ -66,17 +77,27 @@ enum Interrupt {
     Stop(&'static str),
     Died(Daemon, i32, ExitStatus),
     Failed(RunError),
+    CrashLoop {
+        daemon: Daemon,
+        restarts: u32,
+        window: Duration,
+        statuses: String,
+    },
 }
 
 struct Signals {
     term: Signal,
     int: Signal,
     hup: Signal,
+    usr1: Signal,
+    usr2: Signal,
 }
 
 enum SigEvent {
     Stop(&'static str),
     Hup,
+    /// Caught so its default action (terminate) cannot take the node down; logged, not forwarded.
+    Other(&'static str),
 }
 
 impl Signals {
@@ -85,6 +106,8 @@ impl Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
             hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
         })
     }
     async fn next(&mut self) -> SigEvent {
@@ -92,6 +115,8 @@ impl Signals {
             _ = self.term.recv() => SigEvent::Stop("SIGTERM"),
             _ = self.int.recv() => SigEvent::Stop("SIGINT"),
             _ = self.hup.recv() => SigEvent::Hup,
+            _ = self.usr1.recv() => SigEvent::Other("SIGUSR1"),
+            _ = self.usr2.recv() => SigEvent::Other("SIGUSR2"),
         }
     }
 }
@@ -109,6 +134,9 @@ pub struct Supervisor {
     exits: mpsc::UnboundedReceiver<(Daemon, i32, ExitStatus)>,
     signals: Signals,
     snap: watch::Sender<Snapshot>,
+    tracks: BTreeMap<Daemon, crate::policy::Track>,
+    /// Our settings, kept to apply again when ovsdb-server restarts.
+    owned: Option<settings::Owned>,
     started: Instant,
 }
 
@@ -186,6 +214,8 @@ impl Supervisor {
                 health_max_age_ms: 3 * cfg.health_interval.as_millis() as u64 + 5_000,
                 ..Snapshot::default()
             }),
+            tracks: BTreeMap::new(),
+            owned: None,
             cfg,
             net,
             reaper,
@@ -279,6 +309,7 @@ impl Supervisor {
                 ev = self.signals.next() => match ev {
                     SigEvent::Stop(s) => return Err(Interrupt::Stop(s)),
                     SigEvent::Hup => stop::reopen_logs(&self.cfg, &self.running).await,
+                    SigEvent::Other(s) => tracing::info!(signal = s, "ignored"),
                 },
                 Some((d, pid, st)) = self.exits.recv() => return Err(Interrupt::Died(d, pid, st)),
             }
@@ -362,6 +393,17 @@ impl Supervisor {
                 status,
             }),
             Interrupt::Failed(e) => Err(e),
+            Interrupt::CrashLoop {
+                daemon,
+                restarts,
+                window,
+                statuses,
+            } => Err(RunError::CrashLoop {
+                daemon: daemon.name(),
+                restarts,
+                window,
+                statuses,
+            }),
         }
     }
 
@@ -398,261 +440,6 @@ impl Supervisor {
             .map(|(s, ms)| format!("{s}={ms}ms"))
             .collect();
         tracing::info!(ready_ms = total as u64, timeline = %timeline.join(" "), "node ready");
-        let mut tick = tokio::time::interval(self.cfg.health_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.reset();
-        // Checks run as their own task so a hung daemon never delays signals or exits here.
-        let (checked_tx, mut checked) = mpsc::channel(1);
-        let mut in_flight = false;
-        loop {
-            tokio::select! {
-                _ = tick.tick(), if !in_flight => {
-                    in_flight = true;
-                    let (layout, snap, t, tx) = (self.cfg.layout.clone(), self.snap.borrow().clone(), self.health_timeout(), checked_tx.clone());
-                    tokio::spawn(async move {
-                        let _ = tx.send(health::check(&layout, &snap, t, control::unix_ms).await).await;
-                    });
-                }
-                Some(h) = checked.recv() => {
-                    in_flight = false;
-                    let was = self.snap.borrow().health.clone();
-                    for (kind, v, old) in [("liveness", &h.liveness, was.as_ref().map(|w| &w.liveness)), ("readiness", &h.readiness, was.as_ref().map(|w| &w.readiness))] {
-                        if old.map(|o| o.ok) != Some(v.ok) {
-                            if v.ok { tracing::info!(check = kind, "{}", v.reason) } else { tracing::warn!(check = kind, "{}", v.reason) }
-                        }
-                    }
-                    self.marker(h.readiness.ok);
-                    self.snap.send_modify(|s| s.health = Some(h));
-                }
-                ev = self.signals.next() => match ev {
-                    SigEvent::Stop(s) => return Interrupt::Stop(s),
-                    SigEvent::Hup => stop::reopen_logs(&self.cfg, &self.running).await,
-                },
-                Some((d, pid, st)) = self.exits.recv() => {
-                    tracing::error!(daemon = d.name(), pid, status = %st, "daemon exited unexpectedly");
-                    self.running.remove(&d);
-                    self.daemon_state(d, None, "exited", Some(st));
-                    return Interrupt::Died(d, pid, st);
-                }
-            }
-        }
+        self.supervise().await
     }
-
-    async fn start(&mut self) -> Result<(), Interrupt> {
-        let cfg = self.cfg.clone();
-        let l = &cfg.layout;
-        let deadline = || Instant::now() + cfg.stage_deadline;
-        tracing::info!(
-            version = env!("CARGO_PKG_VERSION"),
-            node = %cfg.hostname,
-            pod = cfg.pod.as_deref().unwrap_or("-"),
-            sandbox = ?l.sandbox,
-            net = ?self.net,
-            ovn_remote = %cfg.southbound.remote,
-            "starting"
-        );
-        for w in &cfg.warnings {
-            tracing::warn!("{w}");
-        }
-        let reaper = self.reaper;
-        let system_id = self
-            .stage("conf.db", async {
-                let (id, created) = dbfile::ensure_system_id(&l.system_id_file())
-                    .map_err(|e| stage_err("conf.db")(&e))?;
-                tracing::info!(system_id = %id, created, "system-id");
-                let action =
-                    dbfile::ensure_db(reaper, &l.conf_db(), &cfg.vswitch_schema, "OVS_PKGDATADIR")
-                        .await
-                        .map_err(|e| stage_err("conf.db")(&e))?;
-                tracing::info!(db = %l.conf_db().display(), ?action, "conf.db");
-                if cfg.southbound.embedded {
-                    dbfile::ensure_db(reaper, &l.sb_db(), &cfg.sb_schema, "OVN_PKGDATADIR")
-                        .await
-                        .map_err(|e| stage_err("conf.db")(&e))?;
-                }
-                Ok(id)
-            })
-            .await?;
-
-        if cfg.southbound.embedded {
-            self.spawn(Daemon::SbServer).map_err(Interrupt::Failed)?;
-            let dl = deadline();
-            self.stage("southbound", async move {
-                let c =
-                    connect_when_up(&l.sb_sock(), dl)
-                        .await
-                        .map_err(|last| RunError::Deadline {
-                            stage: "southbound",
-                            deadline: cfg.stage_deadline,
-                            last,
-                        })?;
-                settings::init_southbound(&c, cfg.stage_deadline)
-                    .await
-                    .map_err(|e| stage_err("southbound")(&e))
-            })
-            .await?;
-        }
-
-        self.spawn(Daemon::OvsdbServer).map_err(Interrupt::Failed)?;
-        let dl = deadline();
-        let client = self
-            .stage("ovsdb-server", async move {
-                let last = |last| RunError::Deadline {
-                    stage: "ovsdb-server",
-                    deadline: cfg.stage_deadline,
-                    last,
-                };
-                let c = connect_when_up(&l.db_sock(), dl).await.map_err(last)?;
-                let left = dl.saturating_duration_since(Instant::now());
-                let dbs = ovsdb::list_dbs(&c, left)
-                    .await
-                    .map_err(|e| last(e.to_string()))?;
-                if !dbs.iter().any(|d| d == "Open_vSwitch") {
-                    return Err(stage_err("ovsdb-server")(&format!(
-                        "serves {dbs:?}, not Open_vSwitch"
-                    )));
-                }
-                Ok(c)
-            })
-            .await?;
-
-        let next_cfg = self
-            .stage("settings", async {
-                let budget = tuning::read_cpu_budget(Path::new("/"))
-                    .map_err(|e| stage_err("settings")(&e))?;
-                let threads =
-                    tuning::resolve(&budget, cfg.handler_threads, cfg.revalidator_threads);
-                tracing::info!(
-                    usable_cpus = budget.usable,
-                    limit = budget.source,
-                    handlers = threads.handlers,
-                    revalidators = threads.revalidators,
-                    "vswitchd threads"
-                );
-                let owned = settings::owned(&cfg, &system_id, threads);
-                settings::apply(&client, &cfg, &owned, cfg.stage_deadline)
-                    .await
-                    .map_err(|e| stage_err("settings")(&e))
-            })
-            .await?;
-
-        self.spawn(Daemon::Vswitchd).map_err(Interrupt::Failed)?;
-        let dl = deadline();
-        self.stage(
-            "ovs-vswitchd",
-            wait_cur_cfg(&client, next_cfg, dl, cfg.stage_deadline),
-        )
-        .await?;
-
-        let mgmt = l.mgmt_sock(settings::BRIDGE);
-        let mgmt_deadline = Instant::now() + cfg.mgmt_deadline;
-        self.stage("br-int.mgmt", async {
-            openflow::wait_ready(
-                &mgmt,
-                cfg.mgmt_backoff,
-                mgmt_deadline,
-                Duration::from_secs(1),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| stage_err("br-int.mgmt")(&e))
-        })
-        .await?;
-
-        let spawned = self
-            .spawn(Daemon::OvnController)
-            .map_err(Interrupt::Failed)?;
-        let dl = deadline();
-        let remote = &cfg.southbound.remote;
-        let cfg = &cfg;
-        let timeout = |last| RunError::Deadline {
-            stage: "ovn-controller",
-            deadline: cfg.stage_deadline,
-            last,
-        };
-        self.stage("ovn-controller", async move {
-            let pid = daemon_pid(cfg, Daemon::OvnController, spawned, dl)
-                .await
-                .map_err(timeout)?;
-            let ctl = Daemon::OvnController.ctl(l, pid);
-            retry(dl, |left| {
-                let ctl = ctl.clone();
-                async move {
-                    let status = unixctl::call(
-                        &ctl,
-                        "connection-status",
-                        &[],
-                        left.min(Duration::from_secs(1)),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                    if status == "connected" {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "Southbound connection-status is {status:?} (remote {remote})"
-                        ))
-                    }
-                }
-            })
-            .await
-            .map_err(timeout)
-        })
-        .await?;
-        Ok(())
-    }
-}
-
-/// vswitchd has applied our transaction once `cur_cfg` reaches the `next_cfg` it set. A
-/// monitor pushes each change, so there is no polling.
-async fn wait_cur_cfg(
-    client: &Client,
-    target: i64,
-    deadline: Instant,
-    stage_deadline: Duration,
-) -> Result<(), RunError> {
-    let timeout = |last: String| RunError::Deadline {
-        stage: "ovs-vswitchd",
-        deadline: stage_deadline,
-        last,
-    };
-    let Some(mut updates) = client.notifications() else {
-        return Err(stage_err("ovs-vswitchd")(&"monitor channel already taken"));
-    };
-    let left = deadline.saturating_duration_since(Instant::now());
-    let initial = client
-        .call(
-            "monitor",
-            serde_json::json!(["Open_vSwitch", "cur_cfg", {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
-            left,
-        )
-        .await
-        .map_err(|e| timeout(e.to_string()))?;
-    let mut cur = cur_cfg_in(&initial);
-    while cur.is_none_or(|c| c < target) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, updates.recv()).await {
-            Ok(Some((method, params))) if method == "update" => {
-                if let Some(c) = params.get(1).and_then(cur_cfg_in) {
-                    cur = Some(c);
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Err(stage_err("ovs-vswitchd")(
-                    &"ovsdb-server closed the connection",
-                ))
-            }
-            Err(_) => return Err(timeout(format!("cur_cfg is {cur:?}, waiting for {target}"))),
-        }
-    }
-    Ok(())
-}
-
-/// `cur_cfg` in a monitor result or update: `{"Open_vSwitch": {UUID: {"new": {"cur_cfg": N}}}}`.
-fn cur_cfg_in(v: &serde_json::Value) -> Option<i64> {
-    v.get("Open_vSwitch")?
-        .as_object()?
-        .values()
-        .find_map(|row| row.get("new")?.get("cur_cfg")?.as_i64())
 }

@@ -221,34 +221,6 @@ fn dummy_network_mode_also_comes_up() {
     assert!(node.stop().0.success());
 }
 
-#[test]
-fn a_daemon_that_dies_stops_the_rest_and_exits_nonzero() {
-    let mut node = Node::new();
-    node.start(&[]);
-    node.wait_ready(READY);
-    let pids = node.daemon_pids();
-    let (_, vswitchd) = pids
-        .iter()
-        .find(|(n, _)| n == "ovs-vswitchd.pid")
-        .cloned()
-        .unwrap();
-    assert!(Command::new("kill")
-        .args(["-KILL", &vswitchd.to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let (status, _) = node.wait_exit(Duration::from_secs(30));
-    assert_eq!(status.code(), Some(1), "log:\n{}", node.log());
-    let log = node.log();
-    assert!(
-        log.contains("ovs-vswitchd") && log.contains("killed by SIGKILL"),
-        "{log}"
-    );
-    for (name, pid) in pids {
-        assert!(!exists(pid), "{name} pid {pid} left behind");
-    }
-}
-
 /// A wrapper that holds one daemon at its start (as a slow daemon would), so a signal lands
 /// while that stage is in progress.
 fn hold_wrapper(dir: &std::path::Path, daemon: &str) -> String {

@@ -1,0 +1,235 @@
+//! The start stages of [`super::Supervisor`], in order: conf.db, the embedded Southbound,
+//! ovsdb-server, the settings transaction, ovs-vswitchd, br-int.mgmt, ovn-controller.
+//!
+//! Invariants: every stage runs through `Supervisor::stage`, so it has a deadline and is raced
+//! against stop signals and daemon exits; ovn-controller is spawned only after `br-int.mgmt`
+//! completed an OpenFlow exchange.
+
+use std::time::{Duration, Instant};
+
+use super::{connect_when_up, daemon_pid, retry, stage_err, Interrupt, RunError, Supervisor};
+use crate::daemons::Daemon;
+use crate::jsonrpc::Client;
+use crate::{dbfile, openflow, ovsdb, settings, tuning, unixctl};
+
+impl Supervisor {
+    pub(super) async fn start(&mut self) -> Result<(), Interrupt> {
+        let cfg = self.cfg.clone();
+        let l = &cfg.layout;
+        let deadline = || Instant::now() + cfg.stage_deadline;
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            node = %cfg.hostname,
+            pod = cfg.pod.as_deref().unwrap_or("-"),
+            sandbox = ?l.sandbox,
+            net = ?self.net,
+            ovn_remote = %cfg.southbound.remote,
+            "starting"
+        );
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        let reaper = self.reaper;
+        let system_id = self
+            .stage("conf.db", async {
+                let (id, created) = dbfile::ensure_system_id(&l.system_id_file())
+                    .map_err(|e| stage_err("conf.db")(&e))?;
+                tracing::info!(system_id = %id, created, "system-id");
+                let action =
+                    dbfile::ensure_db(reaper, &l.conf_db(), &cfg.vswitch_schema, "OVS_PKGDATADIR")
+                        .await
+                        .map_err(|e| stage_err("conf.db")(&e))?;
+                tracing::info!(db = %l.conf_db().display(), ?action, "conf.db");
+                if cfg.southbound.embedded {
+                    dbfile::ensure_db(reaper, &l.sb_db(), &cfg.sb_schema, "OVN_PKGDATADIR")
+                        .await
+                        .map_err(|e| stage_err("conf.db")(&e))?;
+                }
+                Ok(id)
+            })
+            .await?;
+
+        if cfg.southbound.embedded {
+            self.spawn(Daemon::SbServer).map_err(Interrupt::Failed)?;
+            let dl = deadline();
+            self.stage("southbound", async move {
+                let c =
+                    connect_when_up(&l.sb_sock(), dl)
+                        .await
+                        .map_err(|last| RunError::Deadline {
+                            stage: "southbound",
+                            deadline: cfg.stage_deadline,
+                            last,
+                        })?;
+                settings::init_southbound(&c, cfg.stage_deadline)
+                    .await
+                    .map_err(|e| stage_err("southbound")(&e))
+            })
+            .await?;
+        }
+
+        self.spawn(Daemon::OvsdbServer).map_err(Interrupt::Failed)?;
+        let dl = deadline();
+        let client = self
+            .stage("ovsdb-server", async move {
+                let last = |last| RunError::Deadline {
+                    stage: "ovsdb-server",
+                    deadline: cfg.stage_deadline,
+                    last,
+                };
+                let c = connect_when_up(&l.db_sock(), dl).await.map_err(last)?;
+                let left = dl.saturating_duration_since(Instant::now());
+                let dbs = ovsdb::list_dbs(&c, left)
+                    .await
+                    .map_err(|e| last(e.to_string()))?;
+                if !dbs.iter().any(|d| d == "Open_vSwitch") {
+                    return Err(stage_err("ovsdb-server")(&format!(
+                        "serves {dbs:?}, not Open_vSwitch"
+                    )));
+                }
+                Ok(c)
+            })
+            .await?;
+
+        let (next_cfg, owned) = self
+            .stage("settings", async {
+                let budget = tuning::read_cpu_budget(&cfg.host_root)
+                    .map_err(|e| stage_err("settings")(&e))?;
+                let threads =
+                    tuning::resolve(&budget, cfg.handler_threads, cfg.revalidator_threads);
+                tracing::info!(
+                    usable_cpus = budget.usable,
+                    limit = budget.source,
+                    handlers = threads.handlers,
+                    revalidators = threads.revalidators,
+                    "vswitchd threads"
+                );
+                let owned = settings::owned(&cfg, &system_id, threads);
+                settings::apply(&client, &cfg, &owned, cfg.stage_deadline)
+                    .await
+                    .map(|next_cfg| (next_cfg, owned))
+                    .map_err(|e| stage_err("settings")(&e))
+            })
+            .await?;
+        self.owned = Some(owned);
+
+        self.spawn(Daemon::Vswitchd).map_err(Interrupt::Failed)?;
+        let dl = deadline();
+        self.stage(
+            "ovs-vswitchd",
+            wait_cur_cfg(&client, next_cfg, dl, cfg.stage_deadline),
+        )
+        .await?;
+
+        let mgmt = l.mgmt_sock(settings::BRIDGE);
+        let mgmt_deadline = Instant::now() + cfg.mgmt_deadline;
+        self.stage("br-int.mgmt", async {
+            openflow::wait_ready(
+                &mgmt,
+                cfg.mgmt_backoff,
+                mgmt_deadline,
+                Duration::from_secs(1),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| stage_err("br-int.mgmt")(&e))
+        })
+        .await?;
+
+        let spawned = self
+            .spawn(Daemon::OvnController)
+            .map_err(Interrupt::Failed)?;
+        let dl = deadline();
+        let remote = &cfg.southbound.remote;
+        let cfg = &cfg;
+        let timeout = |last| RunError::Deadline {
+            stage: "ovn-controller",
+            deadline: cfg.stage_deadline,
+            last,
+        };
+        self.stage("ovn-controller", async move {
+            let pid = daemon_pid(cfg, Daemon::OvnController, spawned, dl)
+                .await
+                .map_err(timeout)?;
+            let ctl = Daemon::OvnController.ctl(l, pid);
+            retry(dl, |left| {
+                let ctl = ctl.clone();
+                async move {
+                    let status = unixctl::call(
+                        &ctl,
+                        "connection-status",
+                        &[],
+                        left.min(Duration::from_secs(1)),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    if status == "connected" {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "Southbound connection-status is {status:?} (remote {remote})"
+                        ))
+                    }
+                }
+            })
+            .await
+            .map_err(timeout)
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// vswitchd has applied our transaction once `cur_cfg` reaches the `next_cfg` it set. A
+/// monitor pushes each change, so there is no polling.
+async fn wait_cur_cfg(
+    client: &Client,
+    target: i64,
+    deadline: Instant,
+    stage_deadline: Duration,
+) -> Result<(), RunError> {
+    let timeout = |last: String| RunError::Deadline {
+        stage: "ovs-vswitchd",
+        deadline: stage_deadline,
+        last,
+    };
+    let Some(mut updates) = client.notifications() else {
+        return Err(stage_err("ovs-vswitchd")(&"monitor channel already taken"));
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    let initial = client
+        .call(
+            "monitor",
+            serde_json::json!(["Open_vSwitch", "cur_cfg", {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
+            left,
+        )
+        .await
+        .map_err(|e| timeout(e.to_string()))?;
+    let mut cur = cur_cfg_in(&initial);
+    while cur.is_none_or(|c| c < target) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, updates.recv()).await {
+            Ok(Some((method, params))) if method == "update" => {
+                if let Some(c) = params.get(1).and_then(cur_cfg_in) {
+                    cur = Some(c);
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(stage_err("ovs-vswitchd")(
+                    &"ovsdb-server closed the connection",
+                ))
+            }
+            Err(_) => return Err(timeout(format!("cur_cfg is {cur:?}, waiting for {target}"))),
+        }
+    }
+    Ok(())
+}
+
+/// `cur_cfg` in a monitor result or update: `{"Open_vSwitch": {UUID: {"new": {"cur_cfg": N}}}}`.
+fn cur_cfg_in(v: &serde_json::Value) -> Option<i64> {
+    v.get("Open_vSwitch")?
+        .as_object()?
+        .values()
+        .find_map(|row| row.get("new")?.get("cur_cfg")?.as_i64())
+}

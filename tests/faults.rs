@@ -1,0 +1,204 @@
+//! Supervision under faults, on the real daemons: crashes, hangs, a lost database, a crash
+//! loop, stray signals. Recovery times are printed (`--nocapture`) for the notes; the tests
+//! assert behaviour, not speed.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const READY: Duration = Duration::from_secs(30);
+
+fn kill(sig: &str, pid: i32) {
+    assert!(Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn pid_of(node: &Node, pidfile: &str) -> Option<i32> {
+    node.daemon_pids()
+        .into_iter()
+        .find(|(n, _)| n == pidfile)
+        .map(|(_, p)| p)
+}
+
+fn ext_id(node: &Node, key: &str) -> String {
+    node.vsctl(&["get", "Open_vSwitch", ".", &format!("external_ids:{key}")])
+        .trim_matches('"')
+        .to_string()
+}
+
+/// Zombies among the supervisor's children: exited and never reaped.
+fn zombies(sup: u32) -> Vec<i32> {
+    children_of(sup)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, r)| r.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Kills `pidfile`'s daemon and waits for a new pid and a passing readiness probe.
+fn crash_and_recover(node: &mut Node, pidfile: &str) -> Duration {
+    let old = pid_of(node, pidfile).unwrap();
+    let t0 = Instant::now();
+    kill("KILL", old);
+    loop {
+        let fresh = pid_of(node, pidfile).is_some_and(|p| p != old && exists(p));
+        if fresh && node.probe("readiness").0 == 0 {
+            return t0.elapsed();
+        }
+        if let Some(st) = node.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("supervisor exited {st}:\n{}", node.log());
+        }
+        assert!(
+            t0.elapsed() < READY,
+            "{pidfile} not back: {:?}\n{}",
+            node.probe("readiness"),
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn each_daemon_killed_three_times_comes_back_with_identity_and_settings() {
+    let mut node = Node::new();
+    node.start(&[
+        ("NODE_NAME", "fault-node"),
+        ("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200"),
+    ]);
+    node.wait_ready(READY);
+    let sup = node.child.as_ref().unwrap().id();
+    let system_id = ext_id(&node, "system-id");
+    for pidfile in [
+        "ovnsb_db.pid",
+        "ovsdb-server.pid",
+        "ovs-vswitchd.pid",
+        "ovn-controller.pid",
+    ] {
+        let times: Vec<u128> = (0..3)
+            .map(|_| crash_and_recover(&mut node, pidfile).as_millis())
+            .collect();
+        eprintln!("recovery after kill -9 of {pidfile}: {times:?} ms");
+        assert_eq!(ext_id(&node, "system-id"), system_id);
+        assert_eq!(ext_id(&node, "hostname"), "fault-node");
+        assert_eq!(
+            node.vsctl(&["get", "Bridge", "br-int", "datapath_type"]),
+            "netdev"
+        );
+        assert!(zombies(sup).is_empty(), "zombies: {:?}", zombies(sup));
+    }
+    let status = node.status().unwrap();
+    for d in status["daemons"].as_array().unwrap() {
+        assert_eq!(d["restarts"], 3, "{d}");
+        assert_eq!(d["state"], "running", "{d}");
+        assert_eq!(d["last_exit"], "killed by SIGKILL", "{d}");
+    }
+    assert_eq!(
+        node.file("etc/openvswitch/system-id.conf").trim(),
+        system_id
+    );
+    assert!(node.stop().0.success());
+}
+
+#[test]
+fn a_hung_vswitchd_is_killed_and_restarted() {
+    let mut node = Node::new();
+    node.start(&[
+        ("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200"),
+        ("OVS_OVN_SUPERVISOR_HUNG_AFTER_MS", "1000"),
+    ]);
+    node.wait_ready(READY);
+    let old = pid_of(&node, "ovs-vswitchd.pid").unwrap();
+    let t0 = Instant::now();
+    kill("STOP", old);
+    loop {
+        if pid_of(&node, "ovs-vswitchd.pid").is_some_and(|p| p != old)
+            && node.probe("readiness").0 == 0
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < READY,
+            "hung vswitchd not replaced:\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "hung vswitchd replaced and ready after {} ms",
+        t0.elapsed().as_millis()
+    );
+    assert!(!exists(old), "the hung process was not reaped");
+    assert!(
+        node.log().contains("not answering; killing it"),
+        "{}",
+        node.log()
+    );
+    assert!(node.stop().0.success());
+}
+
+#[test]
+fn ovsdb_server_losing_its_database_gets_it_back_with_our_settings() {
+    let mut node = Node::new();
+    node.start(&[("TUNNEL_TYPE", "vxlan")]);
+    node.wait_ready(READY);
+    let system_id = ext_id(&node, "system-id");
+    std::fs::remove_file(node.path().join("etc/openvswitch/conf.db")).unwrap();
+    crash_and_recover(&mut node, "ovsdb-server.pid");
+    assert!(
+        node.log().contains("database missing; creating it again"),
+        "{}",
+        node.log()
+    );
+    assert_eq!(ext_id(&node, "system-id"), system_id);
+    assert_eq!(ext_id(&node, "ovn-encap-type"), "vxlan");
+    assert_eq!(node.vsctl(&["list-br"]), "br-int");
+    assert!(node.stop().0.success());
+}
+
+#[test]
+fn a_crash_loop_stops_everything_and_exits_1_with_the_exits() {
+    let mut node = Node::new();
+    node.start(&[("OVS_OVN_SUPERVISOR_CRASH_LOOP_RESTARTS", "2")]);
+    node.wait_ready(READY);
+    crash_and_recover(&mut node, "ovs-vswitchd.pid");
+    crash_and_recover(&mut node, "ovs-vswitchd.pid");
+    let pids = node.daemon_pids();
+    kill("KILL", pid_of(&node, "ovs-vswitchd.pid").unwrap());
+    let (status, _) = node.wait_exit(READY);
+    assert_eq!(status.code(), Some(1), "{}", node.log());
+    let log = node.log();
+    assert!(log.contains("ovs-vswitchd restarted 2 times"), "{log}");
+    assert!(log.contains("ovs-vswitchd: killed by SIGKILL"), "{log}");
+    for (name, pid) in pids {
+        assert!(!exists(pid), "{name} pid {pid} left behind");
+    }
+}
+
+#[test]
+fn stray_signals_are_logged_not_fatal() {
+    let mut node = Node::new();
+    node.start(&[]);
+    node.wait_ready(READY);
+    node.signal("USR1");
+    node.signal("USR2");
+    let t0 = Instant::now();
+    while !node.log().contains("signal=\"SIGUSR2\"") {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(node.probe("readiness").0, 0);
+    assert!(node.stop().0.success());
+}
