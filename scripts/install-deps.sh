@@ -4,7 +4,7 @@
 # Idempotent and quiet when everything is already there. Needs root (or sudo) for apt.
 set -euo pipefail
 
-packages=(openvswitch-switch openvswitch-common ovn-host ovn-central ovn-common iproute2 iptables procps util-linux python3)
+packages=(openvswitch-switch openvswitch-common ovn-host ovn-central ovn-common iproute2 iptables procps util-linux python3 openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -228,6 +228,10 @@ pub struct NodeArgs {
     /// A daemon failing every health check this long is killed and restarted, ms.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_HUNG_AFTER_MS")]
     pub hung_after_ms: Option<String>,
+    /// Take the node over from a live instance on the same run dir (rolling update) instead
+    /// of refusing to start.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_TAKEOVER")]
+    pub takeover: Option<String>,
     /// Readiness marker: written atomically when the node becomes ready, removed when it stops
     /// being ready or shuts down. A dependent DaemonSet's init container can wait for it.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_READY_FILE", value_name = "PATH")]

@@ -125,6 +125,8 @@ pub struct Config {
     pub firewall: bool,
     /// `None` = decide from the host's addresses.
     pub firewall_ipv6: Option<bool>,
+    /// Take over from a live instance (rolling update) rather than refuse to start.
+    pub takeover: bool,
     /// How crashed and hung daemons are restarted.
     pub restart: crate::policy::Policy,
     /// Readiness marker for dependents: present exactly while the node is ready.
@@ -537,7 +539,12 @@ impl Config {
                 1,
             )?,
         };
+        let takeover = match present(&args.takeover) {
+            None => true,
+            Some(_) => parse_bool("OVS_OVN_SUPERVISOR_TAKEOVER", &args.takeover)?,
+        };
         Ok(Config {
+            takeover,
             restart,
             ready_file: args
                 .ready_file

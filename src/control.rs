@@ -166,9 +166,19 @@ pub fn unix_ms() -> u64 {
 }
 
 /// Binds the socket (0600) and serves it until the task is dropped.
+/// A newer instance asks this one to hand the node over (rolling update): the supervisor
+/// answers on `reply` once its daemons have stopped, with where it saved br-int's flows.
+pub struct HandoverRequest {
+    pub reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
+}
+
+/// Longest a handover may take before the asking instance gives up.
+pub const HANDOVER_DEADLINE: Duration = Duration::from_secs(60);
+
 pub fn serve(
     path: &Path,
     snapshot: watch::Receiver<Snapshot>,
+    handover: tokio::sync::mpsc::Sender<HandoverRequest>,
 ) -> Result<tokio::task::JoinHandle<()>, ControlError> {
     let err = |source| ControlError::Bind {
         path: path.to_path_buf(),
@@ -189,9 +199,9 @@ pub fn serve(
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 continue;
             };
-            let snap = snapshot.clone();
+            let (snap, handover) = (snapshot.clone(), handover.clone());
             tokio::spawn(async move {
-                handle(stream, snap).await;
+                handle(stream, snap, handover).await;
                 drop(permit);
             });
         }
@@ -221,8 +231,25 @@ async fn read_request(stream: &mut UnixStream) -> Result<(Value, String, Value),
         .map_err(|_| format!("no complete request within {READ_DEADLINE:?}"))?
 }
 
-async fn handle(mut stream: UnixStream, snap: watch::Receiver<Snapshot>) {
+async fn handle(
+    mut stream: UnixStream,
+    snap: watch::Receiver<Snapshot>,
+    handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+) {
     let reply = match read_request(&mut stream).await {
+        Ok((id, method, _params)) if method == "handover" => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let sent = handover.try_send(HandoverRequest { reply: tx }).is_ok();
+            let result = match tokio::time::timeout(HANDOVER_DEADLINE, rx).await {
+                Ok(Ok(r)) if sent => r,
+                _ if !sent => Err("a handover is already under way".to_string()),
+                _ => Err("handover did not finish".to_string()),
+            };
+            match result {
+                Ok(v) => codec::encode_response(&id, &v),
+                Err(e) => codec::encode_error(&id, &json!(e)),
+            }
+        }
         Ok((id, method, _params)) => {
             let snapshot = snap.borrow().clone();
             match answer(&method, &snapshot, unix_ms()) {

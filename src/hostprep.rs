@@ -10,6 +10,7 @@
 use crate::config::Config;
 use crate::firewall::{self, Family, HostRunner, Runner};
 use crate::preflight::{self, Check, Report, Status};
+use crate::takeover::SavedFlows;
 use crate::{control, stale, symlink};
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +137,17 @@ pub fn report(cfg: &Config) -> Report {
         });
     }
     let other = other_instance(cfg);
-    if let Some(pid) = other {
+    if let Some(pid) = other.filter(|_| cfg.takeover) {
+        r.checks.push(check(
+            "instance",
+            Status::WillFix,
+            format!(
+                "ovs-ovn-supervisor pid {pid} runs this node ({}): run takes it over (rolling update)",
+                cfg.layout.ovs_rundir.display()
+            ),
+            None,
+        ));
+    } else if let Some(pid) = other {
         r.checks.push(check(
             "instance",
             Status::Fail,
@@ -199,7 +210,8 @@ fn failures(r: &Report) -> String {
 }
 
 /// Applies the fixes `run` owns; refuses when the report (after loading modules) has a fail.
-pub fn prepare(cfg: &Config, report: &mut Report) -> Result<(), HostPrepError> {
+/// Takes the node over from a live instance first when allowed; returns the flows it saved.
+pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Option<SavedFlows>, HostPrepError> {
     if cfg.manage_modules {
         preflight::apply_fixes(report, &mut preflight::Modprobe, cfg.datapath_type);
     }
@@ -216,6 +228,20 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<(), HostPrepError> {
     }
     if report.failed() {
         return Err(HostPrepError::Refused(failures(report)));
+    }
+    let mut saved = None;
+    if let Some(pid) = other_instance(cfg).filter(|_| cfg.takeover) {
+        tracing::info!(pid, "taking the node over from the running instance");
+        let answer = control::ask(
+            &cfg.layout.control_sock(),
+            "handover",
+            control::HANDOVER_DEADLINE + std::time::Duration::from_secs(5),
+        )
+        .map_err(|e| {
+            HostPrepError::Refused(format!("  instance: pid {pid} did not hand over: {e}"))
+        })?;
+        saved = serde_json::from_value(answer["saved"].clone()).ok();
+        tracing::info!(pid, ?saved, "handed over");
     }
     if let Some(link) = &cfg.rundir_link {
         let before = symlink::ensure(link, &cfg.layout.ovs_rundir)?;
@@ -243,7 +269,7 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<(), HostPrepError> {
             tracing::info!(?change, "firewall");
         }
     }
-    Ok(())
+    Ok(saved)
 }
 
 /// Families the `firewall` subcommand acts on.

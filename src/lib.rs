@@ -27,5 +27,7 @@ pub mod settings;
 pub mod stale;
 pub mod supervisor;
 pub mod symlink;
+pub mod takeover;
+pub mod tlswatch;
 pub mod tuning;
 pub mod unixctl;

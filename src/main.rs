@@ -55,14 +55,17 @@ fn run(args: &NodeArgs) -> ExitCode {
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
     // which must not race the reaper.
     let mut report = hostprep::report(&cfg);
-    if let Err(e) = hostprep::prepare(&cfg, &mut report) {
-        tracing::error!("{e}");
-        let code = match e {
-            HostPrepError::Refused(_) => PREFLIGHT_FAILED,
-            _ => RUNTIME_FAILURE,
-        };
-        return fail(code, e);
-    }
+    let restore = match hostprep::prepare(&cfg, &mut report) {
+        Ok(saved) => saved,
+        Err(e) => {
+            tracing::error!("{e}");
+            let code = match e {
+                HostPrepError::Refused(_) => PREFLIGHT_FAILED,
+                _ => RUNTIME_FAILURE,
+            };
+            return fail(code, e);
+        }
+    };
     let net = match netns::enter(cfg.sandbox_net) {
         Ok(n) => n,
         Err(e) => return fail(BAD_CONFIG, e),
@@ -73,7 +76,7 @@ fn run(args: &NodeArgs) -> ExitCode {
     };
     let result = rt.block_on(async {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
-        Supervisor::new(cfg, net, reaper)?.run().await?;
+        Supervisor::new(cfg, net, reaper, restore)?.run().await?;
         anyhow::Ok(())
     });
     match result {

@@ -83,6 +83,11 @@ enum Interrupt {
         window: Duration,
         statuses: String,
     },
+    /// A newer instance takes the node over; answer it once our daemons are stopped.
+    HandOver(
+        tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
+        Option<crate::takeover::SavedFlows>,
+    ),
 }
 
 struct Signals {
@@ -137,6 +142,10 @@ pub struct Supervisor {
     tracks: BTreeMap<Daemon, crate::policy::Track>,
     /// Our settings, kept to apply again when ovsdb-server restarts.
     owned: Option<settings::Owned>,
+    handover_tx: mpsc::Sender<control::HandoverRequest>,
+    handover_rx: mpsc::Receiver<control::HandoverRequest>,
+    /// Flows handed over by the instance we took over from.
+    restore: Option<crate::takeover::SavedFlows>,
     started: Instant,
 }
 
@@ -202,8 +211,14 @@ where
 }
 
 impl Supervisor {
-    pub fn new(cfg: Config, net: NetMode, reaper: &'static Reaper) -> Result<Self, RunError> {
+    pub fn new(
+        cfg: Config,
+        net: NetMode,
+        reaper: &'static Reaper,
+        restore: Option<crate::takeover::SavedFlows>,
+    ) -> Result<Self, RunError> {
         let (exits_tx, exits) = mpsc::unbounded_channel();
+        let (handover_tx, handover_rx) = mpsc::channel(1);
         Ok(Supervisor {
             snap: watch::Sender::new(Snapshot {
                 pid: std::process::id() as i32,
@@ -216,6 +231,9 @@ impl Supervisor {
             }),
             tracks: BTreeMap::new(),
             owned: None,
+            handover_tx,
+            handover_rx,
+            restore,
             cfg,
             net,
             reaper,
@@ -312,6 +330,9 @@ impl Supervisor {
                     SigEvent::Other(s) => tracing::info!(signal = s, "ignored"),
                 },
                 Some((d, pid, st)) = self.exits.recv() => return Err(Interrupt::Died(d, pid, st)),
+                Some(req) = self.handover_rx.recv() => {
+                    let _ = req.reply.send(Err(format!("still starting (stage {name}); not handing over a half-started node")));
+                }
             }
         }
     }
@@ -360,8 +381,12 @@ impl Supervisor {
             })?;
         }
         // Up before the first stage, so startup and liveness probes answer during the start.
-        let server = control::serve(&l.control_sock(), self.snap.subscribe())
-            .map_err(|e| stage_err("control socket")(&e))?;
+        let server = control::serve(
+            &l.control_sock(),
+            self.snap.subscribe(),
+            self.handover_tx.clone(),
+        )
+        .map_err(|e| stage_err("control socket")(&e))?;
         let outcome = self.start_and_supervise().await;
         let budget = self.cfg.stop_budget;
         self.marker(false);
@@ -380,8 +405,26 @@ impl Supervisor {
         for (d, _) in std::mem::take(&mut self.running) {
             self.daemon_state(d, None, "stopped", None);
         }
+        let outcome = match outcome {
+            Interrupt::HandOver(reply, saved) => {
+                // The new instance owns the socket path from now on: leave it alone.
+                let _ = reply.send(Ok(
+                    serde_json::json!({ "stopped_cleanly": stop, "saved": saved }),
+                ));
+                self.set_stage("handed-over");
+                tracing::info!(clean = stop, "handed the node over; idle until terminated");
+                loop {
+                    if let SigEvent::Stop(sig) = self.signals.next().await {
+                        break Interrupt::Stop(sig);
+                    }
+                }
+            }
+            other => {
+                let _ = std::fs::remove_file(self.cfg.layout.control_sock());
+                other
+            }
+        };
         server.abort();
-        let _ = std::fs::remove_file(self.cfg.layout.control_sock());
         match outcome {
             Interrupt::Stop(sig) => {
                 tracing::info!(signal = sig, clean = stop, "stopped");
@@ -393,6 +436,7 @@ impl Supervisor {
                 status,
             }),
             Interrupt::Failed(e) => Err(e),
+            Interrupt::HandOver(..) => Ok(()),
             Interrupt::CrashLoop {
                 daemon,
                 restarts,

@@ -32,6 +32,9 @@ impl Supervisor {
         let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Ready>();
         let mut pending: BTreeMap<Daemon, Instant> = BTreeMap::new();
         let mut down_since: BTreeMap<Daemon, Instant> = BTreeMap::new();
+        // Exits we asked for (a TLS reload): restarted at once, not counted as crashes.
+        let mut planned: std::collections::BTreeSet<Daemon> = Default::default();
+        let mut tls = self.tls_watch();
         loop {
             let next = pending.values().min().copied();
             tokio::select! {
@@ -84,16 +87,87 @@ impl Supervisor {
                     SigEvent::Hup => super::stop::reopen_logs(&self.cfg, &self.running).await,
                     SigEvent::Other(s) => tracing::info!(signal = s, "ignored: only SIGTERM, SIGINT and SIGHUP mean anything here"),
                 },
+                changed = async {
+                    match tls.as_mut() {
+                        Some(w) => w.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => match changed {
+                    Ok(files) => {
+                        let d = Daemon::OvnController;
+                        tracing::info!(?files, "TLS files changed; restarting ovn-controller gracefully");
+                        if let Some(pid) = self.running.get(&d).map(|r| r.pid) {
+                            planned.insert(d);
+                            let ctl = health::ctl_of(&self.cfg.layout, d, Some(pid));
+                            let sent = match ctl {
+                                Some(ctl) => unixctl::call(&ctl, "exit", d.exit_args(), Duration::from_secs(2)).await.is_ok(),
+                                None => false,
+                            };
+                            if !sent {
+                                self.reaper.signal(pid, Signal::SIGTERM, true);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("TLS watch failed: {e}; no longer watching");
+                        tls = None;
+                    }
+                },
+                Some(req) = self.handover_rx.recv() => {
+                    let saved = if self.running.contains_key(&Daemon::Vswitchd) {
+                        match crate::takeover::save(self.reaper, &self.cfg.layout).await {
+                            Ok(s) => {
+                                tracing::info!(flows = s.flow_count, "saved br-int flows for the next instance");
+                                Some(s)
+                            }
+                            Err(e) => {
+                                tracing::warn!("cannot save br-int flows: {e}; handing over without them");
+                                None
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    return Interrupt::HandOver(req.reply, saved);
+                }
                 Some((d, pid, st)) = self.exits.recv() => {
                     if self.running.get(&d).map(|r| r.pid) != Some(pid) {
                         continue;
                     }
                     self.running.remove(&d);
                     down_since.entry(d).or_insert_with(Instant::now);
+                    if planned.remove(&d) {
+                        tracing::info!(daemon = d.name(), status = %st, "stopped for a planned restart");
+                        self.daemon_state(d, None, "restarting", Some(st));
+                        pending.insert(d, Instant::now());
+                        continue;
+                    }
                     if let Some(i) = self.decide(d, st, &mut pending) {
                         return i;
                     }
                 }
+            }
+        }
+    }
+
+    /// With `ENABLE_SSL`, watches the TLS files ovn-controller reads.
+    fn tls_watch(&self) -> Option<crate::tlswatch::TlsWatch> {
+        if !self.cfg.ssl {
+            return None;
+        }
+        let dir = &self.cfg.tls_dir;
+        match crate::tlswatch::TlsWatch::new(
+            dir,
+            &["key", "cert", "cacert"],
+            Duration::from_millis(500),
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot watch TLS files in {}: {e}; certificate rotation needs a restart",
+                    dir.display()
+                );
+                None
             }
         }
     }

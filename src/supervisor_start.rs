@@ -112,6 +112,13 @@ impl Supervisor {
             })
             .await?;
         self.owned = Some(owned);
+        if self.restore.is_some() {
+            // Before vswitchd starts: it must neither flush nor process until flows are back.
+            self.stage("flow-restore-wait", async {
+                set_flow_restore_wait(&client, true, cfg.stage_deadline).await
+            })
+            .await?;
+        }
 
         self.spawn(Daemon::Vswitchd).map_err(Interrupt::Failed)?;
         let dl = deadline();
@@ -136,6 +143,16 @@ impl Supervisor {
         })
         .await?;
 
+        if let Some(saved) = self.restore.clone() {
+            self.stage("restore-flows", async {
+                match crate::takeover::restore(reaper, l, &saved).await {
+                    Ok(()) => tracing::info!(flows = saved.flow_count, "restored br-int flows"),
+                    Err(e) => tracing::warn!("cannot restore br-int flows: {e}"),
+                }
+                Ok(())
+            })
+            .await?;
+        }
         let spawned = self
             .spawn(Daemon::OvnController)
             .map_err(Interrupt::Failed)?;
@@ -176,6 +193,17 @@ impl Supervisor {
             .map_err(timeout)
         })
         .await?;
+        if self.restore.take().is_some() {
+            let dl = deadline();
+            self.stage("flows-settled", async {
+                match crate::takeover::settled(reaper, l, Duration::from_millis(50), 3, dl).await {
+                    Ok(n) => tracing::info!(flows = n, "ovn-controller's flows are in"),
+                    Err(e) => tracing::warn!("{e}; clearing flow-restore-wait anyway"),
+                }
+                set_flow_restore_wait(&client, false, cfg.stage_deadline).await
+            })
+            .await?;
+        }
         Ok(())
     }
 }
@@ -232,4 +260,33 @@ fn cur_cfg_in(v: &serde_json::Value) -> Option<i64> {
         .as_object()?
         .values()
         .find_map(|row| row.get("new")?.get("cur_cfg")?.as_i64())
+}
+
+/// Sets or clears `other_config:flow-restore-wait` (only during a takeover: it is not one of the
+/// keys we keep, so a later ovsdb-server restart does not set it again).
+async fn set_flow_restore_wait(
+    client: &Client,
+    on: bool,
+    timeout: Duration,
+) -> Result<(), RunError> {
+    let all = serde_json::json!([]);
+    let key = ["flow-restore-wait".to_string()];
+    let mut ops = vec![ovsdb::op_mutate_delete_keys(
+        "Open_vSwitch",
+        all.clone(),
+        "other_config",
+        &key,
+    )];
+    if on {
+        ops.extend(ovsdb::op_mutate_map_keys(
+            "Open_vSwitch",
+            all,
+            "other_config",
+            &[(key[0].clone(), "true".into())],
+        ));
+    }
+    ovsdb::transact(client, "Open_vSwitch", ops, timeout)
+        .await
+        .map(|_| ())
+        .map_err(|e| stage_err("flow-restore-wait")(&e))
 }

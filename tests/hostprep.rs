@@ -28,6 +28,25 @@ fn a_simulated_reboot_leaves_stale_files_that_the_next_start_removes() {
             .unwrap();
     }
     node.wait_exit(Duration::from_secs(10));
+    // SIGKILL is delivered asynchronously: wait until each daemon is dead (gone, or a zombie
+    // nobody reaps yet), as after a real reboot.
+    for (name, pid) in &pids {
+        let t0 = Instant::now();
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next());
+            if matches!(state, None | Some(Some('Z')) | Some(Some('X'))) {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{name} survives SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     let run = node.path().join("run/openvswitch");
     assert!(run.join("ovs-vswitchd.pid").exists() && run.join("br-int.mgmt").exists());
 
@@ -50,11 +69,14 @@ fn a_simulated_reboot_leaves_stale_files_that_the_next_start_removes() {
 }
 
 #[test]
-fn a_second_instance_is_refused_and_the_first_keeps_running() {
+fn a_second_instance_without_takeover_is_refused_and_the_first_keeps_running() {
     let mut first = Node::new();
     first.start(&[]);
     first.wait_ready(READY);
-    let out = base_command(first.path()).output().unwrap();
+    let out = base_command(first.path())
+        .env("OVS_OVN_SUPERVISOR_TAKEOVER", "false")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
     let sup = first.child.as_ref().unwrap().id();

@@ -1,0 +1,158 @@
+//! Rolling-update takeover on the real daemons: a second instance on the same directory takes
+//! the node over; never two ovsdb-servers on one conf.db nor two vswitchds on one run dir; the
+//! old instance idles and exits 0 on SIGTERM without touching the new one's daemons. The time
+//! br-int's OpenFlow table is unreachable or empty is printed for the notes.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const READY: Duration = Duration::from_secs(30);
+
+/// Processes of `program` whose command line mentions `needle`.
+fn count(program: &str, needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(program) && c.contains(needle) && !c.contains("sh -c"))
+        .count()
+}
+
+#[test]
+fn a_second_instance_takes_the_node_over_without_overlap() {
+    let mut old = Node::new();
+    old.start(&[("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")]);
+    old.wait_ready(READY);
+    let dir = old.path().to_path_buf();
+    let system_id = old.file("etc/openvswitch/system-id.conf");
+    let old_pids = old.daemon_pids();
+
+    let conf_db = dir.join("etc/openvswitch/conf.db").display().to_string();
+    let db_sock = dir.join("run/openvswitch/db.sock").display().to_string();
+    let mgmt = format!("unix:{}", dir.join("run/openvswitch/br-int.mgmt").display());
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (stop, conf_db, db_sock, mgmt) =
+            (stop.clone(), conf_db.clone(), db_sock.clone(), mgmt.clone());
+        std::thread::spawn(move || {
+            let (mut max_servers, mut max_switches) = (0, 0);
+            let (mut gap, mut longest, mut empty_since) =
+                (Duration::ZERO, Duration::ZERO, None::<Instant>);
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                max_servers = max_servers.max(count("ovsdb-server", &conf_db));
+                max_switches = max_switches.max(count("ovs-vswitchd", &db_sock));
+                let out = Command::new("ovs-ofctl")
+                    .args(["dump-flows", "--no-stats", &mgmt])
+                    .stderr(Stdio::null())
+                    .output()
+                    .unwrap();
+                let flows = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with(' '))
+                    .count();
+                let now = Instant::now();
+                if !out.status.success() || flows == 0 {
+                    gap += now - last;
+                    let since = *empty_since.get_or_insert(last);
+                    longest = longest.max(now - since);
+                } else {
+                    empty_since = None;
+                }
+                last = now;
+            }
+            (max_servers, max_switches, gap, longest)
+        })
+    };
+
+    let mut new = Node {
+        dir: tempfile::tempdir().unwrap(),
+        child: None,
+    };
+    let log = std::fs::File::create(new.path().join("supervisor.log")).unwrap();
+    let t0 = Instant::now();
+    new.child = Some(
+        base_command(&dir)
+            .env("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let new_pid = new.child.as_ref().unwrap().id() as i64;
+    loop {
+        if old
+            .status()
+            .is_some_and(|s| s["pid"] == new_pid && s["stage"] == "ready")
+            && old.probe("readiness").0 == 0
+        {
+            break;
+        }
+        if let Some(st) = new.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!(
+                "new instance exited {st}:\n{}\nold:\n{}",
+                new.log(),
+                old.log()
+            );
+        }
+        assert!(
+            t0.elapsed() < READY,
+            "no takeover:\n{}\nold:\n{}",
+            new.log(),
+            old.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = t0.elapsed();
+    // Let the sampler see the settled node for a moment, then stop it.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let (servers, switches, gap, longest) = sampler.join().unwrap();
+    eprintln!("takeover: ready after {} ms; br-int flow table unreachable or empty for {} ms in all (longest {} ms)", took.as_millis(), gap.as_millis(), longest.as_millis());
+    assert_eq!(servers, 1, "two ovsdb-servers on one conf.db at once");
+    assert_eq!(switches, 1, "two vswitchds on one run dir at once");
+
+    // The old instance handed over: its daemons are gone, it idles, and exits 0 touching nothing.
+    for (name, pid) in &old_pids {
+        assert!(!exists(*pid), "old {name} still runs");
+    }
+    assert!(old.log().contains("handed the node over"), "{}", old.log());
+    assert!(new.log().contains("restored br-int flows"), "{}", new.log());
+    let new_pids = old.daemon_pids();
+    assert!(old.stop().0.success());
+    assert_eq!(old.daemon_pids(), new_pids);
+    for (name, pid) in &new_pids {
+        assert!(exists(*pid), "new {name} was touched by the old instance");
+    }
+    assert_eq!(
+        old.probe("readiness").0,
+        0,
+        "node not ready after the old instance left"
+    );
+    assert_eq!(old.file("etc/openvswitch/system-id.conf"), system_id);
+    let frw = Command::new("ovs-vsctl")
+        .args([
+            &format!("--db=unix:{db_sock}"),
+            "get",
+            "Open_vSwitch",
+            ".",
+            "other_config",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&frw.stdout).contains("flow-restore-wait"),
+        "flow-restore-wait left set"
+    );
+    // The new instance stops cleanly too.
+    let mut new = new;
+    new.signal("TERM");
+    assert!(new.wait_exit(Duration::from_secs(30)).0.success());
+}
