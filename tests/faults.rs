@@ -4,27 +4,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 
 const READY: Duration = Duration::from_secs(30);
-
-fn kill(sig: &str, pid: i32) {
-    assert!(Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
-fn pid_of(node: &Node, pidfile: &str) -> Option<i32> {
-    node.daemon_pids()
-        .into_iter()
-        .find(|(n, _)| n == pidfile)
-        .map(|(_, p)| p)
-}
 
 fn ext_id(node: &Node, key: &str) -> String {
     node.vsctl(&["get", "Open_vSwitch", ".", &format!("external_ids:{key}")])

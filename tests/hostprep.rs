@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -145,52 +144,6 @@ fn preflight_on_this_machine_and_on_a_refused_kernel() {
     assert_eq!(status.code(), Some(4), "{}", node.log());
     assert!(node.daemon_pids().is_empty());
     assert!(!node.path().join("etc/openvswitch/conf.db").exists());
-}
-
-/// Holds a running SB ovsdb-server for a non-sandbox node.
-struct Southbound(std::process::Child);
-
-impl Drop for Southbound {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn southbound(dir: &Path) -> (Southbound, String) {
-    let db = dir.join("sb.db");
-    assert!(Command::new("ovsdb-tool")
-        .arg("create")
-        .arg(&db)
-        .arg("/usr/share/ovn/ovn-sb.ovsschema")
-        .status()
-        .unwrap()
-        .success());
-    let sock = dir.join("sb.sock");
-    let child = Command::new("ovsdb-server")
-        .arg(&db)
-        .arg(format!("--remote=punix:{}", sock.display()))
-        .arg(format!("--unixctl={}", dir.join("sb.ctl").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let remote = format!("unix:{}", sock.display());
-    let t0 = Instant::now();
-    loop {
-        let ok = Command::new("ovn-sbctl")
-            .args([&format!("--db={remote}"), "--timeout=5", "init"])
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        if ok {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "SB not up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Southbound(child), remote)
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -32,22 +32,6 @@ fn probe_t(node: &Node, kind: &str, timeout_ms: u64) -> (i32, String, Duration) 
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
         t0.elapsed(),
     )
-}
-
-fn kill(sig: &str, pid: i32) {
-    assert!(Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
-fn pid_of(node: &Node, pidfile: &str) -> i32 {
-    node.daemon_pids()
-        .into_iter()
-        .find(|(n, _)| n == pidfile)
-        .unwrap()
-        .1
 }
 
 fn wait_probe(node: &Node, kind: &str, want: i32, within: Duration) -> String {
@@ -92,7 +76,7 @@ fn probes_while_starting_ready_hung_and_gone() {
     }
 
     // Hung vswitchd: alive as a process, silent on its socket.
-    let vswitchd = pid_of(&node, "ovs-vswitchd.pid");
+    let vswitchd = pid_of(&node, "ovs-vswitchd.pid").unwrap();
     kill("STOP", vswitchd);
     // Found by the next background check (every 200 ms here, each bounded to 500 ms).
     let line = wait_probe(&node, "liveness", 3, Duration::from_secs(10));
@@ -123,35 +107,7 @@ fn probes_while_starting_ready_hung_and_gone() {
 #[test]
 fn southbound_outage_fails_readiness_but_never_liveness() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sb.db");
-    assert!(Command::new("ovsdb-tool")
-        .arg("create")
-        .arg(&db)
-        .arg("/usr/share/ovn/ovn-sb.ovsschema")
-        .status()
-        .unwrap()
-        .success());
-    let sock = dir.path().join("sb.sock");
-    let mut sb = Command::new("ovsdb-server")
-        .arg(&db)
-        .arg(format!("--remote=punix:{}", sock.display()))
-        .arg(format!("--unixctl={}", dir.path().join("sb.ctl").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let remote = format!("unix:{}", sock.display());
-    let t0 = Instant::now();
-    while !Command::new("ovn-sbctl")
-        .args([&format!("--db={remote}"), "--timeout=2", "init"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-    {
-        assert!(t0.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut sb, remote) = southbound(dir.path());
     let mut node = Node::new();
     node.start(&[
         ("OVN_SB_ADDR", &remote),
@@ -163,8 +119,8 @@ fn southbound_outage_fails_readiness_but_never_liveness() {
         "no embedded SB when one is given"
     );
 
-    sb.kill().unwrap();
-    sb.wait().unwrap();
+    sb.0.kill().unwrap();
+    sb.0.wait().unwrap();
     let line = wait_probe(&node, "readiness", 3, Duration::from_secs(10));
     assert!(line.contains("OVN Southbound"), "{line}");
     let (code, line, _) = probe_t(&node, "liveness", 1000);
@@ -272,7 +228,7 @@ fn readiness_marker_follows_readiness() {
         }
     };
     wait(true);
-    let vswitchd = pid_of(&node, "ovs-vswitchd.pid");
+    let vswitchd = pid_of(&node, "ovs-vswitchd.pid").unwrap();
     kill("STOP", vswitchd);
     wait(false);
     kill("CONT", vswitchd);

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ovs-ovn-supervisor");
@@ -257,4 +257,66 @@ impl Drop for Node {
             }
         }
     }
+}
+
+pub fn kill(sig: &str, pid: i32) {
+    assert!(Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// The pid in the sandbox pidfile named `pidfile`.
+pub fn pid_of(node: &Node, pidfile: &str) -> Option<i32> {
+    node.daemon_pids()
+        .into_iter()
+        .find(|(n, _)| n == pidfile)
+        .map(|(_, p)| p)
+}
+
+/// Holds a running SB ovsdb-server for a non-sandbox node.
+pub struct Southbound(pub std::process::Child);
+
+impl Drop for Southbound {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn southbound(dir: &Path) -> (Southbound, String) {
+    let db = dir.join("sb.db");
+    assert!(Command::new("ovsdb-tool")
+        .arg("create")
+        .arg(&db)
+        .arg("/usr/share/ovn/ovn-sb.ovsschema")
+        .status()
+        .unwrap()
+        .success());
+    let sock = dir.join("sb.sock");
+    let child = Command::new("ovsdb-server")
+        .arg(&db)
+        .arg(format!("--remote=punix:{}", sock.display()))
+        .arg(format!("--unixctl={}", dir.join("sb.ctl").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let remote = format!("unix:{}", sock.display());
+    let t0 = Instant::now();
+    loop {
+        let ok = Command::new("ovn-sbctl")
+            .args([&format!("--db={remote}"), "--timeout=5", "init"])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if ok {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "SB not up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Southbound(child), remote)
 }
