@@ -43,6 +43,11 @@ fn ctl(dir: &Path, pidfile: &str, name: &str) -> String {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs harness-less benches too; only `cargo bench` passes this.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("probe benchmark: run it with scripts/bench-probe.sh");
+        return;
+    }
     let runs: usize = std::env::var("RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
