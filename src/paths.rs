@@ -36,6 +36,18 @@ impl Layout {
             } else {
                 cwd.join(dir)
             };
+            // The embedded Southbound's socket path becomes part of `ovn-remote`, a
+            // comma-separated list of UTF-8 remotes (found by fuzzing).
+            match dir.to_str() {
+                Some(s) if !s.contains(',') => {}
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: "OVS_OVN_SUPERVISOR_SANDBOX",
+                        value: dir.to_string_lossy().into_owned(),
+                        expected: "a UTF-8 directory path without commas (it becomes part of the OVN Southbound address)".into(),
+                    })
+                }
+            }
             let given = [
                 ("OVS_RUNDIR", &args.ovs_rundir),
                 ("OVS_DBDIR", &args.ovs_dbdir),
@@ -195,6 +207,25 @@ mod tests {
             l.system_id_file(),
             Path::new("/etc/openvswitch/system-id.conf")
         );
+    }
+
+    #[test]
+    fn sandbox_paths_that_would_break_ovn_remote_are_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        for bad in [
+            PathBuf::from("/tmp/a,b"),
+            PathBuf::from(std::ffi::OsStr::from_bytes(b"/tmp/\x9d")),
+        ] {
+            let args = PathArgs {
+                sandbox: Some(bad.clone()),
+                ..Default::default()
+            };
+            let err = Layout::resolve(&args, Path::new("/")).unwrap_err();
+            assert!(
+                err.to_string().starts_with("OVS_OVN_SUPERVISOR_SANDBOX="),
+                "{err}"
+            );
+        }
     }
 
     #[test]

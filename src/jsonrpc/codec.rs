@@ -92,6 +92,16 @@ impl Decoder {
 
     /// Appends `bytes` and returns every message completed by them, in order.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Message>, CodecError> {
+        // Whitespace between messages belongs to no message: never buffer it, so it neither
+        // counts toward the size limit nor grows memory (found by fuzzing: the limit depended
+        // on where reads split).
+        let bytes = if self.buf.is_empty() {
+            let skip = skip_ws(bytes, 0);
+            self.consumed += skip;
+            &bytes[skip..]
+        } else {
+            bytes
+        };
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
         // Running serde_json over the whole buffer on every read would be
@@ -109,7 +119,7 @@ impl Decoder {
                 None => break,
                 Some(Ok(v)) => {
                     end = stream.byte_offset();
-                    if end - begin > self.limit {
+                    if end - skip_ws(&self.buf, begin) > self.limit {
                         return Err(CodecError::TooLarge { limit: self.limit });
                     }
                     out.push(classify(v)?);
@@ -459,6 +469,23 @@ mod tests {
                 other => panic!("input {input}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn whitespace_between_messages_never_counts_toward_the_limit() {
+        let a = br#"{"id":1,"result":1,"error":null}"#;
+        let b = br#"{"id":2,"result":2,"error":null}"#;
+        let spaces = vec![b' '; 1000];
+        let whole: Vec<u8> = [&a[..], &spaces, &b[..]].concat();
+        let mut d = Decoder::with_limit(1024);
+        assert_eq!(d.feed(&whole).unwrap().len(), 2);
+        let mut d = Decoder::with_limit(1024);
+        assert_eq!(d.feed(&[&a[..], &spaces].concat()).unwrap().len(), 1);
+        assert_eq!(d.feed(b).unwrap().len(), 1);
+        let mut d = Decoder::with_limit(1024);
+        assert!(d.feed(&vec![b'\n'; 5000]).unwrap().is_empty());
+        assert_eq!(d.buffered(), 0);
+        assert!(d.finish().is_ok());
     }
 
     #[test]
