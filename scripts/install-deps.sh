@@ -28,4 +28,10 @@ if ((${#missing[@]})); then
   [ "$created_policy" = 1 ] && $sudo rm -f "$policy"
 fi
 
+# kubernetes-validate checks images/ovs-ovn.yaml offline (tests/manifest.rs).
+if ! command -v kubernetes-validate >/dev/null && ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+  python3 -m pip install --quiet kubernetes-validate==1.37.0 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages kubernetes-validate==1.37.0
+fi
+
 command -v cargo >/dev/null || { echo "install-deps: cargo not found: install Rust (rustup) first" >&2; exit 1; }
