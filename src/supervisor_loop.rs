@@ -20,6 +20,10 @@ use crate::{control, dbfile, health, openflow, ovsdb, settings, unixctl};
 
 type Ready = (Daemon, i32, Result<(), String>);
 
+/// Health-check period while the node recovers from a restart, and for how long at most.
+const RECOVERY_RECHECK: Duration = Duration::from_millis(100);
+const RECOVERY_WINDOW: Duration = Duration::from_secs(10);
+
 impl Supervisor {
     /// Runs until a stop signal or a crash loop.
     pub(super) async fn supervise(&mut self) -> Interrupt {
@@ -35,6 +39,9 @@ impl Supervisor {
         // Exits we asked for (a TLS reload): restarted at once, not counted as crashes.
         let mut planned: std::collections::BTreeSet<Daemon> = Default::default();
         let mut tls = self.tls_watch();
+        // After a restart, clients of the restarted daemon reconnect on their own backoff:
+        // check often until the node is ready again, so probes see it as soon as it is.
+        let mut recovering_until: Option<Instant> = None;
         loop {
             let next = pending.values().min().copied();
             tokio::select! {
@@ -47,7 +54,12 @@ impl Supervisor {
                 }
                 Some(h) = checked.recv() => {
                     in_flight = false;
+                    let ready = h.readiness.ok;
                     self.on_health(h);
+                    match recovering_until {
+                        Some(until) if !ready && Instant::now() < until => tick.reset_after(RECOVERY_RECHECK),
+                        _ => recovering_until = None,
+                    }
                 }
                 _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now).into()), if next.is_some() => {
                     let now = Instant::now();
@@ -75,6 +87,7 @@ impl Supervisor {
                             self.daemon_state(d, Some(pid), "running", None);
                             // Probes answer from the last check: refresh it now, not a tick later.
                             tick.reset_immediately();
+                            recovering_until = Some(Instant::now() + RECOVERY_WINDOW);
                         }
                         Err(e) => {
                             tracing::error!(daemon = d.name(), pid, "restarted but not answering: {e}; killing it");
