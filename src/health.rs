@@ -120,14 +120,18 @@ async fn cfg_current(l: &Layout, t: Duration) -> Result<(), String> {
     }
 }
 
-async fn southbound_connected(l: &Layout, spawned: Option<i32>, t: Duration) -> Result<(), String> {
-    let d = Daemon::OvnController;
-    let ctl = ctl_of(l, d, spawned).ok_or("ovn-controller has no pid yet")?;
-    match unixctl::call(&ctl, "connection-status", &[], t).await {
+/// ovn-controller behind `ctl` reports itself connected to the OVN Southbound.
+pub async fn controller_connected(ctl: &std::path::Path, t: Duration) -> Result<(), String> {
+    match unixctl::call(ctl, "connection-status", &[], t).await {
         Ok(st) if st == "connected" => Ok(()),
         Ok(st) => Err(format!("ovn-controller is {st:?} to the OVN Southbound")),
         Err(e) => Err(format!("ovn-controller does not answer: {e}")),
     }
+}
+
+async fn southbound_connected(l: &Layout, spawned: Option<i32>, t: Duration) -> Result<(), String> {
+    let ctl = ctl_of(l, Daemon::OvnController, spawned).ok_or("ovn-controller has no pid yet")?;
+    controller_connected(&ctl, t).await
 }
 
 async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {

@@ -137,26 +137,23 @@ pub fn report(cfg: &Config) -> Report {
         });
     }
     let other = other_instance(cfg);
-    if let Some(pid) = other.filter(|_| cfg.takeover) {
-        r.checks.push(check(
-            "instance",
-            Status::WillFix,
-            format!(
-                "ovs-ovn-supervisor pid {pid} runs this node ({}): run takes it over (rolling update)",
-                cfg.layout.ovs_rundir.display()
-            ),
-            None,
-        ));
-    } else if let Some(pid) = other {
-        r.checks.push(check(
-            "instance",
-            Status::Fail,
-            format!(
-                "ovs-ovn-supervisor pid {pid} already runs this node ({})",
-                cfg.layout.ovs_rundir.display()
-            ),
-            Some("stop the other instance first (expected when preflight runs inside the running pod)"),
-        ));
+    if let Some(pid) = other {
+        let dir = cfg.layout.ovs_rundir.display();
+        r.checks.push(if cfg.takeover {
+            check(
+                "instance",
+                Status::WillFix,
+                format!("ovs-ovn-supervisor pid {pid} runs this node ({dir}): run takes it over (rolling update)"),
+                None,
+            )
+        } else {
+            check(
+                "instance",
+                Status::Fail,
+                format!("ovs-ovn-supervisor pid {pid} already runs this node ({dir})"),
+                Some("stop the other instance first (expected when preflight runs inside the running pod)"),
+            )
+        });
     }
     let findings = stale_scan(cfg);
     for f in &findings {

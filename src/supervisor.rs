@@ -186,6 +186,17 @@ async fn daemon_pid(
     .await
 }
 
+/// Waits until the ovn-controller we spawned (as `spawned`) is connected to the Southbound.
+async fn controller_ready(cfg: &Config, spawned: i32, deadline: Instant) -> Result<(), String> {
+    let d = Daemon::OvnController;
+    let ctl = d.ctl(&cfg.layout, daemon_pid(cfg, d, spawned, deadline).await?);
+    retry(deadline, |left| {
+        let ctl = ctl.clone();
+        async move { health::controller_connected(&ctl, left.min(Duration::from_secs(1))).await }
+    })
+    .await
+}
+
 /// Retries `f` with full-jitter backoff (5 ms .. 100 ms) until it succeeds or `deadline`.
 async fn retry<T, F, Fut>(deadline: Instant, mut f: F) -> Result<T, String>
 where

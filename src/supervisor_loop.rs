@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 
-use super::{connect_when_up, daemon_pid, retry, Interrupt, SigEvent, Supervisor};
+use super::{connect_when_up, controller_ready, Interrupt, SigEvent, Supervisor};
 use crate::daemons::Daemon;
 use crate::policy::Decision;
 use crate::{control, dbfile, health, openflow, ovsdb, settings, unixctl};
@@ -354,27 +354,6 @@ async fn answering(
         .await
         .map(|_| ())
         .map_err(|e| e.to_string()),
-        Daemon::OvnController => {
-            let pid = daemon_pid(cfg, d, spawned, deadline).await?;
-            let ctl = d.ctl(l, pid);
-            retry(deadline, |t| {
-                let ctl = ctl.clone();
-                async move {
-                    match unixctl::call(
-                        &ctl,
-                        "connection-status",
-                        &[],
-                        t.min(Duration::from_secs(1)),
-                    )
-                    .await
-                    {
-                        Ok(s) if s == "connected" => Ok(()),
-                        Ok(s) => Err(format!("connection-status {s:?}")),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            })
-            .await
-        }
+        Daemon::OvnController => controller_ready(cfg, spawned, deadline).await,
     }
 }

@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::{connect_when_up, daemon_pid, retry, stage_err, Interrupt, RunError, Supervisor};
+use super::{connect_when_up, controller_ready, stage_err, Interrupt, RunError, Supervisor};
 use crate::daemons::Daemon;
 use crate::jsonrpc::Client;
-use crate::{dbfile, openflow, ovsdb, settings, tuning, unixctl};
+use crate::{dbfile, openflow, ovsdb, settings, tuning};
 
 impl Supervisor {
     pub(super) async fn start(&mut self) -> Result<(), Interrupt> {
@@ -165,32 +165,9 @@ impl Supervisor {
             last,
         };
         self.stage("ovn-controller", async move {
-            let pid = daemon_pid(cfg, Daemon::OvnController, spawned, dl)
+            controller_ready(cfg, spawned, dl)
                 .await
-                .map_err(timeout)?;
-            let ctl = Daemon::OvnController.ctl(l, pid);
-            retry(dl, |left| {
-                let ctl = ctl.clone();
-                async move {
-                    let status = unixctl::call(
-                        &ctl,
-                        "connection-status",
-                        &[],
-                        left.min(Duration::from_secs(1)),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                    if status == "connected" {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "Southbound connection-status is {status:?} (remote {remote})"
-                        ))
-                    }
-                }
-            })
-            .await
-            .map_err(timeout)
+                .map_err(|last| timeout(format!("{last} (remote {remote})")))
         })
         .await?;
         if self.restore.take().is_some() {

@@ -15,7 +15,7 @@ use super::Running;
 use crate::config::Config;
 use crate::daemons::Daemon;
 use crate::process::{ExitStatus, Reaper};
-use crate::unixctl;
+use crate::{health, unixctl};
 
 const ORDER: [Daemon; 4] = [
     Daemon::OvnController,
@@ -23,13 +23,6 @@ const ORDER: [Daemon; 4] = [
     Daemon::OvsdbServer,
     Daemon::SbServer,
 ];
-
-/// The daemon's control socket: its pidfile's pid (correct under a `DEBUG_WRAPPER` too), else
-/// the pid we spawned.
-fn ctl(cfg: &Config, d: Daemon, spawned: i32) -> std::path::PathBuf {
-    let pid = d.read_pid(&cfg.layout).ok().flatten().unwrap_or(spawned);
-    d.ctl(&cfg.layout, pid)
-}
 
 /// Waits until `d` has exited (recording other daemons' exits seen meanwhile).
 async fn wait_exit(
@@ -76,9 +69,10 @@ pub(super) async fn stop_all(
         // Graceful: half the share; SIGTERM: 30%; SIGKILL: the rest.
         let graceful = t0 + share / 2;
         let args = d.exit_args();
-        let ctl = ctl(cfg, d, r.pid);
-        if let Err(e) = unixctl::call(&ctl, "exit", args, share / 4).await {
-            tracing::debug!(daemon = d.name(), error = %e, "unixctl exit");
+        if let Some(ctl) = health::ctl_of(&cfg.layout, d, Some(r.pid)) {
+            if let Err(e) = unixctl::call(&ctl, "exit", args, share / 4).await {
+                tracing::debug!(daemon = d.name(), error = %e, "unixctl exit");
+            }
         }
         let mut status = wait_exit(d, exits, &mut exited, graceful).await;
         if status.is_none() && reaper.signal(r.pid, Signal::SIGTERM, true) {
@@ -125,7 +119,9 @@ pub(super) async fn stop_all(
 /// SIGHUP: log rotation. Forwarding it would kill the daemons (OVS dies on SIGHUP).
 pub(super) async fn reopen_logs(cfg: &Config, running: &BTreeMap<Daemon, Running>) {
     for (d, r) in running {
-        let ctl = ctl(cfg, *d, r.pid);
+        let Some(ctl) = health::ctl_of(&cfg.layout, *d, Some(r.pid)) else {
+            continue;
+        };
         match unixctl::call(&ctl, "vlog/reopen", &[], Duration::from_secs(2)).await {
             Ok(_) => tracing::info!(daemon = d.name(), "log reopened"),
             Err(e) => tracing::warn!(daemon = d.name(), error = %e, "vlog/reopen failed"),
