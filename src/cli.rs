@@ -146,7 +146,7 @@ pub struct NodeArgs {
     /// Older name of NODE_NAME, used when NODE_NAME is unset.
     #[arg(long, env = "KUBE_NODE_NAME")]
     pub kube_node_name: Option<String>,
-    /// Comma-separated Southbound IPs (IPv6 may be bracketed).
+    /// Comma-separated Southbound IPs or host names (IPv6 may be bracketed).
     #[arg(long, env = "OVN_DB_IPS")]
     pub ovn_db_ips: Option<String>,
     #[arg(long, env = "KUBE_OVN_SB_PORT")]
@@ -158,12 +158,14 @@ pub struct NodeArgs {
     pub ovn_sb_service_host: Option<String>,
     #[arg(long, env = "OVN_SB_SERVICE_PORT")]
     pub ovn_sb_service_port: Option<String>,
-    /// ssl: remotes, TLS files from the TLS dir.
+    /// ssl: remotes, TLS files from the TLS dir. On for any value but "false" (as Kube-OVN).
     #[arg(long, env = "ENABLE_SSL")]
     pub enable_ssl: Option<String>,
+    /// other_config:hw-offload; on only for "true" (as Kube-OVN).
     #[arg(long, env = "HW_OFFLOAD")]
     pub hw_offload: Option<String>,
-    /// Prefix for each daemon's argv, e.g. "valgrind --leak-check=full".
+    /// valgrind or strace (each daemon's output to its own file in its log dir), glibc (malloc
+    /// checking), or a command prefix for each daemon's argv, e.g. "perf record -g".
     #[arg(long, env = "DEBUG_WRAPPER")]
     pub debug_wrapper: Option<String>,
     #[arg(long, env = "POD_NAME")]

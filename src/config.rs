@@ -81,6 +81,82 @@ pub enum SandboxNet {
     Dummy,
 }
 
+/// `DEBUG_WRAPPER`: Kube-OVN's keywords (as ovs-ctl/ovn-ctl read them), or a command prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DebugWrapper {
+    #[default]
+    None,
+    /// `valgrind`: each daemon's report to `LOGDIR/DAEMON.valgrind.log.PID`.
+    Valgrind,
+    /// `strace`: each daemon's trace to `LOGDIR/DAEMON.strace.log.PID` (strace -ff).
+    Strace,
+    /// `glibc`: glibc's malloc checking (`MALLOC_CHECK_=2 MALLOC_PERTURB_=165`).
+    Glibc,
+    /// Anything else: a command prefix, split on whitespace.
+    Command(Vec<String>),
+}
+
+impl DebugWrapper {
+    pub fn parse(raw: &Option<String>) -> DebugWrapper {
+        match present(raw) {
+            None => DebugWrapper::None,
+            Some("valgrind") => DebugWrapper::Valgrind,
+            Some("strace") => DebugWrapper::Strace,
+            Some("glibc") => DebugWrapper::Glibc,
+            Some(cmd) => DebugWrapper::Command(cmd.split_whitespace().map(String::from).collect()),
+        }
+    }
+
+    /// The words before the daemon's own argv; `daemon` and `logdir` name its output files.
+    pub fn prefix(&self, daemon: &str, logdir: &Path) -> Vec<String> {
+        let log = |kind: &str| {
+            logdir
+                .join(format!("{daemon}.{kind}.log"))
+                .display()
+                .to_string()
+        };
+        match self {
+            DebugWrapper::None | DebugWrapper::Glibc => Vec::new(),
+            DebugWrapper::Valgrind => vec![
+                "valgrind".into(),
+                "-q".into(),
+                "--leak-check=full".into(),
+                "--time-stamp=yes".into(),
+                format!("--log-file={}.%p", log("valgrind")),
+            ],
+            // -D: strace runs as a detached grandchild, so the daemon keeps the pid we spawned.
+            DebugWrapper::Strace => vec![
+                "strace".into(),
+                "-tt".into(),
+                "-T".into(),
+                "-s".into(),
+                "256".into(),
+                "-ff".into(),
+                "-D".into(),
+                "-o".into(),
+                log("strace"),
+            ],
+            DebugWrapper::Command(words) => words.clone(),
+        }
+    }
+
+    /// Extra environment for the daemon.
+    pub fn env(&self) -> Vec<(String, String)> {
+        match self {
+            DebugWrapper::Glibc => vec![
+                ("MALLOC_CHECK_".into(), "2".into()),
+                ("MALLOC_PERTURB_".into(), "165".into()),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// True when the spawned process is not the daemon itself (its pid comes from its pidfile).
+    pub fn wraps(&self) -> bool {
+        !matches!(self, DebugWrapper::None | DebugWrapper::Glibc)
+    }
+}
+
 /// The OVN Southbound the node's ovn-controller connects to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Southbound {
@@ -102,7 +178,7 @@ pub struct Config {
     pub remote_probe_interval_ms: u64,
     pub openflow_probe_interval_s: u64,
     pub hw_offload: bool,
-    pub debug_wrapper: Vec<String>,
+    pub debug_wrapper: DebugWrapper,
     pub datapath_type: DatapathType,
     pub handler_threads: Option<u32>,
     pub revalidator_threads: Option<u32>,
@@ -201,6 +277,29 @@ pub fn parse_bool(var: &'static str, raw: &Option<String>) -> Result<bool, Confi
     }
 }
 
+/// A boolean read the way Kube-OVN's scripts read it: unset or empty is off; `"true"` and
+/// `"false"` mean what they say; any other value (`"True"`, `"1"`, `"yes"`) counts as
+/// `other_means` — ENABLE_SSL is on for anything but "false", HW_OFFLOAD only for "true" — with
+/// a warning, because the operator probably meant something else.
+pub fn kube_ovn_flag(
+    var: &'static str,
+    raw: &Option<String>,
+    other_means: bool,
+    warnings: &mut Vec<String>,
+) -> bool {
+    match present(raw) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            let means = if other_means { "on" } else { "off" };
+            warnings.push(format!(
+                "{var}={other:?} is neither \"true\" nor \"false\": taken as {means}, as Kube-OVN reads it"
+            ));
+            other_means
+        }
+    }
+}
+
 pub fn parse_tunnel(raw: &Option<String>) -> Result<TunnelType, ConfigError> {
     parse_choice(
         "TUNNEL_TYPE",
@@ -247,7 +346,26 @@ fn parse_choice<T: Copy>(
         })
 }
 
-/// An IP as written in `OVN_DB_IPS` (IPv6 optionally bracketed), rendered for an OVSDB remote.
+/// A DNS name as RFC 1123 allows it: dot-separated labels of letters, digits and inner '-',
+/// at most 63 bytes each and 253 in all, not all-numeric at the top.
+fn is_dns_name(s: &str) -> bool {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let s = s.strip_suffix('.').unwrap_or(s);
+    s.len() <= 253
+        && s.split('.').all(label_ok)
+        && !s
+            .rsplit('.')
+            .next()
+            .is_some_and(|top| top.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A host as written in `OVN_DB_IPS` (an IP, IPv6 optionally bracketed, or a DNS name, which
+/// OVS resolves itself), rendered for an OVSDB remote.
 fn remote_host(var: &'static str, s: &str) -> Result<String, ConfigError> {
     let bare = s
         .strip_prefix('[')
@@ -256,7 +374,8 @@ fn remote_host(var: &'static str, s: &str) -> Result<String, ConfigError> {
     match bare.parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) => Ok(a.to_string()),
         Ok(IpAddr::V6(a)) => Ok(format!("[{a}]")),
-        Err(_) => Err(invalid(var, s, "an IPv4 or IPv6 address")),
+        Err(_) if is_dns_name(bare) => Ok(bare.to_string()),
+        Err(_) => Err(invalid(var, s, "an IPv4 or IPv6 address, or a host name")),
     }
 }
 
@@ -283,13 +402,15 @@ fn southbound(args: &NodeArgs, ssl: bool, sandbox: bool) -> Result<Southbound, C
     let port = parse_uint("KUBE_OVN_SB_PORT", &args.kube_ovn_sb_port, 6642, 1, 65535)?;
     if let Some(ips) = present(&args.ovn_db_ips) {
         let mut remotes = Vec::new();
-        for ip in ips.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        // As Kube-OVN's scripts do: blanks anywhere are dropped.
+        let ips: String = ips.chars().filter(|c| !c.is_whitespace()).collect();
+        for ip in ips.split(',').filter(|s| !s.is_empty()) {
             remotes.push(format!("{proto}:{}:{port}", remote_host("OVN_DB_IPS", ip)?));
         }
         if remotes.is_empty() {
             return Err(invalid(
                 "OVN_DB_IPS",
-                ips,
+                &ips,
                 "a comma-separated list of IP addresses",
             ));
         }
@@ -351,8 +472,8 @@ impl Config {
             MAX_INTERVAL_MS / 1000,
         )?;
         let tunnel = parse_tunnel(&args.tunnel_type)?;
-        let ssl = parse_bool("ENABLE_SSL", &args.enable_ssl)?;
-        let hw_offload = parse_bool("HW_OFFLOAD", &args.hw_offload)?;
+        let ssl = kube_ovn_flag("ENABLE_SSL", &args.enable_ssl, true, &mut warnings);
+        let hw_offload = kube_ovn_flag("HW_OFFLOAD", &args.hw_offload, false, &mut warnings);
         let hostname = present(&args.node_name)
             .or(present(&args.kube_node_name))
             .unwrap_or(hostname)
@@ -449,9 +570,7 @@ impl Config {
         } else {
             None
         };
-        let debug_wrapper = present(&args.debug_wrapper)
-            .map(|s| s.split_whitespace().map(String::from).collect())
-            .unwrap_or_default();
+        let debug_wrapper = DebugWrapper::parse(&args.debug_wrapper);
         let ovs_share = args
             .ovs_pkgdatadir
             .clone()

@@ -89,12 +89,6 @@ fn rejected_values_name_the_variable_and_what_is_accepted() {
             |a| a.tunnel_type = s("GENEVE "),
             "geneve, vxlan, stt",
         ),
-        ("HW_OFFLOAD", |a| a.hw_offload = s("maybe"), "true or false"),
-        (
-            "ENABLE_SSL",
-            |a| a.enable_ssl = s("perhaps"),
-            "true or false",
-        ),
         (
             "KUBE_OVN_SB_PORT",
             |a| {
@@ -113,8 +107,18 @@ fn rejected_values_name_the_variable_and_what_is_accepted() {
         ),
         (
             "OVN_DB_IPS",
-            |a| a.ovn_db_ips = s("10.0.0.1,node-b"),
-            "IPv4 or IPv6",
+            |a| a.ovn_db_ips = s("10.0.0.1,node_b"),
+            "or a host name",
+        ),
+        (
+            "OVN_DB_IPS",
+            |a| a.ovn_db_ips = s("10.0.0.300"),
+            "or a host name",
+        ),
+        (
+            "OVN_DB_IPS",
+            |a| a.ovn_db_ips = s("-bad.example"),
+            "or a host name",
         ),
         ("OVN_DB_IPS", |a| a.ovn_db_ips = s(",,"), "comma-separated"),
         (
@@ -194,11 +198,11 @@ fn accepted_values() {
         a.ovn_remote_probe_interval = s("0");
         a.ovn_remote_openflow_interval = s("30");
         a.tunnel_type = s("vxlan");
-        a.hw_offload = s("TRUE");
-        a.enable_ssl = s("1");
+        a.hw_offload = s("true");
+        a.enable_ssl = s("true");
         a.node_name = s("node-1");
         a.kube_node_name = s("ignored");
-        a.ovn_db_ips = s("10.0.0.1, [fd00::2],fd00::3");
+        a.ovn_db_ips = s("10.0.0.1, [fd00::2],fd00::3 ,ovn-central.kube-system");
         a.n_handler_threads = s("3");
         a.debug_wrapper = s("valgrind  --leak-check=full");
     })
@@ -211,13 +215,16 @@ fn accepted_values() {
     assert_eq!(
         c.southbound,
         Southbound {
-            remote: "ssl:10.0.0.1:6642,ssl:[fd00::2]:6642,ssl:[fd00::3]:6642".into(),
+            remote: "ssl:10.0.0.1:6642,ssl:[fd00::2]:6642,ssl:[fd00::3]:6642,ssl:ovn-central.kube-system:6642".into(),
             embedded: false
         }
     );
     assert_eq!(c.handler_threads, Some(3));
     assert_eq!(c.revalidator_threads, None);
-    assert_eq!(c.debug_wrapper, vec!["valgrind", "--leak-check=full"]);
+    assert_eq!(
+        c.debug_wrapper,
+        DebugWrapper::Command(vec!["valgrind".into(), "--leak-check=full".into()])
+    );
 }
 
 #[test]
@@ -277,4 +284,67 @@ fn small_nonzero_probe_interval_is_accepted_with_a_warning() {
     let c = resolve(|a| a.ovn_remote_probe_interval = s("500")).unwrap();
     assert_eq!(c.remote_probe_interval_ms, 500);
     assert!(c.warnings.iter().any(|w| w.contains("1000 ms")));
+}
+
+#[test]
+fn booleans_as_kube_ovn_reads_them() {
+    // (value, ENABLE_SSL, HW_OFFLOAD, warned)
+    let table: &[(Option<&str>, bool, bool, bool)] = &[
+        (None, false, false, false),
+        (Some(""), false, false, false),
+        (Some("false"), false, false, false),
+        (Some("true"), true, true, false),
+        (Some(" true "), true, true, false),
+        (Some("True"), true, false, true),
+        (Some("1"), true, false, true),
+        (Some("no"), true, false, true),
+        (Some("FALSE"), true, false, true),
+    ];
+    for &(value, ssl, hw, warned) in table {
+        let c = resolve(|a| {
+            a.enable_ssl = value.map(String::from);
+            a.hw_offload = value.map(String::from);
+        })
+        .unwrap();
+        assert_eq!((c.ssl, c.hw_offload), (ssl, hw), "{value:?}");
+        let warnings: Vec<_> = c
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with("ENABLE_SSL=") || w.starts_with("HW_OFFLOAD="))
+            .collect();
+        assert_eq!(
+            warnings.len(),
+            if warned { 2 } else { 0 },
+            "{value:?}: {warnings:?}"
+        );
+        if warned {
+            assert!(warnings[0].contains("taken as on"), "{warnings:?}");
+            assert!(warnings[1].contains("taken as off"), "{warnings:?}");
+        }
+    }
+}
+
+#[test]
+fn debug_wrapper_keywords() {
+    use std::path::Path;
+    let w = |v: &str| DebugWrapper::parse(&Some(v.to_string()));
+    let log = Path::new("/var/log/openvswitch");
+    let v = w("valgrind").prefix("ovs-vswitchd", log);
+    assert_eq!(v[0], "valgrind");
+    assert!(
+        v.contains(&"--log-file=/var/log/openvswitch/ovs-vswitchd.valgrind.log.%p".to_string()),
+        "{v:?}"
+    );
+    let st = w("strace").prefix("ovn-controller", Path::new("/var/log/ovn"));
+    assert_eq!(st[0], "strace");
+    assert!(st.contains(&"-D".to_string()));
+    assert_eq!(st.last().unwrap(), "/var/log/ovn/ovn-controller.strace.log");
+    assert!(w("glibc").prefix("x", log).is_empty());
+    assert!(w("glibc")
+        .env()
+        .contains(&("MALLOC_CHECK_".into(), "2".into())));
+    assert!(!w("glibc").wraps());
+    assert_eq!(w("gdb -batch").prefix("x", log), ["gdb", "-batch"]);
+    assert!(w("gdb -batch").wraps());
+    assert_eq!(DebugWrapper::parse(&Some(" ".into())), DebugWrapper::None);
 }

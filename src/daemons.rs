@@ -57,6 +57,8 @@ pub enum NetMode {
 pub struct Invocation {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Where the daemon's own program stands in `argv` (after a `DEBUG_WRAPPER` prefix).
+    pub program_at: usize,
 }
 
 impl Daemon {
@@ -136,7 +138,13 @@ impl Daemon {
     pub fn invocation(self, cfg: &Config, net: NetMode) -> Invocation {
         let l = &cfg.layout;
         let d = |p: &Path| p.display().to_string();
-        let mut argv: Vec<String> = cfg.debug_wrapper.clone();
+        let logdir = self
+            .logfile(l)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut argv = cfg.debug_wrapper.prefix(self.name(), &logdir);
+        let program_at = argv.len();
         argv.push(self.program().to_string());
         let pidfile = format!("--pidfile={}", d(&self.pidfile(l)));
         let logfile = format!("--log-file={}", d(&self.logfile(l)));
@@ -177,7 +185,7 @@ impl Daemon {
                 }
             }
         }
-        let env = vec![
+        let mut env = vec![
             ("OVS_RUNDIR".into(), d(&l.ovs_rundir)),
             ("OVS_DBDIR".into(), d(&l.ovs_dbdir)),
             ("OVS_LOGDIR".into(), d(&l.ovs_logdir)),
@@ -185,7 +193,12 @@ impl Daemon {
             ("OVN_RUNDIR".into(), d(&l.ovn_rundir)),
             ("OVN_LOGDIR".into(), d(&l.ovn_logdir)),
         ];
-        Invocation { argv, env }
+        env.extend(cfg.debug_wrapper.env());
+        Invocation {
+            argv,
+            env,
+            program_at,
+        }
     }
 
     /// Resolves the program to run (the wrapper's first word when `DEBUG_WRAPPER` is set).

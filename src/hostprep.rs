@@ -8,10 +8,11 @@
 //! no firewall (the config turns those off), only its own stale files.
 
 use crate::config::Config;
+use crate::daemons::Daemon;
 use crate::firewall::{self, Family, HostRunner, Runner};
 use crate::preflight::{self, Check, Report, Status};
 use crate::takeover::SavedFlows;
-use crate::{control, stale, symlink};
+use crate::{control, settings, stale, symlink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostPrepError {
@@ -46,13 +47,33 @@ fn lock_files(cfg: &Config) -> Vec<std::path::PathBuf> {
     v
 }
 
-fn stale_scan(cfg: &Config) -> Vec<stale::Finding> {
+/// The files of the daemons we run, by name: never ovn-central's `ovnnb_db.*`, `ovnsb_db.*`
+/// or `ovn-northd.*`, which share the host's /run/ovn on master nodes. The embedded
+/// Southbound's files are ours only in a sandbox that runs one.
+pub fn owned_files(cfg: &Config) -> Vec<stale::Owned> {
     let l = &cfg.layout;
-    stale::scan(
-        &[&l.ovs_rundir, &l.ovn_rundir],
-        &lock_files(cfg),
-        &cfg.host_root.join("proc"),
-    )
+    let mut daemons = vec![
+        (Daemon::OvsdbServer, vec![l.db_sock()]),
+        (Daemon::Vswitchd, vec![l.mgmt_sock(settings::BRIDGE)]),
+        (Daemon::OvnController, vec![]),
+    ];
+    if cfg.southbound.embedded {
+        daemons.push((Daemon::SbServer, vec![l.sb_sock(), l.sb_ctl()]));
+    }
+    daemons
+        .into_iter()
+        .map(|(d, sockets)| stale::Owned {
+            program: d.program(),
+            pidfile: d.pidfile(l),
+            // The embedded Southbound's control socket has a fixed name (among `sockets`).
+            ctl_prefix: (d != Daemon::SbServer).then_some(d.program()),
+            sockets,
+        })
+        .collect()
+}
+
+fn stale_scan(cfg: &Config) -> Vec<stale::Finding> {
+    stale::scan(&owned_files(cfg), &lock_files(cfg))
 }
 
 /// Another live supervisor on this run dir: its control socket answers.
@@ -210,7 +231,11 @@ fn failures(r: &Report) -> String {
 /// Takes the node over from a live instance first when allowed; returns the flows it saved.
 pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Option<SavedFlows>, HostPrepError> {
     if cfg.manage_modules {
-        preflight::apply_fixes(report, &mut preflight::Modprobe, cfg.datapath_type);
+        let mut loader = preflight::Modprobe {
+            proc_modules: Some(cfg.host_root.join("proc/modules")),
+            ..Default::default()
+        };
+        preflight::apply_fixes(report, &mut loader, cfg.datapath_type);
     }
     for c in &report.checks {
         match c.status {

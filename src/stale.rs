@@ -1,11 +1,19 @@
-//! Stale state left by a crash or a node reboot (pods stuck after reboot, seed 004): pidfiles,
-//! control/management/db sockets and database lock files in the run and db directories.
+//! Stale state left by a crash or a node reboot (pods stuck after a reboot): our daemons'
+//! pidfiles, control, management and database sockets, and database lock files.
 //!
-//! Invariants: only what is provably stale is removed — a pidfile whose pid is dead or runs
-//! another program (`/proc/PID/comm`: pids are recycled after a reboot), a socket nobody listens
-//! on (connect → ECONNREFUSED), a lock file no process holds (we can take its fcntl lock, the
-//! lock OVS itself uses). A live daemon is never touched: it is reported. [`scan`] only reads;
-//! [`remove`] is the only write.
+//! Invariants:
+//! - Only the files named in an [`Owned`] allow-list are ever looked at. The run directories are
+//!   shared: on a master node the ovn-central pod keeps `ovnnb_db.*`, `ovnsb_db.*` and
+//!   `ovn-northd.*` in the same host `/run/ovn`, from its own pid namespace, so nothing is found
+//!   by listing a directory.
+//! - A pidfile is judged by its lock, never by the pid it holds: every OVS/OVN daemon keeps an
+//!   fcntl write lock on its pidfile for its whole life, and the lock is seen across pid
+//!   namespaces, whereas the pid inside means nothing outside the writer's namespace. Unlocked =
+//!   the writer is gone.
+//! - A socket is stale only when connecting is refused (ECONNREFUSED); a lock file only when we
+//!   can take its fcntl lock, the lock OVS itself uses.
+//! - A live daemon is never touched: it is reported. [`scan`] only reads; [`remove`] is the only
+//!   write.
 
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
@@ -29,7 +37,8 @@ pub enum Finding {
     StaleLock {
         path: PathBuf,
     },
-    /// A daemon that is alive and is the program its pidfile names: not ours to touch.
+    /// A daemon that holds its pidfile's lock: not ours to touch. `pid` is as seen from here
+    /// (0 when the holder lives in another pid namespace).
     LiveDaemon {
         pidfile: PathBuf,
         pid: i32,
@@ -60,71 +69,65 @@ impl Finding {
     }
 }
 
-/// The program a pidfile belongs to, as `/proc/PID/comm` shows it.
-fn program_of(pidfile_name: &str) -> Option<&str> {
-    let stem = pidfile_name.strip_suffix(".pid")?;
-    Some(match stem {
-        "ovnsb_db" | "ovnnb_db" => "ovsdb-server",
-        other => other,
-    })
+/// The files of one daemon of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// The program, as `/proc/PID/comm` shows it (for the report only).
+    pub program: &'static str,
+    pub pidfile: PathBuf,
+    /// Control sockets named `PREFIX.PID.ctl` (OVS's default) in the pidfile's directory.
+    pub ctl_prefix: Option<&'static str>,
+    /// Its other sockets (`db.sock`, `br-int.mgmt`, the embedded Southbound's).
+    pub sockets: Vec<PathBuf>,
 }
 
-/// `/proc/PID/comm` is the first 15 bytes of the program name.
-fn comm_matches(comm: &str, program: &str) -> bool {
-    let comm = comm.trim_end_matches('\n');
-    let want: String = program.chars().take(15).collect();
-    comm == want
+/// True for `PREFIX.DIGITS.ctl`, OVS's `NAME.PID.ctl`.
+fn is_pid_ctl(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.strip_suffix(".ctl"))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// State `Z` in `/proc/PID/stat` (the field after the parenthesised, space-holding comm).
-fn is_zombie(proc_dir: &Path) -> bool {
-    std::fs::read_to_string(proc_dir.join("stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+/// Who holds the fcntl write lock on `path`. `Unknown` (cannot open or ask) is never taken for
+/// stale.
+enum LockHolder {
+    Nobody,
+    Pid(i32),
+    Unknown,
 }
 
-fn check_pidfile(path: &Path, name: &str, proc_root: &Path) -> Option<Finding> {
-    let program = program_of(name)?;
-    let content = std::fs::read_to_string(path).ok()?;
-    let Ok(pid) = content.trim().parse::<i32>() else {
-        return Some(Finding::StalePidfile {
-            path: path.to_path_buf(),
-            pid: 0,
-            why: format!(
-                "is not a pid ({:?})",
-                content.chars().take(20).collect::<String>()
-            ),
-        });
+fn lock_holder(path: &Path) -> LockHolder {
+    let Ok(f) = std::fs::File::open(path) else {
+        return LockHolder::Unknown;
     };
-    let proc_dir = proc_root.join(pid.to_string());
-    if is_zombie(&proc_dir) {
-        // Exited but not yet reaped by whoever inherited it: as dead as it gets.
-        return Some(Finding::StalePidfile {
-            path: path.to_path_buf(),
-            pid,
-            why: "has exited (zombie)".into(),
-        });
+    // SAFETY: `flock` is a plain C struct for which all-zero bytes is a valid value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    match fcntl(f.as_raw_fd(), FcntlArg::F_GETLK(&mut fl)) {
+        Ok(_) if fl.l_type == libc::F_UNLCK as libc::c_short => LockHolder::Nobody,
+        // The kernel reports 0 for a holder outside our pid namespace.
+        Ok(_) => LockHolder::Pid(fl.l_pid),
+        Err(_) => LockHolder::Unknown,
     }
-    match std::fs::read_to_string(proc_dir.join("comm")) {
-        Err(_) => Some(Finding::StalePidfile {
+}
+
+fn check_pidfile(path: &Path, program: &str) -> Option<Finding> {
+    let content = std::fs::read_to_string(path).ok()?;
+    let pid = content.trim().parse::<i32>().unwrap_or(0);
+    match lock_holder(path) {
+        LockHolder::Nobody => Some(Finding::StalePidfile {
             path: path.to_path_buf(),
             pid,
-            why: "is not running".into(),
+            why: "is gone (nobody holds the pidfile's lock)".into(),
         }),
-        Ok(comm) if !comm_matches(&comm, program) => Some(Finding::StalePidfile {
-            path: path.to_path_buf(),
-            pid,
-            why: format!("is now {:?}, not {program}", comm.trim_end()),
-        }),
-        Ok(_) => Some(Finding::LiveDaemon {
+        LockHolder::Pid(holder) => Some(Finding::LiveDaemon {
             pidfile: path.to_path_buf(),
-            pid,
+            pid: holder,
             program: program.to_string(),
         }),
+        LockHolder::Unknown => None,
     }
 }
 
@@ -152,26 +155,37 @@ fn lock_is_free(path: &Path) -> bool {
     fcntl(f.as_raw_fd(), FcntlArg::F_SETLK(&fl)).is_ok()
 }
 
-/// Looks through `run_dirs` for pidfiles and sockets, and at `lock_files`; changes nothing.
-pub fn scan(run_dirs: &[&Path], lock_files: &[PathBuf], proc_root: &Path) -> Vec<Finding> {
+/// The sockets of `owned` that exist: its named ones, and its `PREFIX.PID.ctl` files (the
+/// directory is listed, but only names of that form are kept).
+fn owned_sockets(owned: &Owned) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = owned.sockets.clone();
+    if let (Some(prefix), Some(dir)) = (owned.ctl_prefix, owned.pidfile.parent()) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            found.extend(
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        e.file_name()
+                            .to_str()
+                            .is_some_and(|n| is_pid_ctl(n, prefix))
+                    })
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    found.retain(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()));
+    found.sort();
+    found
+}
+
+/// Looks at the allow-listed files of `owned` and at `lock_files`; changes nothing.
+pub fn scan(owned: &[Owned], lock_files: &[PathBuf]) -> Vec<Finding> {
     let mut found = Vec::new();
-    for dir in run_dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut entries: Vec<_> = entries.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_file() && name.ends_with(".pid") {
-                found.extend(check_pidfile(&path, &name, proc_root));
-            } else if ft.is_socket()
-                && [".ctl", ".mgmt", ".sock"].iter().any(|s| name.ends_with(s))
-                && socket_is_stale(&path)
-            {
-                found.push(Finding::StaleSocket { path });
+    for o in owned {
+        found.extend(check_pidfile(&o.pidfile, o.program));
+        for sock in owned_sockets(o) {
+            if socket_is_stale(&sock) {
+                found.push(Finding::StaleSocket { path: sock });
             }
         }
     }
@@ -204,100 +218,5 @@ pub fn remove(findings: &[Finding]) -> Vec<(PathBuf, std::io::Result<()>)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fake_proc(root: &Path, pid: i32, comm: &str) {
-        let d = root.join(pid.to_string());
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("comm"), format!("{comm}\n")).unwrap();
-    }
-
-    #[test]
-    fn pidfiles_dead_recycled_live_and_garbage() {
-        let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("run");
-        let proc_root = dir.path().join("proc");
-        std::fs::create_dir_all(&run).unwrap();
-        fake_proc(&proc_root, 100, "bash");
-        fake_proc(&proc_root, 200, "ovs-vswitchd");
-        fake_proc(&proc_root, 300, "ovsdb-server");
-        fake_proc(&proc_root, 400, "ovs-vswitchd");
-        std::fs::write(proc_root.join("400/stat"), "400 (ovs-vswitchd) Z 1 400").unwrap();
-        std::fs::create_dir_all(run.join("old")).unwrap();
-        std::fs::write(run.join("old/ovs-vswitchd.pid"), "400\n").unwrap();
-        std::fs::write(run.join("ovsdb-server.pid"), "100\n").unwrap(); // recycled
-        std::fs::write(run.join("ovs-vswitchd.pid"), "200\n").unwrap(); // live
-        std::fs::write(run.join("ovn-controller.pid"), "999\n").unwrap(); // dead
-        std::fs::write(run.join("ovnsb_db.pid"), "300\n").unwrap(); // live SB
-        std::fs::write(run.join("garbage.pid"), "xyz").unwrap();
-        std::fs::write(run.join("notes.txt"), "keep").unwrap();
-        let zombie = scan(&[&run.join("old")], &[], &proc_root);
-        assert!(zombie[0].describe().contains("zombie"), "{zombie:?}");
-        let found = scan(&[&run], &[], &proc_root);
-        let stale: Vec<_> = found
-            .iter()
-            .filter(|f| f.is_stale())
-            .map(|f| f.describe())
-            .collect();
-        assert_eq!(stale.len(), 3, "{stale:?}");
-        assert!(stale
-            .iter()
-            .any(|s| s.contains("ovn-controller.pid") && s.contains("not running")));
-        assert!(stale
-            .iter()
-            .any(|s| s.contains("ovsdb-server.pid") && s.contains("\"bash\"")));
-        assert!(stale.iter().any(|s| s.contains("garbage.pid")));
-        let live: Vec<_> = found.iter().filter(|f| !f.is_stale()).collect();
-        assert_eq!(live.len(), 2);
-        remove(&found);
-        assert!(run.join("ovs-vswitchd.pid").exists());
-        assert!(run.join("ovnsb_db.pid").exists());
-        assert!(!run.join("ovn-controller.pid").exists());
-        assert!(run.join("notes.txt").exists());
-    }
-
-    #[test]
-    fn sockets_only_when_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let live =
-            std::os::unix::net::UnixListener::bind(dir.path().join("ovsdb-server.1.ctl")).unwrap();
-        drop(std::os::unix::net::UnixListener::bind(dir.path().join("br-int.mgmt")).unwrap());
-        drop(std::os::unix::net::UnixListener::bind(dir.path().join("db.sock")).unwrap());
-        let found = scan(&[dir.path()], &[], Path::new("/proc"));
-        let mut paths: Vec<_> = found.iter().map(|f| f.describe()).collect();
-        paths.sort();
-        assert_eq!(paths.len(), 2, "{paths:?}");
-        assert!(paths[0].contains("br-int.mgmt") && paths[1].contains("db.sock"));
-        drop(live);
-    }
-
-    #[test]
-    fn lock_file_only_when_nobody_holds_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let lock = dir.path().join(".conf.db.~lock~");
-        std::fs::write(&lock, "").unwrap();
-        assert_eq!(
-            scan(&[], std::slice::from_ref(&lock), Path::new("/proc")).len(),
-            1
-        );
-        // Held by another process (fcntl locks are per process, so use a child).
-        let mut holder = std::process::Command::new("python3")
-            .arg("-c")
-            .arg("import fcntl,sys,time; f=open(sys.argv[1],'r+'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)")
-            .arg(&lock)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line.trim(), "locked");
-        assert!(scan(&[], std::slice::from_ref(&lock), Path::new("/proc")).is_empty());
-        holder.kill().unwrap();
-        let _ = holder.wait();
-    }
-}
+#[path = "stale_tests.rs"]
+mod tests;

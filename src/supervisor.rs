@@ -167,7 +167,7 @@ async fn daemon_pid(
     spawned: i32,
     deadline: Instant,
 ) -> Result<i32, String> {
-    if cfg.debug_wrapper.is_empty() {
+    if !cfg.debug_wrapper.wraps() {
         return Ok(spawned);
     }
     let l = &cfg.layout;
@@ -354,7 +354,7 @@ impl Supervisor {
         let binary = d.find_binary().map_err(|e| err(&e))?;
         // The daemon's resolved path replaces its bare name, so a wrapper runs the same binary
         // we checked for, whatever the wrapper's own PATH.
-        let wrapped = self.cfg.debug_wrapper.len();
+        let wrapped = inv.program_at;
         let mut argv: Vec<std::ffi::OsString> = inv.argv.iter().map(Into::into).collect();
         argv[wrapped] = binary.into_os_string();
         // The previous process of this daemon is dead (or was never ours): its pidfile must not

@@ -84,11 +84,27 @@ pub enum ModprobeError {
 /// Invariant: called before the supervisor's reaper thread exists. `Command::output()` waits
 /// for its child with std's own `waitpid(pid)`; once the reaper owns `waitpid(-1)` it could
 /// reap modprobe first and std would get ECHILD.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Modprobe;
+///
+/// `proc_modules`, when set, is read after a successful modprobe: Kube-OVN's chart turns module
+/// management off by linking `modprobe` to `/bin/true`, which "succeeds" without loading.
+#[derive(Debug, Clone)]
+pub struct Modprobe {
+    /// `modprobe`, found through PATH.
+    pub program: std::path::PathBuf,
+    pub proc_modules: Option<std::path::PathBuf>,
+}
+
+impl Default for Modprobe {
+    fn default() -> Self {
+        Modprobe {
+            program: "modprobe".into(),
+            proc_modules: None,
+        }
+    }
+}
 
 impl Modprobe {
-    pub fn run(module: &str) -> Result<(), ModprobeError> {
+    pub fn run(&self, module: &str) -> Result<(), ModprobeError> {
         // `--` already stops option parsing; the name check also keeps paths and blanks out
         // of an argument that modprobe would resolve against the filesystem.
         let valid = !module.is_empty()
@@ -101,7 +117,7 @@ impl Modprobe {
                 module: module.to_string(),
             });
         }
-        let out = Command::new("modprobe")
+        let out = Command::new(&self.program)
             .arg("--")
             .arg(module)
             .output()
@@ -122,13 +138,27 @@ impl Modprobe {
 
 impl ModuleLoader for Modprobe {
     fn load(&mut self, module: &str) -> Result<(), String> {
-        Modprobe::run(module).map_err(|e| e.to_string())
+        self.run(module).map_err(|e| e.to_string())?;
+        let Some(path) = &self.proc_modules else {
+            return Ok(());
+        };
+        let loaded = std::fs::read_to_string(path)
+            .map(|text| modules::parse_proc_modules(&text).contains(&modules::normalize(module)))
+            .unwrap_or(true);
+        if loaded {
+            Ok(())
+        } else {
+            Err(format!(
+                "modprobe {module} exited 0 but {module} is not in {} (is modprobe a stub, as with Kube-OVN's DISABLE_MODULES_MANAGEMENT?)",
+                path.display()
+            ))
+        }
     }
 }
 
 /// Loads every module whose check is [`Status::WillFix`] and rewrites that check with the
-/// outcome: loaded → ok; not loaded → fail when the kernel datapath needs it, warn otherwise
-/// (netdev, or the out-of-tree stt, which is never more than a warning).
+/// outcome: loaded → ok; not loaded → fail only for `openvswitch` with the kernel datapath,
+/// a warning naming who loads it on demand otherwise ([`modules::unloaded_status`]).
 pub fn apply_fixes(report: &mut Report, loader: &mut dyn ModuleLoader, datapath: DatapathType) {
     for c in report
         .checks
@@ -145,17 +175,13 @@ pub fn apply_fixes(report: &mut Report, loader: &mut dyn ModuleLoader, datapath:
                 c.fix = None;
             }
             Err(e) => {
-                let fatal = datapath == DatapathType::System && module != "stt";
-                c.status = if fatal { Status::Fail } else { Status::Warn };
-                c.detail = if fatal {
-                    format!(
-                        "loading failed: {e}; the kernel datapath (datapath_type=system) needs it"
-                    )
-                } else {
-                    format!("loading failed: {e}")
-                };
+                c.status = modules::unloaded_status(&module, datapath);
+                c.detail = format!(
+                    "not loaded, and loading it here failed: {e}; {}",
+                    modules::on_demand(&module, datapath)
+                );
                 c.fix = Some(format!(
-                    "install the module package for the running kernel, then modprobe {module}"
+                    "load it on the node (modprobe {module}, or Kube-OVN's privileged init container), or give the pod CAP_SYS_MODULE"
                 ));
             }
         }

@@ -329,10 +329,11 @@ fn module_check(
         .with_fix(format!("modprobe {m}")),
         State::Loadable(file) => Check::new(
             name,
-            missing,
+            unloaded_status(m, datapath),
             format!(
                 "not loaded (available as lib/modules/{rel}/{file}, but automatic loading is \
-                 off); {why}"
+                 off); {}",
+                on_demand(m, datapath)
             ),
         )
         .with_fix(format!(
@@ -369,6 +370,33 @@ fn module_check(
             };
             Check::new(name, missing, format!("{searched}; {why}")).with_fix(fix)
         }
+    }
+}
+
+/// A module that exists on the host but is not loaded and that we may not load (no
+/// CAP_SYS_MODULE, no modprobe, DISABLE_MODULES_MANAGEMENT): only the kernel datapath's own
+/// module is fatal. Kube-OVN's pod has no CAP_SYS_MODULE and its init container loads
+/// `openvswitch` alone; the kernel loads tunnel and netfilter modules itself on first use.
+pub fn unloaded_status(module: &str, datapath: DatapathType) -> Status {
+    if module == "openvswitch" && datapath == DatapathType::System {
+        Status::Fail
+    } else {
+        Status::Warn
+    }
+}
+
+/// Who is expected to load a module we did not, in words for the operator.
+pub fn on_demand(m: &str, datapath: DatapathType) -> String {
+    match m {
+        "openvswitch" if datapath == DatapathType::System => {
+            "the kernel datapath (datapath_type=system) needs it before ovs-vswitchd starts".into()
+        }
+        "openvswitch" => "not needed by the userspace datapath".into(),
+        "ip_tables" => "the kernel loads it on demand when iptables first uses a table".into(),
+        "stt" => "stt is not in the upstream kernel; OVS must provide it".into(),
+        _ => format!(
+            "the kernel loads it on demand when ovs-vswitchd creates the first {m} tunnel port"
+        ),
     }
 }
 
