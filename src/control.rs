@@ -72,6 +72,12 @@ pub struct Snapshot {
     pub health: Option<Health>,
     /// After this long without a health check the verdicts are stale (the checker is stuck).
     pub health_max_age_ms: u64,
+    /// The `ovn-remote` ovn-controller connects to, for readiness reasons.
+    #[serde(default)]
+    pub southbound: String,
+    /// ovn-controller's version skew with ovn-northd, while its log keeps reporting one.
+    #[serde(default)]
+    pub version_skew: Option<crate::skew::VersionSkew>,
 }
 
 /// Verdicts of one background health check.

@@ -129,9 +129,16 @@ pub async fn controller_connected(ctl: &std::path::Path, t: Duration) -> Result<
     }
 }
 
-async fn southbound_connected(l: &Layout, spawned: Option<i32>, t: Duration) -> Result<(), String> {
+async fn southbound_connected(
+    l: &Layout,
+    spawned: Option<i32>,
+    remote: &str,
+    t: Duration,
+) -> Result<(), String> {
     let ctl = ctl_of(l, Daemon::OvnController, spawned).ok_or("ovn-controller has no pid yet")?;
-    controller_connected(&ctl, t).await
+    controller_connected(&ctl, t)
+        .await
+        .map_err(|e| format!("{e} at {remote}"))
 }
 
 async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {
@@ -142,7 +149,7 @@ async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {
     let (a, b, c) = tokio::join!(
         cfg_current(layout, t),
         openflow::hello(&mgmt, t),
-        southbound_connected(layout, controller, t)
+        southbound_connected(layout, controller, &snap.southbound, t)
     );
     if let Err(e) = a {
         return fail(e);
@@ -152,6 +159,9 @@ async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {
     }
     if let Err(e) = c {
         return fail(e);
+    }
+    if let Some(skew) = &snap.version_skew {
+        return fail(skew.describe());
     }
     ok("ready")
 }

@@ -24,6 +24,7 @@ pub mod policy;
 pub mod preflight;
 pub mod process;
 pub mod settings;
+pub mod skew;
 pub mod stale;
 pub mod supervisor;
 pub mod symlink;

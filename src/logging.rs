@@ -61,11 +61,14 @@ pub fn ovs_level(line: &str) -> LineLevel {
 
 pub const MAX_LINE: usize = 16 * 1024;
 
-fn emit(daemon: &str, bytes: &[u8]) {
+fn emit(daemon: &str, bytes: &[u8], observe: &mut Option<Box<dyn FnMut(&str) + Send>>) {
     let line = String::from_utf8_lossy(bytes);
     let line = line.trim_end();
     if line.is_empty() {
         return;
+    }
+    if let Some(f) = observe {
+        f(line);
     }
     match ovs_level(line) {
         LineLevel::Error => tracing::error!(daemon, "{line}"),
@@ -106,6 +109,15 @@ impl LineSplitter {
 
 /// Re-emits a daemon's pipe until it closes. Runs as a task on the current runtime.
 pub fn relay(daemon: &'static str, pipe: impl Into<OwnedFd>) {
+    relay_observed(daemon, pipe, None);
+}
+
+/// Like [`relay`], also handing every line to `observe` (a watcher of the daemon's log).
+pub fn relay_observed(
+    daemon: &'static str,
+    pipe: impl Into<OwnedFd>,
+    mut observe: Option<Box<dyn FnMut(&str) + Send>>,
+) {
     let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(pipe.into()) else {
         tracing::warn!(daemon, "cannot relay output: pipe not usable");
         return;
@@ -116,10 +128,10 @@ pub fn relay(daemon: &'static str, pipe: impl Into<OwnedFd>) {
         loop {
             match rx.read(&mut chunk).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => split.push(&chunk[..n], |l| emit(daemon, l)),
+                Ok(n) => split.push(&chunk[..n], |l| emit(daemon, l, &mut observe)),
             }
         }
-        split.finish(|l| emit(daemon, l));
+        split.finish(|l| emit(daemon, l, &mut observe));
     });
 }
 

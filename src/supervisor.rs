@@ -147,6 +147,8 @@ pub struct Supervisor {
     /// Flows handed over by the instance we took over from.
     restore: Option<crate::takeover::SavedFlows>,
     started: Instant,
+    /// ovn-controller's version skew with ovn-northd, from its log.
+    skew: crate::skew::SkewWatch,
 }
 
 /// Connects, retrying while the socket is missing or refused (the daemon is still starting).
@@ -186,13 +188,38 @@ async fn daemon_pid(
     .await
 }
 
-/// Waits until the ovn-controller we spawned (as `spawned`) is connected to the Southbound.
-async fn controller_ready(cfg: &Config, spawned: i32, deadline: Instant) -> Result<(), String> {
+/// Waits until the ovn-controller we spawned (as `spawned`) answers on its control socket,
+/// connected to the Southbound or not: a Southbound outage must not stop a node (Kube-OVN
+/// #1588). Returns the control socket.
+async fn controller_answering(
+    cfg: &Config,
+    spawned: i32,
+    deadline: Instant,
+) -> Result<std::path::PathBuf, String> {
     let d = Daemon::OvnController;
     let ctl = d.ctl(&cfg.layout, daemon_pid(cfg, d, spawned, deadline).await?);
     retry(deadline, |left| {
         let ctl = ctl.clone();
-        async move { health::controller_connected(&ctl, left.min(Duration::from_secs(1))).await }
+        async move {
+            crate::unixctl::call(
+                &ctl,
+                "connection-status",
+                &[],
+                left.min(Duration::from_secs(1)),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("ovn-controller does not answer: {e}"))
+        }
+    })
+    .await?;
+    Ok(ctl)
+}
+
+/// Waits until ovn-controller behind `ctl` is connected to the Southbound, until `deadline`.
+async fn controller_connected(ctl: &Path, deadline: Instant) -> Result<(), String> {
+    retry(deadline, |left| async move {
+        health::controller_connected(ctl, left.min(Duration::from_secs(1))).await
     })
     .await
 }
@@ -238,6 +265,7 @@ impl Supervisor {
                 started_at_ms: control::unix_ms(),
                 // Three missed checks, plus the time one may take, before verdicts go stale.
                 health_max_age_ms: 3 * cfg.health_interval.as_millis() as u64 + 5_000,
+                southbound: cfg.southbound.remote.clone(),
                 ..Snapshot::default()
             }),
             tracks: BTreeMap::new(),
@@ -253,7 +281,16 @@ impl Supervisor {
             exits,
             signals: Signals::new().map_err(RunError::Signals)?,
             started: Instant::now(),
+            skew: Default::default(),
         })
+    }
+
+    /// The snapshot a health check judges, with the latest facts from daemons' logs.
+    fn snapshot_for_check(&self) -> Snapshot {
+        let max_age = crate::skew::max_age(self.cfg.health_interval).as_millis() as u64;
+        let skew = self.skew.current(control::unix_ms(), max_age);
+        self.snap.send_modify(|s| s.version_skew = skew);
+        self.snap.borrow().clone()
     }
 
     /// How long one health check may wait on a daemon.
@@ -368,7 +405,13 @@ impl Supervisor {
             crate::logging::relay(d.name(), out);
         }
         if let Some(e) = s.stderr.take() {
-            crate::logging::relay(d.name(), e);
+            let observe: Option<Box<dyn FnMut(&str) + Send>> =
+                (d == Daemon::OvnController).then(|| {
+                    self.skew.clear();
+                    let skew = self.skew.clone();
+                    Box::new(move |line: &str| skew.observe(line, control::unix_ms())) as _
+                });
+            crate::logging::relay_observed(d.name(), e, observe);
         }
         let (pid, tx, exit) = (s.pid, self.exits_tx.clone(), s.exit);
         tokio::spawn(async move {
@@ -472,7 +515,7 @@ impl Supervisor {
             return i;
         }
         // A first verdict before `started`, so no probe ever sees "pending" after the start.
-        let snap = self.snap.borrow().clone();
+        let snap = self.snapshot_for_check();
         let first = health::check(
             &self.cfg.layout,
             &snap,
@@ -494,7 +537,16 @@ impl Supervisor {
             .iter()
             .map(|(s, ms)| format!("{s}={ms}ms"))
             .collect();
-        tracing::info!(ready_ms = total as u64, timeline = %timeline.join(" "), "node ready");
+        let timeline = timeline.join(" ");
+        match &self.snap.borrow().health {
+            Some(h) if !h.readiness.ok => tracing::warn!(
+                started_ms = total as u64,
+                %timeline,
+                "node started, not ready: {}",
+                h.readiness.reason
+            ),
+            _ => tracing::info!(ready_ms = total as u64, %timeline, "node ready"),
+        }
         self.supervise().await
     }
 }

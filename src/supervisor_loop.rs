@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 
-use super::{connect_when_up, controller_ready, Interrupt, SigEvent, Supervisor};
+use super::{connect_when_up, controller_answering, Interrupt, SigEvent, Supervisor};
 use crate::daemons::Daemon;
 use crate::policy::Decision;
 use crate::{control, dbfile, health, openflow, ovsdb, settings, unixctl};
@@ -47,7 +47,7 @@ impl Supervisor {
             tokio::select! {
                 _ = tick.tick(), if !in_flight => {
                     in_flight = true;
-                    let (layout, snap, t, tx) = (self.cfg.layout.clone(), self.snap.borrow().clone(), self.health_timeout(), checked_tx.clone());
+                    let (layout, snap, t, tx) = (self.cfg.layout.clone(), self.snapshot_for_check(), self.health_timeout(), checked_tx.clone());
                     tokio::spawn(async move {
                         let _ = tx.send(health::check(&layout, &snap, t, control::unix_ms).await).await;
                     });
@@ -354,6 +354,8 @@ async fn answering(
         .await
         .map(|_| ())
         .map_err(|e| e.to_string()),
-        Daemon::OvnController => controller_ready(cfg, spawned, deadline).await,
+        Daemon::OvnController => controller_answering(cfg, spawned, deadline)
+            .await
+            .map(|_| ()),
     }
 }

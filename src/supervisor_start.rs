@@ -3,14 +3,22 @@
 //!
 //! Invariants: every stage runs through `Supervisor::stage`, so it has a deadline and is raced
 //! against stop signals and daemon exits; ovn-controller is spawned only after `br-int.mgmt`
-//! completed an OpenFlow exchange.
+//! completed an OpenFlow exchange; the start never depends on the OVN Southbound (it waits
+//! [`SOUTHBOUND_GRACE`] at most for ovn-controller to connect, then goes on without it).
 
 use std::time::{Duration, Instant};
 
-use super::{connect_when_up, controller_ready, stage_err, Interrupt, RunError, Supervisor};
+use super::{
+    connect_when_up, controller_answering, controller_connected, stage_err, Interrupt, RunError,
+    Supervisor,
+};
 use crate::daemons::Daemon;
 use crate::jsonrpc::Client;
 use crate::{dbfile, openflow, ovsdb, settings, tuning};
+
+/// How long the start waits for ovn-controller to reach the Southbound before it goes on
+/// without it.
+const SOUTHBOUND_GRACE: Duration = Duration::from_secs(2);
 
 impl Supervisor {
     pub(super) async fn start(&mut self) -> Result<(), Interrupt> {
@@ -165,9 +173,20 @@ impl Supervisor {
             last,
         };
         self.stage("ovn-controller", async move {
-            controller_ready(cfg, spawned, dl)
+            let ctl = controller_answering(cfg, spawned, dl)
                 .await
-                .map_err(|last| timeout(format!("{last} (remote {remote})")))
+                .map_err(|last| timeout(format!("{last} (remote {remote})")))?;
+            // A reachable Southbound answers within milliseconds; an unreachable one must not
+            // hold the start (the datapath keeps forwarding with the flows it has, and
+            // readiness names the Southbound until ovn-controller connects).
+            let grace = Instant::now() + SOUTHBOUND_GRACE.min(cfg.stage_deadline);
+            if let Err(last) = controller_connected(&ctl, grace).await {
+                tracing::warn!(
+                    southbound = %remote,
+                    "{last}; starting without it: the node is not ready until ovn-controller connects"
+                );
+            }
+            Ok(())
         })
         .await?;
         if self.restore.take().is_some() {

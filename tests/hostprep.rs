@@ -17,35 +17,7 @@ fn a_simulated_reboot_leaves_stale_files_that_the_next_start_removes() {
     let mut node = Node::new();
     node.start(&[]);
     node.wait_ready(READY);
-    let pids = node.daemon_pids();
-    // The whole tree dies at once, as in a power loss: nobody cleans up.
-    let sup = node.child.as_ref().unwrap().id() as i32;
-    for pid in std::iter::once(sup).chain(pids.iter().map(|(_, p)| *p)) {
-        Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-            .unwrap();
-    }
-    node.wait_exit(Duration::from_secs(10));
-    // SIGKILL is delivered asynchronously: wait until each daemon is dead (gone, or a zombie
-    // nobody reaps yet), as after a real reboot.
-    for (name, pid) in &pids {
-        let t0 = Instant::now();
-        loop {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next());
-            if matches!(state, None | Some(Some('Z')) | Some(Some('X'))) {
-                break;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "{name} survives SIGKILL"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+    node.power_loss();
     let run = node.path().join("run/openvswitch");
     assert!(run.join("ovs-vswitchd.pid").exists() && run.join("br-int.mgmt").exists());
 

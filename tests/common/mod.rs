@@ -203,6 +203,51 @@ impl Node {
         v
     }
 
+    /// A simulated power loss: the supervisor and every daemon die at once with SIGKILL, and
+    /// nobody cleans up. Returns once each is dead (gone, or a zombie nobody reaps yet).
+    pub fn power_loss(&mut self) {
+        let pids: Vec<_> = self
+            .daemon_pids()
+            .into_iter()
+            .filter(|(_, p)| self.owns(*p))
+            .collect();
+        let sup = self.child.as_ref().unwrap().id() as i32;
+        for pid in std::iter::once(sup).chain(pids.iter().map(|(_, p)| *p)) {
+            Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap();
+        }
+        self.wait_exit(Duration::from_secs(10));
+        // SIGKILL is delivered asynchronously.
+        for (name, pid) in &pids {
+            let t0 = Instant::now();
+            loop {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = stat
+                    .rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().chars().next());
+                if matches!(state, None | Some(Some('Z')) | Some(Some('X'))) {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "{name} survives SIGKILL"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// True when `pid` runs with this node's directory on its command line: a pidfile in the
+    /// node's run dirs may also be another namespace's (ovn-central's), whose pid means
+    /// something else here.
+    pub fn owns(&self, pid: i32) -> bool {
+        let dir = self.path().as_os_str().as_encoded_bytes();
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.windows(dir.len()).any(|w| w == dir))
+    }
+
     pub fn file(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
     }
@@ -250,7 +295,7 @@ impl Drop for Node {
         }
         // Anything still alive from this sandbox is a leak of a failed test: end it.
         for (_, pid) in self.daemon_pids() {
-            if exists(pid) {
+            if exists(pid) && self.owns(pid) {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
                     .status();
