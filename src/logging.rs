@@ -61,7 +61,10 @@ pub fn ovs_level(line: &str) -> LineLevel {
 
 pub const MAX_LINE: usize = 16 * 1024;
 
-fn emit(daemon: &str, bytes: &[u8], observe: &mut Option<Box<dyn FnMut(&str) + Send>>) {
+/// Sees every line a daemon writes (after it is relayed to our log).
+pub type LineObserver = Box<dyn FnMut(&str) + Send>;
+
+fn emit(daemon: &str, bytes: &[u8], observe: &mut Option<LineObserver>) {
     let line = String::from_utf8_lossy(bytes);
     let line = line.trim_end();
     if line.is_empty() {
@@ -116,7 +119,7 @@ pub fn relay(daemon: &'static str, pipe: impl Into<OwnedFd>) {
 pub fn relay_observed(
     daemon: &'static str,
     pipe: impl Into<OwnedFd>,
-    mut observe: Option<Box<dyn FnMut(&str) + Send>>,
+    mut observe: Option<LineObserver>,
 ) {
     let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(pipe.into()) else {
         tracing::warn!(daemon, "cannot relay output: pipe not usable");

@@ -405,7 +405,7 @@ impl Supervisor {
             crate::logging::relay(d.name(), out);
         }
         if let Some(e) = s.stderr.take() {
-            let observe: Option<Box<dyn FnMut(&str) + Send>> =
+            let observe: Option<crate::logging::LineObserver> =
                 (d == Daemon::OvnController).then(|| {
                     self.skew.clear();
                     let skew = self.skew.clone();
