@@ -229,7 +229,11 @@ async fn end(
         if !alive(proc_root, p) {
             return Ok("exit");
         }
-        tracing::warn!(what, pid = p.pid, %signal, "old daemon still runs");
+        if asked.is_zero() && signal == Signal::SIGTERM {
+            tracing::debug!(what, pid = p.pid, %signal, "ending");
+        } else {
+            tracing::warn!(what, pid = p.pid, %signal, "still runs; signalling");
+        }
         match kill(Pid::from_raw(p.pid), signal) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
             Err(source) => {
