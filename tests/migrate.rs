@@ -181,13 +181,36 @@ fn controller_connected(d: &Path) -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "connected")
 }
 
+impl OldNode {
+    /// Records the worker in `pidfile` and its `--monitor` parent (ovs-lib's `start_daemon`
+    /// passes `--monitor`), checking that they are what they should be.
+    fn adopt(&mut self, d: &Path, pidfile: &str, program: &str) {
+        let pid: i32 = std::fs::read_to_string(d.join(pidfile))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let worker = Old::record(program.into(), pid);
+        let (_, ppid, _, _) = stat(pid).unwrap();
+        let monitor = Old::record(format!("{program}'s monitor"), ppid);
+        self.0.extend([worker.clone(), monitor.clone()]);
+        assert_eq!(worker.comm, program);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(String::from_utf8_lossy(&cmdline).contains("--monitor"));
+        assert_eq!(monitor.comm, "monitor", "parent of {program}");
+    }
+}
+
 /// Starts the node the way start-ovs.sh does, then sets other writers' keys and a flow.
 fn start_old_node(ns: &Netns, d: &Path, sb: &str) -> OldNode {
     let mut ovs = ns.command(d, OVS_CTL);
     ovs.args(["start", "--system-id=random", "--no-mlockall"]);
-    run_ok(ovs);
-    // Set before anything can fail, so the guard ends these daemons whatever happens next.
-    let mut guard = OldNode(Vec::new());
+    let status = ovs.status().unwrap();
+    // Adopted before anything can fail, so the guard ends these daemons whatever happens next.
+    let mut old = OldNode(Vec::new());
+    old.adopt(d, "run/openvswitch/ovsdb-server.pid", "ovsdb-server");
+    old.adopt(d, "run/openvswitch/ovs-vswitchd.pid", "ovs-vswitchd");
+    assert!(status.success(), "ovs-ctl start: {status}");
     let remote = format!("external_ids:ovn-remote={sb}");
     vsctl(
         d,
@@ -216,27 +239,9 @@ fn start_old_node(ns: &Netns, d: &Path, sb: &str) -> OldNode {
     );
     let mut ovn = ns.command(d, OVN_CTL);
     ovn.arg("start_controller");
-    run_ok(ovn);
-    for (pidfile, program) in [
-        ("run/ovn/ovn-controller.pid", "ovn-controller"),
-        ("run/openvswitch/ovs-vswitchd.pid", "ovs-vswitchd"),
-        ("run/openvswitch/ovsdb-server.pid", "ovsdb-server"),
-    ] {
-        let pid: i32 = std::fs::read_to_string(d.join(pidfile))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let worker = Old::record(program.into(), pid);
-        assert_eq!(worker.comm, program);
-        // ovs-lib's start_daemon passes --monitor: the worker's parent is its monitor.
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-        assert!(String::from_utf8_lossy(&cmdline).contains("--monitor"));
-        let (_, ppid, _, _) = stat(pid).unwrap();
-        let monitor = Old::record(format!("{program}'s monitor"), ppid);
-        assert_eq!(monitor.comm, "monitor", "parent of {program}");
-        guard.0.extend([worker, monitor]);
-    }
+    let status = ovn.status().unwrap();
+    old.adopt(d, "run/ovn/ovn-controller.pid", "ovn-controller");
+    assert!(status.success(), "ovn-ctl start_controller: {status}");
     wait_for("old ovn-controller connected", READY, || {
         controller_connected(d)
     });
@@ -253,7 +258,7 @@ fn start_old_node(ns: &Netns, d: &Path, sb: &str) -> OldNode {
     let mut add = Command::new("ovs-ofctl");
     add.args(["add-flow", &mgmt(d), FOREIGN_FLOW]);
     run_ok(add);
-    guard
+    old
 }
 
 /// `ovs-ovn-supervisor run` (or `preflight`) on the old node's directories, inside its
@@ -407,8 +412,12 @@ fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
 
 #[test]
 fn without_takeover_the_old_node_is_refused_and_left_alone() {
-    let dir = new_dir();
-    let d = dir.path();
+    // Its guard kills whatever is left by pidfile, should the old node's own guard miss it.
+    let node = Node {
+        dir: new_dir(),
+        child: None,
+    };
+    let d = node.path();
     let (_sb, remote) = southbound(d);
     let ns = Netns::new();
     let old = start_old_node(&ns, d, &remote);

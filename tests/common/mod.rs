@@ -346,7 +346,7 @@ pub struct Sampled {
 /// Samples a node back to back from a thread until [`Sampler::finish`].
 pub struct Sampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<Sampled>,
+    thread: Option<std::thread::JoinHandle<Sampled>>,
 }
 
 impl Sampler {
@@ -387,11 +387,21 @@ impl Sampler {
             }
             s
         });
-        Sampler { stop, thread }
+        Sampler {
+            stop,
+            thread: Some(thread),
+        }
     }
 
-    pub fn finish(self) -> Sampled {
+    pub fn finish(mut self) -> Sampled {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().unwrap()
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Sampler {
+    /// A failed test stops the sampling thread too.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
