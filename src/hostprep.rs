@@ -119,6 +119,55 @@ fn firewall_check(cfg: &Config) -> Check {
     }
 }
 
+/// The stale-state lines of the report; a live daemon is another supervisor's (`other`: not
+/// listed), one of start-ovs.sh's to take over, or a fail.
+fn stale_checks(cfg: &Config, other: bool) -> Vec<Check> {
+    let findings = stale_scan(cfg);
+    let mut checks = Vec::new();
+    for f in &findings {
+        checks.push(match f {
+            stale::Finding::LiveDaemon { .. } if other => continue,
+            stale::Finding::LiveDaemon { pidfile, .. }
+                if cfg.takeover && takeover_legacy::is_ours(&cfg.layout, pidfile) =>
+            {
+                check(
+                    "stale state",
+                    Status::WillFix,
+                    format!(
+                        "{}: taken over from ovs-ctl/ovn-ctl (start-ovs.sh) daemons",
+                        f.describe()
+                    ),
+                    None,
+                )
+            }
+            stale::Finding::LiveDaemon { pidfile, .. } => check(
+                "stale state",
+                Status::Fail,
+                format!("{} outside any supervisor", f.describe()),
+                Some(&format!(
+                    "stop it (ovs-appctl -t {} exit) or the pod that runs it",
+                    pidfile.with_extension("").display()
+                )),
+            ),
+            _ => check(
+                "stale state",
+                Status::WillFix,
+                format!("{}: will remove", f.describe()),
+                None,
+            ),
+        });
+    }
+    if findings.is_empty() {
+        checks.push(check(
+            "stale state",
+            Status::Ok,
+            "no stale pidfiles, sockets or locks".into(),
+            None,
+        ));
+    }
+    checks
+}
+
 /// Every check, reading only.
 pub fn report(cfg: &Config) -> Report {
     let mut r = preflight::check(&preflight::Input {
@@ -170,48 +219,7 @@ pub fn report(cfg: &Config) -> Report {
             )
         });
     }
-    let findings = stale_scan(cfg);
-    for f in &findings {
-        r.checks.push(match f {
-            stale::Finding::LiveDaemon { .. } if other.is_some() => continue,
-            stale::Finding::LiveDaemon { pidfile, .. }
-                if cfg.takeover && takeover_legacy::is_ours(&cfg.layout, pidfile) =>
-            {
-                check(
-                    "stale state",
-                    Status::WillFix,
-                    format!(
-                        "{}: taken over from ovs-ctl/ovn-ctl (start-ovs.sh) daemons",
-                        f.describe()
-                    ),
-                    None,
-                )
-            }
-            stale::Finding::LiveDaemon { pidfile, .. } => check(
-                "stale state",
-                Status::Fail,
-                format!("{} outside any supervisor", f.describe()),
-                Some(&format!(
-                    "stop it (ovs-appctl -t {} exit) or the pod that runs it",
-                    pidfile.with_extension("").display()
-                )),
-            ),
-            _ => check(
-                "stale state",
-                Status::WillFix,
-                format!("{}: will remove", f.describe()),
-                None,
-            ),
-        });
-    }
-    if findings.is_empty() {
-        r.checks.push(check(
-            "stale state",
-            Status::Ok,
-            "no stale pidfiles, sockets or locks".into(),
-            None,
-        ));
-    }
+    r.checks.extend(stale_checks(cfg, other.is_some()));
     if cfg.firewall {
         r.checks.push(firewall_check(cfg));
     }

@@ -2,6 +2,7 @@
 //! pidfiles count as ours, and a recycled pid that must not be signalled.
 
 use super::*;
+use nix::libc;
 use std::path::PathBuf;
 
 fn fake(root: &Path, pid: i32, comm: &str, state: char, ppid: i32, title: &str) {
@@ -134,4 +135,54 @@ async fn a_recycled_pid_is_never_signalled() {
     assert!(!alive(Path::new("/proc"), &ghost));
     let how = end(Path::new("/proc"), &ghost, "ghost", Duration::ZERO).await;
     assert_eq!(how.unwrap(), "exit");
+}
+
+/// A child of ours as the ladder sees it (a dead, unreaped child is a zombie: gone).
+fn proven(child: &std::process::Child) -> Proc {
+    let pid = child.id() as i32;
+    let s = stat(Path::new("/proc"), pid).unwrap();
+    Proc {
+        pid,
+        comm: s.comm,
+        start: s.start,
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_process_that_ignores_the_request_gets_sigterm() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let p = proven(&child);
+    let how = end(Path::new("/proc"), &p, "sleep", Duration::from_millis(20)).await;
+    assert_eq!(how.unwrap(), "SIGTERM");
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_process_that_ignores_sigterm_gets_sigkill() {
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "trap '' TERM; read x"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let p = proven(&child);
+    // The trap is set once sh reads its script; SIGTERM before that would end it at once.
+    let t0 = std::time::Instant::now();
+    let term_ignored = || {
+        std::fs::read_to_string(format!("/proc/{}/status", p.pid))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("SigIgn:"))
+            .filter_map(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .any(|m| m & (1 << (libc::SIGTERM - 1)) != 0)
+    };
+    while !term_ignored() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "trap not set");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let how = end(Path::new("/proc"), &p, "sh", Duration::ZERO).await;
+    assert_eq!(how.unwrap(), "SIGKILL");
+    let _ = child.wait();
 }
