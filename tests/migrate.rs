@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -61,18 +61,14 @@ impl Drop for Netns {
     }
 }
 
-/// The same host paths for the old node and ours, as OVS's and OVN's environment variables.
+/// The same host paths for the old node and ours; ovn-ctl wants two more.
 fn dirs(d: &Path) -> Vec<(&'static str, PathBuf)> {
-    vec![
-        ("OVS_RUNDIR", d.join("run/openvswitch")),
-        ("OVS_DBDIR", d.join("etc/openvswitch")),
-        ("OVS_LOGDIR", d.join("log/openvswitch")),
-        ("OVS_SYSCONFDIR", d.join("etc")),
-        ("OVN_RUNDIR", d.join("run/ovn")),
-        ("OVN_LOGDIR", d.join("log/ovn")),
+    let mut v = host_dirs(d);
+    v.extend([
         ("OVN_DBDIR", d.join("lib/ovn")),
         ("OVN_SYSCONFDIR", d.join("etc")),
-    ]
+    ]);
+    v
 }
 
 /// State, parent, comm and start time from `/proc/PID/stat`.
@@ -223,20 +219,9 @@ fn start_old_node(ns: &Netns, d: &Path, sb: &str) -> OldNode {
             "external_ids:ovn-encap-ip=127.0.0.1",
         ],
     );
-    vsctl(
-        d,
-        &[
-            "--may-exist",
-            "add-br",
-            "br-int",
-            "--",
-            "set",
-            "Bridge",
-            "br-int",
-            "datapath_type=netdev",
-            "fail_mode=secure",
-        ],
-    );
+    let add_br =
+        "--may-exist add-br br-int -- set Bridge br-int datapath_type=netdev fail_mode=secure";
+    vsctl(d, &add_br.split(' ').collect::<Vec<_>>());
     let mut ovn = ns.command(d, OVN_CTL);
     ovn.arg("start_controller");
     let status = ovn.status().unwrap();
@@ -276,19 +261,6 @@ fn supervisor(ns: &Netns, d: &Path, sb: &str, subcommand: &str) -> Command {
         .env("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")
         .env("OVS_OVN_SUPERVISOR_LOG", "debug");
     c
-}
-
-fn probe(d: &Path, kind: &str) -> (Option<i32>, String) {
-    let o: Output = Command::new(BIN)
-        .env_clear()
-        .envs(dirs(d))
-        .args(["probe", kind])
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).trim().to_string(),
-    )
 }
 
 /// The Open_vSwitch row's identity and the keys of other writers.
@@ -348,7 +320,7 @@ fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
         if alive == 0 {
             all_gone.get_or_insert(t0.elapsed());
         }
-        if probe(&d, "readiness").0 == Some(0) {
+        if host_probe(&d, "readiness").0 == Some(0) {
             break;
         }
         if let Some(st) = node.child.as_mut().unwrap().try_wait().unwrap() {

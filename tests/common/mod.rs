@@ -405,3 +405,30 @@ impl Drop for Sampler {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// OVS's and OVN's directory variables for a non-sandbox node whose directories all lie under
+/// `d` as in a sandbox, so [`Node`]'s guard finds its pidfiles.
+pub fn host_dirs(d: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("OVS_RUNDIR", d.join("run/openvswitch")),
+        ("OVS_DBDIR", d.join("etc/openvswitch")),
+        ("OVS_LOGDIR", d.join("log/openvswitch")),
+        ("OVS_SYSCONFDIR", d.join("etc")),
+        ("OVN_RUNDIR", d.join("run/ovn")),
+        ("OVN_LOGDIR", d.join("log/ovn")),
+    ]
+}
+
+/// `probe KIND` against the non-sandbox node of [`host_dirs`]`(d)`: exit code and line.
+pub fn host_probe(d: &Path, kind: &str) -> (Option<i32>, String) {
+    let o = Command::new(BIN)
+        .env_clear()
+        .envs(host_dirs(d))
+        .args(["probe", kind])
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).trim().to_string(),
+    )
+}
