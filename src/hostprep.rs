@@ -5,14 +5,16 @@
 //! Invariants: [`report`] only reads; [`prepare`] changes the host only after the report has no
 //! fail, and is called before the reaper thread exists (modprobe and iptables are waited on
 //! through std). The sandbox never touches anything outside its directory: no modules, no link,
-//! no firewall (the config turns those off), only its own stale files.
+//! no firewall (the config turns those off), only its own stale files. Old daemons of
+//! `ovs-ctl`/`ovn-ctl` are only found here; the first start stage stops them
+//! ([`crate::takeover_legacy`]), since saving their flows needs the reaper.
 
 use crate::config::Config;
 use crate::daemons::Daemon;
 use crate::firewall::{self, Family, HostRunner, Runner};
 use crate::preflight::{self, Check, Report, Status};
-use crate::takeover::SavedFlows;
-use crate::{control, settings, stale, symlink};
+use crate::takeover::Predecessor;
+use crate::{control, settings, stale, symlink, takeover_legacy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostPrepError {
@@ -76,6 +78,19 @@ fn stale_scan(cfg: &Config) -> Vec<stale::Finding> {
     stale::scan(&owned_files(cfg), &lock_files(cfg))
 }
 
+/// Removes what the stale scan proves stale; after a legacy takeover too, since a daemon that
+/// had to be killed leaves its files behind.
+pub fn remove_stale(cfg: &Config) -> Result<(), HostPrepError> {
+    for (path, result) in stale::remove(&stale_scan(cfg)) {
+        result.map_err(|source| HostPrepError::Stale {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(path = %path.display(), "removed stale file");
+    }
+    Ok(())
+}
+
 /// Another live supervisor on this run dir: its control socket answers.
 fn other_instance(cfg: &Config) -> Option<i32> {
     let status = control::ask(
@@ -123,6 +138,55 @@ fn firewall_check(cfg: &Config) -> Check {
             Some("install iptables in the image"),
         ),
     }
+}
+
+/// The stale-state lines of the report; a live daemon is another supervisor's (`other`: not
+/// listed), one of start-ovs.sh's to take over, or a fail.
+fn stale_checks(cfg: &Config, other: bool) -> Vec<Check> {
+    let findings = stale_scan(cfg);
+    let mut checks = Vec::new();
+    for f in &findings {
+        checks.push(match f {
+            stale::Finding::LiveDaemon { .. } if other => continue,
+            stale::Finding::LiveDaemon { pidfile, .. }
+                if cfg.takeover && takeover_legacy::is_ours(&cfg.layout, pidfile) =>
+            {
+                check(
+                    "stale state",
+                    Status::WillFix,
+                    format!(
+                        "{}: taken over from ovs-ctl/ovn-ctl (start-ovs.sh) daemons",
+                        f.describe()
+                    ),
+                    None,
+                )
+            }
+            stale::Finding::LiveDaemon { pidfile, .. } => check(
+                "stale state",
+                Status::Fail,
+                format!("{} outside any supervisor", f.describe()),
+                Some(&format!(
+                    "stop it (ovs-appctl -t {} exit) or the pod that runs it",
+                    pidfile.with_extension("").display()
+                )),
+            ),
+            _ => check(
+                "stale state",
+                Status::WillFix,
+                format!("{}: will remove", f.describe()),
+                None,
+            ),
+        });
+    }
+    if findings.is_empty() {
+        checks.push(check(
+            "stale state",
+            Status::Ok,
+            "no stale pidfiles, sockets or locks".into(),
+            None,
+        ));
+    }
+    checks
 }
 
 /// Every check, reading only.
@@ -176,35 +240,7 @@ pub fn report(cfg: &Config) -> Report {
             )
         });
     }
-    let findings = stale_scan(cfg);
-    for f in &findings {
-        r.checks.push(match f {
-            stale::Finding::LiveDaemon { .. } if other.is_some() => continue,
-            stale::Finding::LiveDaemon { pidfile, .. } => check(
-                "stale state",
-                Status::Fail,
-                format!("{} outside any supervisor", f.describe()),
-                Some(&format!(
-                    "stop it (ovs-appctl -t {} exit) or the pod that runs it",
-                    pidfile.with_extension("").display()
-                )),
-            ),
-            _ => check(
-                "stale state",
-                Status::WillFix,
-                format!("{}: will remove", f.describe()),
-                None,
-            ),
-        });
-    }
-    if findings.is_empty() {
-        r.checks.push(check(
-            "stale state",
-            Status::Ok,
-            "no stale pidfiles, sockets or locks".into(),
-            None,
-        ));
-    }
+    r.checks.extend(stale_checks(cfg, other.is_some()));
     if cfg.firewall {
         r.checks.push(firewall_check(cfg));
     }
@@ -228,8 +264,8 @@ fn failures(r: &Report) -> String {
 }
 
 /// Applies the fixes `run` owns; refuses when the report (after loading modules) has a fail.
-/// Takes the node over from a live instance first when allowed; returns the flows it saved.
-pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Option<SavedFlows>, HostPrepError> {
+/// Takes the node over from a live instance first when allowed; returns who ran it before.
+pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Predecessor, HostPrepError> {
     if cfg.manage_modules {
         let mut loader = preflight::Modprobe {
             proc_modules: Some(cfg.host_root.join("proc/modules")),
@@ -251,7 +287,7 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Option<SavedFlows>, 
     if report.failed() {
         return Err(HostPrepError::Refused(failures(report)));
     }
-    let mut saved = None;
+    let mut predecessor = Predecessor::None;
     if let Some(pid) = other_instance(cfg).filter(|_| cfg.takeover) {
         tracing::info!(pid, "taking the node over from the running instance");
         let answer = control::ask(
@@ -262,8 +298,15 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Option<SavedFlows>, 
         .map_err(|e| {
             HostPrepError::Refused(format!("  instance: pid {pid} did not hand over: {e}"))
         })?;
-        saved = serde_json::from_value(answer["saved"].clone()).ok();
+        let saved = serde_json::from_value(answer["saved"].clone()).ok();
         tracing::info!(pid, ?saved, "handed over");
+        predecessor = Predecessor::Supervisor(saved);
+    } else if cfg.takeover {
+        let proc_root = cfg.host_root.join("proc");
+        if let Some(old) = takeover_legacy::find(&cfg.layout, &stale_scan(cfg), &proc_root) {
+            tracing::info!(old = %old.describe(), "ovs-ctl/ovn-ctl daemons run this node: taking it over");
+            predecessor = Predecessor::Legacy(old);
+        }
     }
     if let Some(link) = &cfg.rundir_link {
         let before = symlink::ensure(link, &cfg.layout.ovs_rundir)?;
@@ -271,14 +314,7 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Option<SavedFlows>, 
             tracing::info!(link = %link.display(), was = ?before, "run-dir link set");
         }
     }
-    let findings = stale_scan(cfg);
-    for (path, result) in stale::remove(&findings) {
-        result.map_err(|source| HostPrepError::Stale {
-            path: path.clone(),
-            source,
-        })?;
-        tracing::info!(path = %path.display(), "removed stale file");
-    }
+    remove_stale(cfg)?;
     if cfg.firewall {
         let runner = HostRunner { netns: None };
         let backend = firewall::detect_backend(&runner);
@@ -291,7 +327,7 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Option<SavedFlows>, 
             tracing::info!(?change, "firewall");
         }
     }
-    Ok(saved)
+    Ok(predecessor)
 }
 
 /// Families the `firewall` subcommand acts on.

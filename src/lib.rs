@@ -29,6 +29,7 @@ pub mod stale;
 pub mod supervisor;
 pub mod symlink;
 pub mod takeover;
+pub mod takeover_legacy;
 pub mod tlswatch;
 pub mod tuning;
 pub mod unixctl;

@@ -55,8 +55,8 @@ fn run(args: &NodeArgs) -> ExitCode {
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
     // which must not race the reaper.
     let mut report = hostprep::report(&cfg);
-    let restore = match hostprep::prepare(&cfg, &mut report) {
-        Ok(saved) => saved,
+    let predecessor = match hostprep::prepare(&cfg, &mut report) {
+        Ok(p) => p,
         Err(e) => {
             tracing::error!("{e}");
             let code = match e {
@@ -76,7 +76,9 @@ fn run(args: &NodeArgs) -> ExitCode {
     };
     let result = rt.block_on(async {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
-        Supervisor::new(cfg, net, reaper, restore)?.run().await?;
+        Supervisor::new(cfg, net, reaper, predecessor)?
+            .run()
+            .await?;
         anyhow::Ok(())
     });
     match result {

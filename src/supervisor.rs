@@ -146,6 +146,8 @@ pub struct Supervisor {
     handover_rx: mpsc::Receiver<control::HandoverRequest>,
     /// Flows handed over by the instance we took over from.
     restore: Option<crate::takeover::SavedFlows>,
+    /// `ovs-ctl`/`ovn-ctl` daemons to stop before anything of ours starts.
+    legacy: Option<crate::takeover_legacy::LegacyNode>,
     started: Instant,
     /// ovn-controller's version skew with ovn-northd, from its log.
     skew: crate::skew::SkewWatch,
@@ -253,8 +255,14 @@ impl Supervisor {
         cfg: Config,
         net: NetMode,
         reaper: &'static Reaper,
-        restore: Option<crate::takeover::SavedFlows>,
+        predecessor: crate::takeover::Predecessor,
     ) -> Result<Self, RunError> {
+        use crate::takeover::Predecessor;
+        let (restore, legacy) = match predecessor {
+            Predecessor::None => (None, None),
+            Predecessor::Supervisor(saved) => (saved, None),
+            Predecessor::Legacy(old) => (None, Some(old)),
+        };
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let (handover_tx, handover_rx) = mpsc::channel(1);
         Ok(Supervisor {
@@ -273,6 +281,7 @@ impl Supervisor {
             handover_tx,
             handover_rx,
             restore,
+            legacy,
             cfg,
             net,
             reaper,

@@ -37,6 +37,7 @@ impl Supervisor {
         for w in &cfg.warnings {
             tracing::warn!("{w}");
         }
+        self.take_over_legacy().await?;
         let reaper = self.reaper;
         let system_id = self
             .stage("conf.db", async {
@@ -200,6 +201,30 @@ impl Supervisor {
             })
             .await?;
         }
+        Ok(())
+    }
+}
+
+impl Supervisor {
+    /// Stops the `ovs-ctl`/`ovn-ctl` daemons found by host preparation, keeping br-int's flows
+    /// for the restore path of a rolling-update takeover.
+    async fn take_over_legacy(&mut self) -> Result<(), Interrupt> {
+        let Some(old) = self.legacy.take() else {
+            return Ok(());
+        };
+        let (cfg, reaper) = (self.cfg.clone(), self.reaper);
+        let proc_root = cfg.host_root.join("proc");
+        let saved = self
+            .stage("takeover", async {
+                let saved =
+                    crate::takeover_legacy::take_over(reaper, &cfg.layout, &proc_root, &old)
+                        .await
+                        .map_err(|e| stage_err("takeover")(&e))?;
+                crate::hostprep::remove_stale(&cfg).map_err(|e| stage_err("takeover")(&e))?;
+                Ok(saved)
+            })
+            .await?;
+        self.restore = saved;
         Ok(())
     }
 }

@@ -27,6 +27,17 @@ use crate::paths::Layout;
 use crate::process::Reaper;
 use crate::settings::BRIDGE;
 
+/// Who ran the node before us, as host preparation found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Predecessor {
+    /// Nobody (or only stale files of a dead node).
+    None,
+    /// A supervisor that has handed over, and the flows it saved, if any.
+    Supervisor(Option<SavedFlows>),
+    /// `ovs-ctl`/`ovn-ctl` daemons, still running: stopped by the first start stage.
+    Legacy(crate::takeover_legacy::LegacyNode),
+}
+
 /// Where the old instance left br-int's state for the new one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedFlows {

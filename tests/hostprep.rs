@@ -125,15 +125,8 @@ fn a_real_node_run_sets_the_link_and_the_tunnel_rule_in_its_own_netns() {
     let (_sb, remote) = southbound(d);
     let link = d.join("usr/local/var/run/openvswitch");
     std::fs::create_dir_all(&link).unwrap(); // an empty directory: replaced by the link
-    let vars = [
-        ("OVS_RUNDIR", d.join("run/openvswitch")),
-        ("OVS_DBDIR", d.join("etc/openvswitch")),
-        ("OVS_LOGDIR", d.join("log/openvswitch")),
-        ("OVS_SYSCONFDIR", d.join("etc")),
-        ("OVN_RUNDIR", d.join("run/ovn")),
-        ("OVN_LOGDIR", d.join("log/ovn")),
-        ("OVS_OVN_SUPERVISOR_RUNDIR_LINK", link.clone()),
-    ];
+    let mut vars = host_dirs(d);
+    vars.push(("OVS_OVN_SUPERVISOR_RUNDIR_LINK", link.clone()));
     let log = std::fs::File::create(d.join("supervisor.log")).unwrap();
     // `unshare -n`: the node's iptables and br-int live in a namespace of its own.
     let mut child = Command::new("unshare")
@@ -151,22 +144,10 @@ fn a_real_node_run_sets_the_link_and_the_tunnel_rule_in_its_own_netns() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let probe = |kind: &str| {
-        let mut c = Command::new(BIN);
-        c.env_clear().args(["probe", kind]);
-        for (k, v) in &vars {
-            c.env(k, v);
-        }
-        let o = c.output().unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        )
-    };
     let t0 = Instant::now();
     let mut last = (None, String::new());
     while t0.elapsed() < READY {
-        last = probe("readiness");
+        last = host_probe(d, "readiness");
         if last.0 == Some(0) {
             break;
         }

@@ -5,25 +5,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 
 const READY: Duration = Duration::from_secs(30);
-
-/// Processes of `program` whose command line mentions `needle`.
-fn count(program: &str, needle: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(program) && c.contains(needle) && !c.contains("sh -c"))
-        .count()
-}
 
 #[test]
 fn a_second_instance_takes_the_node_over_without_overlap() {
@@ -37,40 +24,7 @@ fn a_second_instance_takes_the_node_over_without_overlap() {
     let conf_db = dir.join("etc/openvswitch/conf.db").display().to_string();
     let db_sock = dir.join("run/openvswitch/db.sock").display().to_string();
     let mgmt = format!("unix:{}", dir.join("run/openvswitch/br-int.mgmt").display());
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (stop, conf_db, db_sock, mgmt) =
-            (stop.clone(), conf_db.clone(), db_sock.clone(), mgmt.clone());
-        std::thread::spawn(move || {
-            let (mut max_servers, mut max_switches) = (0, 0);
-            let (mut gap, mut longest, mut empty_since) =
-                (Duration::ZERO, Duration::ZERO, None::<Instant>);
-            let mut last = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                max_servers = max_servers.max(count("ovsdb-server", &conf_db));
-                max_switches = max_switches.max(count("ovs-vswitchd", &db_sock));
-                let out = Command::new("ovs-ofctl")
-                    .args(["dump-flows", "--no-stats", &mgmt])
-                    .stderr(Stdio::null())
-                    .output()
-                    .unwrap();
-                let flows = String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .filter(|l| l.starts_with(' '))
-                    .count();
-                let now = Instant::now();
-                if !out.status.success() || flows == 0 {
-                    gap += now - last;
-                    let since = *empty_since.get_or_insert(last);
-                    longest = longest.max(now - since);
-                } else {
-                    empty_since = None;
-                }
-                last = now;
-            }
-            (max_servers, max_switches, gap, longest)
-        })
-    };
+    let sampler = Sampler::start(&conf_db, &db_sock, &mgmt);
 
     let mut new = Node {
         dir: tempfile::tempdir().unwrap(),
@@ -113,8 +67,12 @@ fn a_second_instance_takes_the_node_over_without_overlap() {
     let took = t0.elapsed();
     // Let the sampler see the settled node for a moment, then stop it.
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let (servers, switches, gap, longest) = sampler.join().unwrap();
+    let Sampled {
+        max_servers: servers,
+        max_switches: switches,
+        gap,
+        longest,
+    } = sampler.finish();
     eprintln!("takeover: ready after {} ms; br-int flow table unreachable or empty for {} ms in all (longest {} ms)", took.as_millis(), gap.as_millis(), longest.as_millis());
     assert_eq!(servers, 1, "two ovsdb-servers on one conf.db at once");
     assert_eq!(switches, 1, "two vswitchds on one run dir at once");

@@ -365,3 +365,115 @@ pub fn southbound(dir: &Path) -> (Southbound, String) {
     }
     (Southbound(child), remote)
 }
+
+/// Processes of `program` whose command line mentions `needle`.
+pub fn count(program: &str, needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(program) && c.contains(needle) && !c.contains("sh -c"))
+        .count()
+}
+
+/// What a [`Sampler`] saw during a switch-over.
+pub struct Sampled {
+    /// Most ovsdb-servers on the one conf.db at once.
+    pub max_servers: usize,
+    /// Most vswitchds on the one db.sock at once.
+    pub max_switches: usize,
+    /// How long br-int's flow table was unreachable or empty in all, and at the longest.
+    pub gap: Duration,
+    pub longest: Duration,
+}
+
+/// Samples a node back to back from a thread until [`Sampler::finish`].
+pub struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Sampled>>,
+}
+
+impl Sampler {
+    /// `mgmt` is the ovs-ofctl target (`unix:.../br-int.mgmt`).
+    pub fn start(conf_db: &str, db_sock: &str, mgmt: &str) -> Sampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (conf_db, db_sock, mgmt) = (conf_db.to_string(), db_sock.to_string(), mgmt.to_string());
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut s = Sampled {
+                max_servers: 0,
+                max_switches: 0,
+                gap: Duration::ZERO,
+                longest: Duration::ZERO,
+            };
+            let (mut empty_since, mut last) = (None::<Instant>, Instant::now());
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                s.max_servers = s.max_servers.max(count("ovsdb-server", &conf_db));
+                s.max_switches = s.max_switches.max(count("ovs-vswitchd", &db_sock));
+                let out = Command::new("ovs-ofctl")
+                    .args(["dump-flows", "--no-stats", &mgmt])
+                    .stderr(Stdio::null())
+                    .output()
+                    .unwrap();
+                let flows = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with(' '))
+                    .count();
+                let now = Instant::now();
+                if !out.status.success() || flows == 0 {
+                    s.gap += now - last;
+                    let since = *empty_since.get_or_insert(last);
+                    s.longest = s.longest.max(now - since);
+                } else {
+                    empty_since = None;
+                }
+                last = now;
+            }
+            s
+        });
+        Sampler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn finish(mut self) -> Sampled {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Sampler {
+    /// A failed test stops the sampling thread too.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// OVS's and OVN's directory variables for a non-sandbox node whose directories all lie under
+/// `d` as in a sandbox, so [`Node`]'s guard finds its pidfiles.
+pub fn host_dirs(d: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("OVS_RUNDIR", d.join("run/openvswitch")),
+        ("OVS_DBDIR", d.join("etc/openvswitch")),
+        ("OVS_LOGDIR", d.join("log/openvswitch")),
+        ("OVS_SYSCONFDIR", d.join("etc")),
+        ("OVN_RUNDIR", d.join("run/ovn")),
+        ("OVN_LOGDIR", d.join("log/ovn")),
+    ]
+}
+
+/// `probe KIND` against the non-sandbox node of [`host_dirs`]`(d)`: exit code and line.
+pub fn host_probe(d: &Path, kind: &str) -> (Option<i32>, String) {
+    let o = Command::new(BIN)
+        .env_clear()
+        .envs(host_dirs(d))
+        .args(["probe", kind])
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).trim().to_string(),
+    )
+}
