@@ -15,6 +15,7 @@ pub mod firewall;
 pub mod health;
 pub mod hostprep;
 pub mod jsonrpc;
+pub mod kubeovn_compat;
 pub mod logging;
 pub mod netns;
 pub mod openflow;

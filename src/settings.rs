@@ -40,6 +40,8 @@ pub struct Existing {
 pub struct Owned {
     pub external_ids: Vec<(String, String)>,
     pub other_config: Vec<(String, String)>,
+    /// Whole optional-string columns of the row (`ovs_version`, `system_type`, ...).
+    pub columns: Vec<(String, String)>,
 }
 
 pub fn owned(cfg: &Config, system_id: &str, threads: Threads) -> Owned {
@@ -71,6 +73,7 @@ pub fn owned(cfg: &Config, system_id: &str, threads: Threads) -> Owned {
     }
     Owned {
         external_ids,
+        columns: Vec::new(),
         other_config: vec![
             s("n-handler-threads", threads.handlers.to_string()),
             s("n-revalidator-threads", threads.revalidators.to_string()),
@@ -104,6 +107,14 @@ pub fn operations(cfg: &Config, owned: &Owned, existing: Existing) -> Vec<Value>
         "other_config",
         &owned.other_config,
     ));
+    if !owned.columns.is_empty() {
+        let row: serde_json::Map<String, Value> = owned
+            .columns
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        ops.push(json!({"op": "update", "table": DB, "where": all, "row": row}));
+    }
     let bridge_where = json!([["name", "==", BRIDGE]]);
     let dp = cfg.datapath_type.as_str();
     if existing.bridge {

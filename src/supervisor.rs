@@ -409,7 +409,17 @@ impl Supervisor {
         let mut cmd = std::process::Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .envs(inv.env.iter().map(|(k, v)| (k, v)));
+        crate::kubeovn_compat::nice_before_exec(&mut cmd);
         let mut s = self.reaper.spawn(d.name(), cmd).map_err(|e| err(&e))?;
+        let nice = crate::kubeovn_compat::nice_of(Path::new("/proc"), s.pid);
+        if nice.is_some_and(|n| n != crate::kubeovn_compat::DAEMON_NICE) {
+            tracing::warn!(
+                daemon = d.name(),
+                nice,
+                "cannot run it at nice {} as ovs-ctl does (needs CAP_SYS_NICE)",
+                crate::kubeovn_compat::DAEMON_NICE
+            );
+        }
         if let Some(out) = s.stdout.take() {
             crate::logging::relay(d.name(), out);
         }

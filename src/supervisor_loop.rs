@@ -337,6 +337,12 @@ async fn answering(
             ovsdb::list_dbs(&c, left())
                 .await
                 .map_err(|e| e.to_string())?;
+            if let Some(ctl) = health::ctl_of(l, d, Some(spawned)) {
+                let t = left().min(Duration::from_secs(2));
+                if let Err(e) = crate::kubeovn_compat::ovsdb_server_setup(&ctl, t).await {
+                    tracing::warn!("{e}");
+                }
+            }
             match owned {
                 Some(o) => settings::apply(&c, cfg, o, left())
                     .await

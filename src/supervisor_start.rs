@@ -14,7 +14,9 @@ use super::{
 };
 use crate::daemons::Daemon;
 use crate::jsonrpc::Client;
-use crate::{dbfile, openflow, ovsdb, settings, tuning};
+use crate::process::Reaper;
+use crate::{dbfile, kubeovn_compat, openflow, ovsdb, settings, tuning};
+use std::path::Path;
 
 /// How long the start waits for ovn-controller to reach the Southbound before it goes on
 /// without it.
@@ -100,6 +102,7 @@ impl Supervisor {
             })
             .await?;
 
+        let ovsdb_pid = self.running.get(&Daemon::OvsdbServer).map(|r| r.pid);
         let (next_cfg, owned) = self
             .stage("settings", async {
                 let budget = tuning::read_cpu_budget(&cfg.host_root)
@@ -113,11 +116,13 @@ impl Supervisor {
                     revalidators = threads.revalidators,
                     "vswitchd threads"
                 );
-                let owned = settings::owned(&cfg, &system_id, threads);
-                settings::apply(&client, &cfg, &owned, cfg.stage_deadline)
+                let mut owned = settings::owned(&cfg, &system_id, threads);
+                owned.columns = identity_columns(&cfg, ovsdb_pid).await;
+                let next_cfg = settings::apply(&client, &cfg, &owned, cfg.stage_deadline)
                     .await
-                    .map(|next_cfg| (next_cfg, owned))
-                    .map_err(|e| stage_err("settings")(&e))
+                    .map_err(|e| stage_err("settings")(&e))?;
+                prune_underlay_bridges(reaper, &client, cfg.stage_deadline).await;
+                Ok((next_cfg, owned))
             })
             .await?;
         self.owned = Some(owned);
@@ -190,6 +195,15 @@ impl Supervisor {
             Ok(())
         })
         .await?;
+        // start-ovs.sh's `chmod 600 /etc/openvswitch/*`: conf.db, system-id.conf, backups.
+        let mut dirs = vec![l.ovs_dbdir.clone()];
+        dirs.extend(l.system_id_file().parent().map(Path::to_path_buf));
+        dirs.dedup();
+        for dir in dirs {
+            for (path, e) in kubeovn_compat::restrict_files(&dir) {
+                tracing::warn!(path = %path.display(), "cannot set mode 0600: {e}");
+            }
+        }
         if self.restore.take().is_some() {
             let dl = deadline();
             self.stage("flows-settled", async {
@@ -226,6 +240,46 @@ impl Supervisor {
             .await?;
         self.restore = saved;
         Ok(())
+    }
+}
+
+/// `ovs_version`, `db_version`, `system_type`, `system_version`, as ovs-ctl writes them; sets
+/// ovsdb-server's log levels on the way (a failure is a warning: the node works without).
+async fn identity_columns(
+    cfg: &crate::config::Config,
+    ovsdb_pid: Option<i32>,
+) -> Vec<(String, String)> {
+    let l = &cfg.layout;
+    let version = match crate::health::ctl_of(l, Daemon::OvsdbServer, ovsdb_pid) {
+        Some(ctl) => kubeovn_compat::ovsdb_server_setup(&ctl, Duration::from_secs(2))
+            .await
+            .map_err(|e| tracing::warn!("{e}"))
+            .ok(),
+        None => None,
+    };
+    let etc = l
+        .system_id_file()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    kubeovn_compat::identity_columns(
+        version,
+        &cfg.vswitch_schema,
+        &etc,
+        Path::new("/etc/os-release"),
+    )
+}
+
+/// start-ovs.sh's `handle_underlay_bridges`: Kube-OVN's bridges whose link is gone (the node
+/// rebooted) are deleted before vswitchd starts; kube-ovn-cni creates them again.
+async fn prune_underlay_bridges(reaper: &Reaper, client: &Client, t: Duration) {
+    match kubeovn_compat::prune_underlay_bridges(client, reaper, t).await {
+        Ok(gone) => {
+            for name in gone {
+                tracing::info!(bridge = %name, "deleted Kube-OVN's underlay bridge: its link is gone; kube-ovn-cni creates it again");
+            }
+        }
+        Err(e) => tracing::warn!("cannot check Kube-OVN's underlay bridges: {e}"),
     }
 }
 
