@@ -12,18 +12,22 @@
 #     Dockerfile with `--build-context builder=DIR`: that named context takes the builder
 #     stage's place, so the rust image is never needed, and the runtime stage built is the one
 #     users get. (The host binary is glibc-dynamic, linked on Debian 12: it runs on bookworm.)
-#  4. Runs the image in sandbox mode (a whole node inside /sandbox: userspace datapath, a local
-#     OVN Southbound, vswitchd dummy devices since the container has no CAP_SYS_ADMIN), with
-#     the supervisor as PID 1 and `--network none`; polls
-#     `podman exec NAME ovs-ovn-supervisor probe readiness` until it passes; `podman stop`s it;
-#     checks exit code 0, the stop time against the 25 s stop budget and the ordered shutdown in
-#     the logs (ovn-controller, ovs-vswitchd, ovsdb-server, then the supervisor's clean stop).
-#
-# CONTAINER_TEST_NONROOT=1 also builds the image with --build-arg FILE_CAPS=true and runs it as
-# uid 65534 with the capabilities only in the bounding set, as Kubernetes does (see step 5).
+#  4. Runs the image twice in sandbox mode (a whole node inside the sandbox directory: userspace
+#     datapath, a local OVN Southbound, vswitchd dummy devices), with the supervisor as PID 1 and
+#     `--network none`, each time polling `podman exec NAME ovs-ovn-supervisor probe readiness`
+#     until it passes, then `podman stop`: exit 0, under the 25 s stop budget, the ordered stop
+#     in the logs (ovn-controller, ovs-vswitchd, ovsdb-server, then the clean stop).
+#     a. as root (`--user 0`, the five capabilities added to podman's defaults);
+#     b. as Kube-OVN runs it: `--user 65534 --cap-drop=all --cap-add=NET_ADMIN,NET_BIND_SERVICE,
+#        NET_RAW,SYS_NICE,SYS_ADMIN`, no `--security-opt no-new-privileges`. Checks every
+#        process's uid, CapEff/CapPrm (exactly its file capabilities), CapAmb (none), CapBnd
+#        (the five) and NoNewPrivs (0); that no file in the image carries a capability outside
+#        the five; that `bash /kube-ovn/ovs-healthcheck.sh` (Kube-OVN's probe command) passes,
+#        fails while ovs-vswitchd is SIGSTOPped and passes again after SIGCONT; and that
+#        `ovs-ovn-supervisor firewall ensure` works from file capabilities alone.
 #
 # The last line printed is the summary:
-#   container-test: PASS image=... size=...MB ready_ms=... (supervisor ...) stop_ms=... exit=0
+#   container-test: PASS image=... size=...MB ready_ms=... (root) ... nonroot_ready_ms=... total_ms=...
 # Needs root (podman as root with runc). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -237,8 +241,10 @@ say "root: stopped in ${stop_ms} ms, exit 0, order: ${order% }"
 # every process holds only what its own file grants: checked below (CapAmb 0, CapEff exact).
 # The sandbox lives in /tmp (65534 cannot write /). A 500 ms health interval makes the
 # liveness check below quick (the manifest's is 2 s).
+# The xtables lock is the host's file, chowned to 65534 by the manifest's hostpath-init.
+install -o 65534 -g 65534 -m 0600 /dev/null "$work/xtables.lock"
 start_node "$NR_NAME" /tmp/sandbox --user 65534 --cap-drop=all --cap-add="$CAPS" \
-  -e OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS=500
+  -v "$work/xtables.lock:/run/xtables.lock" -e OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS=500
 nr_ready=$ready_ms
 nr_supervisor_ready=$(podman logs "$NR_NAME" 2>&1 | sed -n 's/.*node ready.*ready_ms=\([0-9]*\).*/\1/p' | head -n 1)
 
@@ -311,11 +317,21 @@ done
   die "non-root: ovs-vswitchd was restarted; the check must finish inside the hang threshold"
 say "non-root: ovs-healthcheck.sh failed ${hc_fail_ms} ms after SIGSTOP of ovs-vswitchd ($hc_fail), passes again after SIGCONT"
 
+# The tunnel port rule as on a real node (the sandbox leaves the firewall alone): `firewall
+# ensure` as 65534 with no capability of its own, its inheritable and ambient sets cleared as
+# in a Kubernetes exec, so iptables works from its file capabilities alone; in the container's
+# own network namespace (--network none), never the machine's.
+fw=$(podman exec "$NR_NAME" setpriv --inh-caps=-all --ambient-caps=-all sh -c \
+  'ovs-ovn-supervisor firewall ensure && iptables-nft -C INPUT -p udp --dport 6081 \
+     -m comment --comment "ovs-ovn-supervisor: geneve tunnel" -j ACCEPT && iptables-legacy -S INPUT' 2>&1) ||
+  die "non-root: the tunnel port rule failed as 65534 with file capabilities only: $fw"
+
 stop_node "$NR_NAME"
 nr_stop=$stop_ms
 say "non-root (uid 65534, --cap-drop=all --cap-add=$CAPS): ready ${nr_ready} ms (supervisor's own ready_ms=${nr_supervisor_ready:-?}), stopped in ${nr_stop} ms, exit 0"
 say "non-root processes: $(sed -E 's/ (prm|amb|bnd|nnp)=[^ ]*//g' <<<"$procs" | tr '\n' ';')"
 say "non-root file capabilities ($nfcaps files): $(tr '\n' ';' <<<"$fcaps")"
+say "non-root firewall ensure (nft backend) and iptables-legacy with the 65534-owned lock: ok"
 
 total_ms=$(($(now_ms) - t_start))
 say "PASS image=$IMAGE size=${size_mb}MB ready_ms=${root_ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${root_stop} exit=0 nonroot_ready_ms=${nr_ready} nonroot_supervisor_ready_ms=${nr_supervisor_ready:-?} nonroot_stop_ms=${nr_stop} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} total_ms=${total_ms}"
