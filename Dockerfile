@@ -8,13 +8,14 @@
 #   runtime  debian:bookworm-slim with Debian's Open vSwitch 3.1 and OVN 23.03 packages. No
 #            compilers, no shell scripts in the start path: the entrypoint is the binary itself,
 #            which starts ovsdb-server, ovs-vswitchd and ovn-controller as its own children
-#            (no ovs-ctl, ovn-ctl, start-ovs.sh or dumb-init).
+#            (no ovs-ctl, ovn-ctl, start-ovs.sh or dumb-init). Runs as uid 65534 with file
+#            capabilities (below); /kube-ovn/ovs-healthcheck.sh keeps Kube-OVN's probe path.
 #
 # Replacing the builder stage (what scripts/container-test.sh does, offline):
 #   podman build --build-context builder=DIR ...
 # where DIR holds an executable named `ovs-ovn-supervisor`. A named build context with a
-# stage's name takes that stage's place in `COPY --from=builder` (podman >= 4.2 / buildah >= 1.27,
-# docker buildx), and the builder stage is then skipped, so rust:1-bookworm is never pulled.
+# stage's name takes that stage's place in `RUN --mount=...,from=builder` (podman >= 4.2 /
+# buildah >= 1.27, docker buildx), and the builder stage is then skipped, so rust:1-bookworm is never pulled.
 # The substitute must run on bookworm: a musl static binary, or a glibc binary linked on a
 # Debian 12 (glibc 2.36) machine, which is what the test script uses because no musl target can
 # be installed where it runs. The runtime stage is the same in both cases: the image users get.
@@ -40,49 +41,68 @@ RUN cargo build --release --locked --target "${RUST_TARGET}" --bin ovs-ovn-super
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime
 
-# FILE_CAPS=true gives the daemons the file capabilities Kube-OVN gives them for its non-root
-# mode (runAsUser 65534): see "Running as a non-root user" in the README and the commented
-# securityContext in images/ovs-ovn.yaml. Off by default: a binary with file capabilities that
-# are not all in the container's bounding set cannot be exec'd at all (EPERM), so those
-# binaries would fail in a container that does not grant every one of them.
-ARG FILE_CAPS=false
-
+# Non-root by default, exactly as Kube-OVN runs this pod: uid 65534 (nobody), not privileged,
+# capabilities NET_ADMIN, NET_BIND_SERVICE, NET_RAW, SYS_NICE and SYS_ADMIN (capabilities.add,
+# so only in the bounding set: a non-root process has none of them effective). Every program
+# that needs a capability therefore carries it as a file capability, each a subset of those
+# five. `+ep`: the kernel grants file-permitted & bounding, and refuses the exec (EPERM, root
+# included) when a capability of an `e` file is outside the bounding set, so nothing here may
+# carry one outside the five (Kube-OVN's modprobe carries SYS_MODULE; ours carries nothing and
+# fails at the syscall instead, which the supervisor reports as a warning: a privileged init
+# container loads the modules). No `i`: capabilities come from the file alone, whatever the
+# runtime leaves in the inheritable set. File capabilities need no_new_privs off
+# (allowPrivilegeEscalation not false): with it the exec succeeds but grants nothing.
+#
+#   ovsdb-server            NET_BIND_SERVICE                         (as Kube-OVN)
+#   ovs-vswitchd            NET_ADMIN, NET_BIND_SERVICE, SYS_ADMIN   (as Kube-OVN)
+#   ovn-controller          NET_ADMIN (rtnetlink: OVN >= 25.03 dynamic routing)
+#   xtables-*-multi         NET_ADMIN, NET_RAW                       (as Kube-OVN)
+#   ovs-ovn-supervisor      SYS_NICE (renices the daemons to -10, which Kube-OVN did with
+#                           its SYS_NICE `nice`; set below, after the binary is copied in)
+#
+# Root still works with the same five capabilities added (runAsUser: 0): the directories below
+# are owned by 65534, which root writes through CAP_DAC_OVERRIDE, in every runtime's defaults.
+# Every run needs the five in the bounding set, root or not (see the README).
+#
 # - openvswitch-switch/-common: ovsdb-server, ovs-vswitchd, ovsdb-tool, ovs-ofctl, schemas.
 # - ovn-host: ovn-controller. ovn-central adds only ovn-northd and the NB/SB schemas (3.8 MB):
 #   `run --sandbox` (the self-contained node the test script runs) serves a local Southbound
 #   from /usr/share/ovn/ovn-sb.ovsschema; Kube-OVN's own image carries it too.
-# - iptables: the tunnel port rule (legacy and nft backends); kmod: modprobe.
+# - iptables: the tunnel port rule (legacy and nft backends); kmod: modprobe (the init
+#   container's, as root); libcap2-bin: setcap/getcap (70 kB, kept: `getcap -r /usr` shows
+#   what every binary carries).
 # policy-rc.d keeps the packages' postinst scripts from starting any daemon during the build.
 RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && chmod 0755 /usr/sbin/policy-rc.d \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      openvswitch-switch openvswitch-common ovn-host ovn-central iptables kmod \
-      $([ "$FILE_CAPS" = true ] && echo libcap2-bin) \
- && if [ "$FILE_CAPS" = true ]; then \
-      setcap CAP_NET_BIND_SERVICE+eip "$(readlink -f /usr/sbin/ovsdb-server)" \
-   && setcap CAP_NET_ADMIN,CAP_NET_BIND_SERVICE,CAP_SYS_ADMIN,CAP_SYS_NICE+eip "$(readlink -f /usr/sbin/ovs-vswitchd)" \
-   && setcap CAP_NET_ADMIN,CAP_NET_BIND_SERVICE,CAP_SYS_ADMIN+eip "$(readlink -f /usr/bin/ovn-controller)" \
-   && setcap CAP_NET_ADMIN,CAP_NET_RAW+eip "$(readlink -f /usr/sbin/xtables-legacy-multi)" \
-   && setcap CAP_NET_ADMIN,CAP_NET_RAW+eip "$(readlink -f /usr/sbin/xtables-nft-multi)" \
-   && setcap CAP_SYS_MODULE+eip "$(readlink -f /usr/bin/kmod)" \
-   && DEBIAN_FRONTEND=noninteractive apt-get purge -y --auto-remove libcap2-bin ; \
-    fi \
+      openvswitch-switch openvswitch-common ovn-host ovn-central iptables kmod libcap2-bin \
+ && setcap cap_net_bind_service+ep "$(readlink -f /usr/sbin/ovsdb-server)" \
+ && setcap cap_net_admin,cap_net_bind_service,cap_sys_admin+ep "$(readlink -f /usr/sbin/ovs-vswitchd)" \
+ && setcap cap_net_admin+ep "$(readlink -f /usr/bin/ovn-controller)" \
+ && setcap cap_net_admin,cap_net_raw+ep "$(readlink -f /usr/sbin/xtables-legacy-multi)" \
+ && setcap cap_net_admin,cap_net_raw+ep "$(readlink -f /usr/sbin/xtables-nft-multi)" \
  && rm -f /usr/sbin/policy-rc.d \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
       /etc/openvswitch/conf.db /etc/openvswitch/.conf.db.~lock~ /etc/openvswitch/system-id.conf \
  && mkdir -p /var/run/openvswitch /var/run/ovn /var/log/openvswitch /var/log/ovn \
-      /etc/openvswitch /usr/local/var/run \
+      /etc/openvswitch /etc/ovn /usr/local/var/run /kube-ovn \
  && ln -sfn /var/run/openvswitch /usr/local/var/run/openvswitch \
- && if [ "$FILE_CAPS" = true ]; then \
-      chown 65534:65534 /var/run/openvswitch /var/run/ovn /var/log/openvswitch /var/log/ovn /etc/openvswitch ; \
-    fi
+ && chown 65534:65534 /var/run/openvswitch /var/run/ovn /var/log/openvswitch /var/log/ovn \
+      /etc/openvswitch /etc/ovn /usr/local/var/run
 
-COPY --from=builder /ovs-ovn-supervisor /usr/bin/ovs-ovn-supervisor
+# Kube-OVN's probe path, for a DaemonSet that still runs `bash /kube-ovn/ovs-healthcheck.sh`.
+COPY --chmod=0755 images/ovs-healthcheck.sh /kube-ovn/ovs-healthcheck.sh
 
-# SIGTERM starts the ordered stop (ovn-controller, ovs-vswitchd, ovsdb-server) within the stop
-# budget (25 s by default): keep the runtime's stop timeout above it (`podman stop -t 30`,
-# terminationGracePeriodSeconds: 30).
+# The binary and its file capability in one layer (a COPY then a RUN setcap would store the
+# binary twice): bind-mounted from the builder stage, or from `--build-context builder=DIR`.
+RUN --mount=type=bind,from=builder,source=/ovs-ovn-supervisor,target=/tmp/ovs-ovn-supervisor \
+    install -m 0755 /tmp/ovs-ovn-supervisor /usr/bin/ovs-ovn-supervisor \
+ && setcap cap_sys_nice+ep /usr/bin/ovs-ovn-supervisor
+
 STOPSIGNAL SIGTERM
+# nobody:nogroup by default, as Kube-OVN runs it (runAsUser: 65534); `--user 0` / runAsUser: 0
+# for root, with the same capabilities added.
+USER 65534:65534
 ENTRYPOINT ["/usr/bin/ovs-ovn-supervisor"]
 CMD ["run"]

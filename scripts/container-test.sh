@@ -12,18 +12,22 @@
 #     Dockerfile with `--build-context builder=DIR`: that named context takes the builder
 #     stage's place, so the rust image is never needed, and the runtime stage built is the one
 #     users get. (The host binary is glibc-dynamic, linked on Debian 12: it runs on bookworm.)
-#  4. Runs the image in sandbox mode (a whole node inside /sandbox: userspace datapath, a local
-#     OVN Southbound, vswitchd dummy devices since the container has no CAP_SYS_ADMIN), with
-#     the supervisor as PID 1 and `--network none`; polls
-#     `podman exec NAME ovs-ovn-supervisor probe readiness` until it passes; `podman stop`s it;
-#     checks exit code 0, the stop time against the 25 s stop budget and the ordered shutdown in
-#     the logs (ovn-controller, ovs-vswitchd, ovsdb-server, then the supervisor's clean stop).
-#
-# CONTAINER_TEST_NONROOT=1 also builds the image with --build-arg FILE_CAPS=true and runs it as
-# uid 65534 with the capabilities only in the bounding set, as Kubernetes does (see step 5).
+#  4. Runs the image twice in sandbox mode (a whole node inside the sandbox directory: userspace
+#     datapath, a local OVN Southbound, vswitchd dummy devices), with the supervisor as PID 1 and
+#     `--network none`, each time polling `podman exec NAME ovs-ovn-supervisor probe readiness`
+#     until it passes, then `podman stop`: exit 0, under the 25 s stop budget, the ordered stop
+#     in the logs (ovn-controller, ovs-vswitchd, ovsdb-server, then the clean stop).
+#     a. as root (`--user 0`, the five capabilities added to podman's defaults);
+#     b. as Kube-OVN runs it: `--user 65534 --cap-drop=all --cap-add=NET_ADMIN,NET_BIND_SERVICE,
+#        NET_RAW,SYS_NICE,SYS_ADMIN`, no `--security-opt no-new-privileges`. Checks every
+#        process's uid, CapEff/CapPrm (exactly its file capabilities), CapAmb (none), CapBnd
+#        (the five) and NoNewPrivs (0); that no file in the image carries a capability outside
+#        the five; that `bash /kube-ovn/ovs-healthcheck.sh` (Kube-OVN's probe command) passes,
+#        fails while ovs-vswitchd is SIGSTOPped and passes again after SIGCONT; and that
+#        `ovs-ovn-supervisor firewall ensure` works from file capabilities alone.
 #
 # The last line printed is the summary:
-#   container-test: PASS image=... size=...MB ready_ms=... (supervisor ...) stop_ms=... exit=0
+#   container-test: PASS image=... size=...MB ready_ms=... (root) ... nonroot_ready_ms=... total_ms=...
 # Needs root (podman as root with runc). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -164,93 +168,170 @@ size_bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 size_mb=$(awk -v b="$size_bytes" 'BEGIN { printf "%.1f", b / 1000000 }')
 say "built $IMAGE (${size_mb} MB) in ${build_ms} ms (cargo build ${cargo_ms} ms before it)"
 
-# Nothing in the start path is a shell script: the entrypoint is our binary.
-entry=$(podman image inspect --format '{{json .Config.Entrypoint}} {{json .Config.Cmd}}' "$IMAGE")
-[ "$entry" = '["/usr/bin/ovs-ovn-supervisor"] ["run"]' ] || die "unexpected entrypoint/cmd: $entry"
+# Nothing in the start path is a shell script: the entrypoint is our binary, run as nobody.
+entry=$(podman image inspect --format '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}}' "$IMAGE")
+[ "$entry" = '["/usr/bin/ovs-ovn-supervisor"] ["run"] 65534:65534' ] || die "unexpected entrypoint/cmd/user: $entry"
 
-# ---- 4. run, ready, stop ---------------------------------------------------------------------
-t_run=$(now_ms)
-podman run -d --name "$NAME" --network none \
-  -e OVS_OVN_SUPERVISOR_SANDBOX="$SANDBOX" \
-  -e OVS_OVN_SUPERVISOR_STOP_BUDGET_MS="$STOP_BUDGET_MS" \
-  "$IMAGE" >/dev/null
-ready=""
-probes=0
-while (($(now_ms) - t_run < READY_DEADLINE_S * 1000)); do
-  probes=$((probes + 1))
-  if out=$(podman exec "$NAME" ovs-ovn-supervisor probe readiness 2>&1); then
-    ready=$(($(now_ms) - t_run))
-    break
-  fi
-  [ "$(podman inspect -f '{{.State.Running}}' "$NAME")" = true ] ||
-    die "the container exited before it was ready: $out"
-  sleep 0.1
-done
-[ -n "$ready" ] || die "not ready within ${READY_DEADLINE_S} s: $out"
+# ---- 4. run, ready, stop: as root, then as Kube-OVN runs it ----------------------------------
+# start_node NAME SANDBOX PODMAN-RUN-ARGS...: runs the image in sandbox mode with vswitchd's dummy
+# devices (`auto` would take a private netns, since the container has CAP_SYS_ADMIN, and the
+# userspace datapath then waits for a tap device: see the README), polls `podman exec NAME
+# ovs-ovn-supervisor probe readiness` until it passes; sets ready_ms.
+start_node() {
+  local name=$1 sandbox=$2 t0 out=""
+  shift 2
+  t0=$(now_ms)
+  podman run -d --name "$name" --network none \
+    -e OVS_OVN_SUPERVISOR_SANDBOX="$sandbox" -e OVS_OVN_SUPERVISOR_SANDBOX_NET=dummy \
+    -e OVS_OVN_SUPERVISOR_STOP_BUDGET_MS="$STOP_BUDGET_MS" "$@" "$IMAGE" >/dev/null
+  ready_ms=""
+  while (($(now_ms) - t0 < READY_DEADLINE_S * 1000)); do
+    if out=$(podman exec "$name" ovs-ovn-supervisor probe readiness 2>&1); then
+      ready_ms=$(($(now_ms) - t0))
+      return 0
+    fi
+    [ "$(podman inspect -f '{{.State.Running}}' "$name")" = true ] ||
+      die "$name exited before it was ready: $out"
+    sleep 0.1
+  done
+  die "$name not ready within ${READY_DEADLINE_S} s: $out"
+}
+
+# stop_node NAME: `podman stop`, exit 0 under the stop budget, the ordered stop in the logs (each
+# daemon's "stopped" line, in order, then the supervisor's clean stop); sets stop_ms, order.
+# Lines look like: 2025-01-01T00:00:00.000000Z  INFO stopped daemon="ovn-controller" pid=23 ...
+stop_node() {
+  local name=$1 t0 code logs
+  t0=$(now_ms)
+  podman stop -t "$STOP_TIMEOUT_S" "$name" >/dev/null
+  stop_ms=$(($(now_ms) - t0))
+  code=$(podman inspect -f '{{.State.ExitCode}}' "$name")
+  logs=$(podman logs "$name" 2>&1)
+  [ "$code" = 0 ] || die "$name exited $code after podman stop (expected 0)"
+  ((stop_ms < STOP_BUDGET_MS)) || die "$name: podman stop took ${stop_ms} ms, over the ${STOP_BUDGET_MS} ms stop budget"
+  order=$(grep -E '^[^ ]+ +INFO stopped daemon=' <<<"$logs" | sed -E 's/.*daemon="?([a-z_-]+).*/\1/' | tr '\n' ' ')
+  case "$order" in
+    "ovn-controller ovs-vswitchd ovsdb-server"*) ;;
+    *) die "$name: shutdown order in the logs is '$order', expected ovn-controller, ovs-vswitchd, ovsdb-server" ;;
+  esac
+  grep -qE '^[^ ]+ +INFO stopped signal=.*clean=true' <<<"$logs" || die "$name: no clean stop line in the logs"
+}
+
+# Kube-OVN's capabilities (capabilities.add of its ovs-ovn DaemonSet); the image needs them in the
+# bounding set whoever runs it: an `e` file capability outside the bounding set makes exec fail.
+CAPS=NET_ADMIN,NET_BIND_SERVICE,NET_RAW,SYS_NICE,SYS_ADMIN
+
+# 4a. Root (runAsUser: 0 with the five added to the runtime's defaults, as Kube-OVN's root mode).
+# The image's directories belong to 65534; root writes them through CAP_DAC_OVERRIDE.
+start_node "$NAME" "$SANDBOX" --user 0 --cap-add "$CAPS"
+root_ready=$ready_ms
 pid1=$(podman exec "$NAME" readlink /proc/1/exe)
 [ "$pid1" = /usr/bin/ovs-ovn-supervisor ] || die "PID 1 is $pid1, not /usr/bin/ovs-ovn-supervisor"
 supervisor_ready_ms=$(podman logs "$NAME" 2>&1 | sed -n 's/.*node ready.*ready_ms=\([0-9]*\).*/\1/p' | head -n 1)
-say "ready ${ready} ms after podman run (${probes} probes; supervisor's own ready_ms=${supervisor_ready_ms:-?})"
+say "root: ready ${root_ready} ms after podman run (supervisor's own ready_ms=${supervisor_ready_ms:-?})"
 podman exec "$NAME" ovs-ovn-supervisor status
+stop_node "$NAME"
+root_stop=$stop_ms
+say "root: stopped in ${stop_ms} ms, exit 0, order: ${order% }"
 
-t_stop=$(now_ms)
-podman stop -t "$STOP_TIMEOUT_S" "$NAME" >/dev/null
-stop_ms=$(($(now_ms) - t_stop))
-exit_code=$(podman inspect -f '{{.State.ExitCode}}' "$NAME")
-logs=$(podman logs "$NAME" 2>&1)
-[ "$exit_code" = 0 ] || die "container exited $exit_code after podman stop (expected 0)"
-((stop_ms < STOP_BUDGET_MS)) || die "podman stop took ${stop_ms} ms, over the ${STOP_BUDGET_MS} ms stop budget"
+# 4b. Non-root, exactly as Kube-OVN's DaemonSet: uid 65534, nothing but the five capabilities,
+# not privileged, no_new_privs off (allowPrivilegeEscalation unset). Unlike Kubernetes, podman
+# also puts the capabilities in the ambient set of a non-root process; the kernel clears the
+# ambient set when it execs a file with capabilities, which the supervisor is, so from PID 1 down
+# every process holds only what its own file grants: checked below (CapAmb 0, CapEff exact).
+# The sandbox lives in /tmp (65534 cannot write /). A 500 ms health interval makes the
+# liveness check below quick (the manifest's is 2 s).
+# The xtables lock is the host's file, chowned to 65534 by the manifest's hostpath-init.
+install -o 65534 -g 65534 -m 0600 /dev/null "$work/xtables.lock"
+start_node "$NR_NAME" /tmp/sandbox --user 65534 --cap-drop=all --cap-add="$CAPS" \
+  -v "$work/xtables.lock:/run/xtables.lock" -e OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS=500
+nr_ready=$ready_ms
+nr_supervisor_ready=$(podman logs "$NR_NAME" 2>&1 | sed -n 's/.*node ready.*ready_ms=\([0-9]*\).*/\1/p' | head -n 1)
 
-# The ordered stop: each daemon's "stopped" line, in order, then the supervisor's clean stop.
-# Lines look like: 2025-01-01T00:00:00.000000Z  INFO stopped daemon="ovn-controller" pid=23 ...
-order=$(grep -E '^[^ ]+ +INFO stopped daemon=' <<<"$logs" | sed -E 's/.*daemon="?([a-z_-]+).*/\1/' | tr '\n' ' ')
-case "$order" in
-  "ovn-controller ovs-vswitchd ovsdb-server"*) ;;
-  *) die "shutdown order in the logs is '$order', expected ovn-controller, ovs-vswitchd, ovsdb-server" ;;
-esac
-grep -qE '^[^ ]+ +INFO stopped signal=.*clean=true' <<<"$logs" || die "no clean stop line in the logs"
-say "stopped in ${stop_ms} ms, exit ${exit_code}, order: ${order% }"
+# uid, capabilities and no_new_privs of every process in the container but our own `podman exec`
+# (sh and awk, which podman gives ambient capabilities): "COMMAND uid=U eff=HEX prm=HEX amb=HEX bnd=HEX nnp=N".
+procs=$(
+  podman exec -i "$NR_NAME" sh -s <<'SH' | grep -vE '^(sh|awk) ' | sort
+for s in /proc/[0-9]*/status; do
+  awk '/^Name:/ { n = $2 } /^Uid:/ { u = $2 } /^CapEff:/ { e = $2 } /^CapPrm:/ { p = $2 }
+       /^CapAmb:/ { a = $2 } /^CapBnd:/ { b = $2 } /^NoNewPrivs:/ { nn = $2 }
+       END { if (n != "") printf "%s uid=%s eff=%s prm=%s amb=%s bnd=%s nnp=%s\n", n, u, e, p, a, b, nn }' "$s" 2>/dev/null
+done
+SH
+)
+# Each daemon: exactly its file capabilities (Kube-OVN's Dockerfile.base for ovsdb-server and
+# ovs-vswitchd), as uid 65534, nothing ambient, the bounding set exactly the five, nnp off.
+# ovsdb-server runs twice: the node's and the sandbox's local Southbound.
+declare -A want=(
+  [ovs-ovn-supervi]=0000000000800000 # sys_nice: renices the daemons
+  [ovsdb-server]=0000000000000400    # net_bind_service
+  [ovs-vswitchd]=0000000000201400    # net_admin net_bind_service sys_admin
+  [ovn-controller]=0000000000001000  # net_admin
+)
+for comm in "${!want[@]}"; do
+  line="$comm uid=65534 eff=${want[$comm]} prm=${want[$comm]} amb=0000000000000000 bnd=0000000000a03400 nnp=0"
+  grep -qxF "$line" <<<"$procs" || die "non-root: no process '$line'; the container has:"$'\n'"$procs"
+done
+bad=$(grep -vE '^(ovs-ovn-supervi|ovsdb-server|ovs-vswitchd|ovn-controller) uid=65534 ' <<<"$procs" || true)
+[ -z "$bad" ] || die "non-root: unexpected processes:"$'\n'"$bad"
+[ "$(grep -c '^ovsdb-server ' <<<"$procs")" = 2 ] || die "non-root: expected two ovsdb-server:"$'\n'"$procs"
 
-# ---- 5. optional: non-root with file capabilities (CONTAINER_TEST_NONROOT=1) ----------------
-# As Kubernetes runs `runAsUser: 65534` with `capabilities.add`: the capabilities are only in the
-# bounding set, the process itself has none (podman's --user would also make them ambient, which
-# would prove nothing, so setpriv drops to 65534 with empty inheritable and ambient sets). The
-# daemons must then get theirs from the image's file capabilities (--build-arg FILE_CAPS=true).
-nonroot=""
-if [ "${CONTAINER_TEST_NONROOT:-0}" = 1 ]; then
-  podman build --pull=never --network host --layers --build-arg FILE_CAPS=true \
-    --build-context builder="$work/builder" \
-    -t "${IMAGE%:*}:nonroot" -f Dockerfile . >"$work/build-nonroot.log" 2>&1 ||
-    {
-      tail -n 40 "$work/build-nonroot.log" >&2
-      die "podman build --build-arg FILE_CAPS=true failed"
-    }
-  podman run -d --name "$NR_NAME" --network none \
-    --cap-add NET_ADMIN,NET_BIND_SERVICE,NET_RAW,SYS_ADMIN,SYS_MODULE,SYS_NICE \
-    -e OVS_OVN_SUPERVISOR_SANDBOX=/tmp/sandbox --entrypoint /usr/bin/setpriv "${IMAGE%:*}:nonroot" \
-    --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all --ambient-caps=-all \
-    /usr/bin/ovs-ovn-supervisor run >/dev/null
-  t_nr=$(now_ms)
-  until podman exec "$NR_NAME" ovs-ovn-supervisor probe readiness >/dev/null 2>&1; do
-    (($(now_ms) - t_nr < READY_DEADLINE_S * 1000)) || die "non-root: not ready within ${READY_DEADLINE_S} s"
-    [ "$(podman inspect -f '{{.State.Running}}' "$NR_NAME")" = true ] || die "non-root: exited before ready"
-    sleep 0.1
+# No file in the image carries a capability outside the five: any that did could not be exec'd.
+fcaps=$(podman exec "$NR_NAME" getcap -r /usr /kube-ovn 2>/dev/null || true)
+[ -n "$fcaps" ] || die "non-root: getcap found no file capabilities"
+while read -r path spec; do
+  for c in $(tr ',' ' ' <<<"${spec%=*}"); do
+    case "$c" in
+      cap_net_admin | cap_net_bind_service | cap_net_raw | cap_sys_nice | cap_sys_admin) ;;
+      *) die "non-root: $path carries $c, outside Kube-OVN's capabilities ($spec)" ;;
+    esac
   done
-  nr_ready=$(($(now_ms) - t_nr))
-  # uid and effective capabilities of the supervisor (none) and of ovs-vswitchd (its file caps).
-  caps=$(podman exec "$NR_NAME" sh -c 'for p in 1 $(cat /tmp/sandbox/run/openvswitch/ovs-vswitchd.pid); do
-      printf "%s uid=%s eff=%s\n" "$(cat /proc/$p/comm)" "$(awk "/^Uid/{print \$2}" /proc/$p/status)" \
-        "$(awk "/^CapEff/{print \$2}" /proc/$p/status)"; done')
-  grep -q '^ovs-ovn-supervi uid=65534 eff=0000000000000000$' <<<"$caps" || die "non-root: supervisor: $caps"
-  grep -q '^ovs-vswitchd uid=65534 eff=0000000000a01400$' <<<"$caps" ||
-    die "non-root: ovs-vswitchd lacks its file capabilities (net_admin,net_bind_service,sys_admin,sys_nice): $caps"
-  podman stop -t "$STOP_TIMEOUT_S" "$NR_NAME" >/dev/null
-  nr_exit=$(podman inspect -f '{{.State.ExitCode}}' "$NR_NAME")
-  [ "$nr_exit" = 0 ] || die "non-root: exit $nr_exit after podman stop"
-  podman rm "$NR_NAME" >/dev/null
-  say "non-root (uid 65534, file capabilities): ready in ${nr_ready} ms, exit 0; $(tr '\n' ';' <<<"$caps")"
-  nonroot=" nonroot=pass"
-fi
+  [ "${spec#*=}" = ep ] || die "non-root: $path has '$spec', expected +ep (no inheritable)"
+done <<<"$fcaps"
+nfcaps=$(wc -l <<<"$fcaps")
+
+# Kube-OVN's probe path, run the way its DaemonSet runs it: passes on a ready node...
+hc=$(podman exec "$NR_NAME" bash /kube-ovn/ovs-healthcheck.sh 2>&1) ||
+  die "non-root: bash /kube-ovn/ovs-healthcheck.sh failed on a ready node: $hc"
+# ...and fails when the supervisor says the node is not alive: ovs-vswitchd stopped (SIGSTOP)
+# stops answering its control socket, liveness fails at the next health check; SIGCONT (well
+# before the supervisor's 6 s hang threshold would restart it) makes it pass again.
+vsw=$(podman exec "$NR_NAME" cat /tmp/sandbox/run/openvswitch/ovs-vswitchd.pid)
+podman exec "$NR_NAME" sh -c 'kill -STOP "$1"' sh "$vsw"
+t_hc=$(now_ms)
+hc_rc=0
+until [ "$hc_rc" != 0 ]; do
+  (($(now_ms) - t_hc < 5000)) || die "non-root: ovs-healthcheck.sh still passes 5 s after SIGSTOP of ovs-vswitchd: $hc"
+  sleep 0.1
+  hc_rc=0
+  hc=$(podman exec "$NR_NAME" bash /kube-ovn/ovs-healthcheck.sh 2>&1) || hc_rc=$?
+done
+hc_fail_ms=$(($(now_ms) - t_hc))
+hc_fail="exit $hc_rc: $(tail -n 1 <<<"$hc")"
+podman exec "$NR_NAME" sh -c 'kill -CONT "$1"' sh "$vsw"
+until podman exec "$NR_NAME" bash /kube-ovn/ovs-healthcheck.sh >/dev/null 2>&1; do
+  (($(now_ms) - t_hc < 10000)) || die "non-root: ovs-healthcheck.sh still fails after SIGCONT of ovs-vswitchd"
+  sleep 0.1
+done
+[ "$(podman exec "$NR_NAME" cat /tmp/sandbox/run/openvswitch/ovs-vswitchd.pid)" = "$vsw" ] ||
+  die "non-root: ovs-vswitchd was restarted; the check must finish inside the hang threshold"
+say "non-root: ovs-healthcheck.sh failed ${hc_fail_ms} ms after SIGSTOP of ovs-vswitchd ($hc_fail), passes again after SIGCONT"
+
+# The tunnel port rule as on a real node (the sandbox leaves the firewall alone): `firewall
+# ensure` as 65534 with no capability of its own, its inheritable and ambient sets cleared as
+# in a Kubernetes exec, so iptables works from its file capabilities alone; in the container's
+# own network namespace (--network none), never the machine's.
+fw=$(podman exec "$NR_NAME" setpriv --inh-caps=-all --ambient-caps=-all sh -c \
+  'ovs-ovn-supervisor firewall ensure && iptables-nft -C INPUT -p udp --dport 6081 \
+     -m comment --comment "ovs-ovn-supervisor: geneve tunnel" -j ACCEPT && iptables-legacy -S INPUT' 2>&1) ||
+  die "non-root: the tunnel port rule failed as 65534 with file capabilities only: $fw"
+
+stop_node "$NR_NAME"
+nr_stop=$stop_ms
+say "non-root (uid 65534, --cap-drop=all --cap-add=$CAPS): ready ${nr_ready} ms (supervisor's own ready_ms=${nr_supervisor_ready:-?}), stopped in ${nr_stop} ms, exit 0"
+say "non-root processes: $(sed -E 's/ (prm|amb|bnd|nnp)=[^ ]*//g' <<<"$procs" | tr '\n' ';')"
+say "non-root file capabilities ($nfcaps files): $(tr '\n' ';' <<<"$fcaps")"
+say "non-root firewall ensure (nft backend) and iptables-legacy with the 65534-owned lock: ok"
 
 total_ms=$(($(now_ms) - t_start))
-say "PASS image=$IMAGE size=${size_mb}MB ready_ms=${ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${stop_ms} exit=${exit_code} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} total_ms=${total_ms}${nonroot}"
+say "PASS image=$IMAGE size=${size_mb}MB ready_ms=${root_ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${root_stop} exit=0 nonroot_ready_ms=${nr_ready} nonroot_supervisor_ready_ms=${nr_supervisor_ready:-?} nonroot_stop_ms=${nr_stop} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} total_ms=${total_ms}"

@@ -4,10 +4,17 @@
 //!
 //! Also checks the few relations between the manifest and the supervisor that a schema cannot:
 //! the grace period covers the stop budget, the probes call our binary, the rolling update
-//! surges by one without taking the node down.
+//! surges by one without taking the node down, and the pod runs as Kube-OVN runs it: uid 65534
+//! with exactly Kube-OVN's five capabilities and nothing outside them, file capabilities not
+//! disabled by no_new_privs, a root init container that chowns every host path the node writes.
+//! The image side of that (the file capabilities, the probe wrapper) is in the Dockerfile;
+//! scripts/container-test.sh proves it by running the image.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use serde_json::Value;
 
 /// The newest Kubernetes whose schemas kubernetes-validate 1.37.0 ships.
 const KUBERNETES_VERSION: &str = "1.37.0";
@@ -185,4 +192,167 @@ fn manifest_matches_the_supervisor() {
             "mount {mount}"
         );
     }
+}
+
+/// The capabilities Kube-OVN's ovs-ovn DaemonSet adds (install.sh, charts/kube-ovn
+/// ovsovn-ds.yaml): the only ones the openvswitch container may hold.
+const KUBE_OVN_CAPS: [&str; 5] = [
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SYS_NICE",
+    "SYS_ADMIN",
+];
+
+/// Every document of a manifest as JSON, parsed by PyYAML (a dependency of kubernetes-validate,
+/// so present wherever the validation above runs).
+fn yaml_docs(path: &Path) -> Vec<Value> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+        ])
+        .arg(path)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python3 yaml (PyYAML, installed with kubernetes-validate) failed:\n{}",
+        text(&out)
+    );
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("JSON from python3")
+}
+
+fn pod_spec() -> Value {
+    yaml_docs(&root().join("images/ovs-ovn.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "DaemonSet")
+        .expect("a DaemonSet")["spec"]["template"]["spec"]
+        .clone()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn container<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("no container list for {name}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+#[test]
+fn openvswitch_runs_as_nobody_with_exactly_kube_ovns_capabilities() {
+    let spec = pod_spec();
+    let c = container(&spec["containers"], "openvswitch");
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsUser"], 65534, "{sc}");
+    assert_eq!(sc["runAsGroup"], 65534, "{sc}");
+    assert_eq!(sc["runAsNonRoot"], true, "{sc}");
+    assert_eq!(sc["privileged"], false, "{sc}");
+    // no_new_privs (allowPrivilegeEscalation: false) would make the kernel ignore the image's
+    // file capabilities: every daemon would start without them.
+    assert_ne!(sc["allowPrivilegeEscalation"], false, "{sc}");
+    let add: BTreeSet<String> = strings(&sc["capabilities"]["add"]).into_iter().collect();
+    let want: BTreeSet<String> = KUBE_OVN_CAPS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        add, want,
+        "capabilities.add must be exactly Kube-OVN's five"
+    );
+    assert_eq!(strings(&sc["capabilities"]["drop"]), ["ALL"], "{sc}");
+    // Every non-init container: no capability outside the five, never privileged.
+    for c in spec["containers"].as_array().unwrap() {
+        let sc = &c["securityContext"];
+        assert_ne!(sc["privileged"], true, "{}", c["name"]);
+        for cap in strings(&sc["capabilities"]["add"]) {
+            let bare = cap.trim_start_matches("CAP_");
+            assert!(
+                KUBE_OVN_CAPS.contains(&bare),
+                "{} requests {cap}, outside Kube-OVN's capabilities",
+                c["name"]
+            );
+        }
+    }
+}
+
+#[test]
+fn init_containers_prepare_the_host_as_root() {
+    let spec = pod_spec();
+    let main = container(&spec["containers"], "openvswitch");
+    let init = &spec["initContainers"];
+    for name in ["hostpath-init", "load-kmod"] {
+        let c = container(init, name);
+        assert_eq!(
+            c["image"], main["image"],
+            "{name} uses this image (it has chown and kmod)"
+        );
+        assert_eq!(c["securityContext"]["runAsUser"], 0, "{name}");
+        assert_eq!(c["securityContext"]["privileged"], true, "{name}");
+    }
+    // hostpath-init: `chown -R 65534:65534` of every host path the node writes, no shell.
+    let chown = container(init, "hostpath-init");
+    let cmd = strings(&chown["command"]);
+    assert_eq!(&cmd[..3], ["chown", "-R", "65534:65534"], "{cmd:?}");
+    let mounts: Vec<(String, String)> = main["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["readOnly"] != true)
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["mountPath"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let volumes = spec["volumes"].as_array().unwrap();
+    for (name, path) in &mounts {
+        let host = volumes.iter().find(|v| v["name"] == name.as_str()).unwrap();
+        if host["hostPath"].is_null() {
+            continue; // the TLS secret
+        }
+        assert!(
+            cmd.contains(path),
+            "hostpath-init does not chown {path} ({name}), which the openvswitch container writes"
+        );
+        let m = container(&chown["volumeMounts"], name); // same lookup by name
+        assert_eq!(m["mountPath"], path.as_str(), "{name}");
+    }
+    // load-kmod: the datapath module, as Kube-OVN's `ovs-ctl load-kmod`; no shell.
+    let kmod = container(init, "load-kmod");
+    assert_eq!(strings(&kmod["command"]), ["modprobe", "openvswitch"]);
+    assert_eq!(
+        container(&kmod["volumeMounts"], "host-modules")["readOnly"],
+        true
+    );
+}
+
+/// Kube-OVN's DaemonSet runs `bash /kube-ovn/ovs-healthcheck.sh` for liveness and readiness; the
+/// image ships a wrapper at that path (proven by running it in scripts/container-test.sh).
+#[test]
+fn kube_ovn_probe_path_is_shipped() {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper = root().join("images/ovs-healthcheck.sh");
+    let body = std::fs::read_to_string(&wrapper).unwrap();
+    assert!(body.starts_with("#!/bin/bash\n"), "{body}");
+    let code: Vec<&str> = body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        code,
+        ["/usr/bin/ovs-ovn-supervisor probe startup \"$@\" && exec /usr/bin/ovs-ovn-supervisor probe liveness \"$@\""],
+        "liveness never asks the Southbound, like Kube-OVN's script"
+    );
+    let mode = std::fs::metadata(&wrapper).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "executable: {mode:o}");
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(dockerfile
+        .contains("COPY --chmod=0755 images/ovs-healthcheck.sh /kube-ovn/ovs-healthcheck.sh"));
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "!images/ovs-healthcheck.sh"));
 }
