@@ -6,9 +6,10 @@
 //! can name the variable, the value and what is accepted — clap's own messages cannot name the
 //! env var a value came from.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Prefix of every knob this project adds (Kube-OVN's own names are used as they are).
 pub const PREFIX: &str = "OVS_OVN_SUPERVISOR_";
@@ -260,4 +261,100 @@ pub struct NodeArgs {
     /// devices), netns, or dummy.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_SANDBOX_NET")]
     pub sandbox_net: Option<String>,
+}
+
+/// A variable clap would read but cannot name in its own error.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvError {
+    #[error("{var}={value:?} is invalid: expected UTF-8 text")]
+    NotUtf8 { var: String, value: String },
+}
+
+/// The clap command, adjusted to the environment `env` shows: a variable that is set but empty
+/// or blank counts as unset (Kubernetes manifests render `value: ""` for optional settings, and
+/// clap would reject an empty path naming only the flag), and a value that is not UTF-8 is
+/// refused naming its variable (clap's message names neither).
+pub fn command(env: &dyn Fn(&OsStr) -> Option<OsString>) -> Result<clap::Command, EnvError> {
+    adjust(Cli::command(), env)
+}
+
+fn adjust(
+    mut cmd: clap::Command,
+    env: &dyn Fn(&OsStr) -> Option<OsString>,
+) -> Result<clap::Command, EnvError> {
+    let mut blank = Vec::new();
+    for arg in cmd.get_arguments() {
+        let Some(var) = arg.get_env() else { continue };
+        let Some(value) = env(var) else { continue };
+        match value.to_str() {
+            None => {
+                return Err(EnvError::NotUtf8 {
+                    var: var.to_string_lossy().into_owned(),
+                    value: value.to_string_lossy().into_owned(),
+                })
+            }
+            Some(v) if v.trim().is_empty() => blank.push(arg.get_id().clone()),
+            Some(_) => {}
+        }
+    }
+    for id in blank {
+        cmd = cmd.mut_arg(id, |a| a.env(None));
+    }
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in subs {
+        let Some(sub) = cmd.find_subcommand(&name).cloned() else {
+            continue;
+        };
+        let sub = adjust(sub, env)?;
+        cmd = cmd.mut_subcommand(name, |_| sub);
+    }
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::FromArgMatches;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn parse(vars: &[(&str, OsString)], argv: &[&str]) -> Result<Cli, String> {
+        let env = |k: &OsStr| {
+            vars.iter()
+                .find(|(n, _)| OsStr::new(n) == k)
+                .map(|(_, v)| v.clone())
+        };
+        let cmd = command(&env).map_err(|e| e.to_string())?;
+        // clap reads the real environment for what is left: keep these names out of it.
+        let m = cmd.try_get_matches_from(argv).map_err(|e| e.to_string())?;
+        Cli::from_arg_matches(&m).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn non_utf8_values_name_their_variable() {
+        let bad = OsString::from_vec(b"gen\xffeve".to_vec());
+        let e = parse(&[("TUNNEL_TYPE", bad)], &["x", "run"]).unwrap_err();
+        assert!(e.starts_with("TUNNEL_TYPE=\"gen"), "{e}");
+        assert!(e.contains("UTF-8"), "{e}");
+        let bad = OsString::from_vec(b"/tmp/\xff".to_vec());
+        let e = parse(&[("OVS_RUNDIR", bad)], &["x", "probe", "liveness"]).unwrap_err();
+        assert!(e.starts_with("OVS_RUNDIR="), "{e}");
+    }
+
+    #[test]
+    fn adjusting_keeps_every_argument_of_every_subcommand() {
+        let env = |_: &OsStr| Some(OsString::from(" "));
+        let adjusted = command(&env).unwrap();
+        let names = |c: &clap::Command| {
+            c.get_subcommands()
+                .map(|s| (s.get_name().to_string(), s.get_arguments().count()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&adjusted), names(&Cli::command()));
+        // Every env-backed argument of `run` lost its variable.
+        let run = adjusted.find_subcommand("run").unwrap();
+        assert!(run.get_arguments().all(|a| a.get_env().is_none()));
+    }
 }

@@ -364,6 +364,19 @@ fn is_dns_name(s: &str) -> bool {
             .is_some_and(|top| top.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// A Kubernetes node name: an RFC 1123 subdomain (lowercase).
+pub fn is_node_name(s: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    s.len() <= 253 && s.split('.').all(label_ok)
+}
+
 /// A host as written in `OVN_DB_IPS` (an IP, IPv6 optionally bracketed, or a DNS name, which
 /// OVS resolves itself), rendered for an OVSDB remote.
 fn remote_host(var: &'static str, s: &str) -> Result<String, ConfigError> {
@@ -381,7 +394,22 @@ fn remote_host(var: &'static str, s: &str) -> Result<String, ConfigError> {
 
 fn southbound(args: &NodeArgs, ssl: bool, sandbox: bool) -> Result<Southbound, ConfigError> {
     let proto = if ssl { "ssl" } else { "tcp" };
+    // Checked whatever takes precedence: a bad value is a mistake even when unused.
+    let service_port = parse_uint(
+        "OVN_SB_SERVICE_PORT",
+        &args.ovn_sb_service_port,
+        6642,
+        1,
+        65535,
+    )?;
     if let Some(addr) = present(&args.ovn_sb_addr) {
+        if addr.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "OVN_SB_ADDR",
+                addr,
+                "comma-separated OVSDB remotes without blanks, e.g. tcp:10.0.0.1:6642,tcp:10.0.0.2:6642",
+            ));
+        }
         for entry in addr.split(',') {
             let ok = ["tcp:", "ssl:", "unix:"]
                 .iter()
@@ -420,16 +448,9 @@ fn southbound(args: &NodeArgs, ssl: bool, sandbox: bool) -> Result<Southbound, C
         });
     }
     if let Some(host) = present(&args.ovn_sb_service_host) {
-        let port = parse_uint(
-            "OVN_SB_SERVICE_PORT",
-            &args.ovn_sb_service_port,
-            6642,
-            1,
-            65535,
-        )?;
         let host = remote_host("OVN_SB_SERVICE_HOST", host)?;
         return Ok(Southbound {
-            remote: format!("{proto}:{host}:{port}"),
+            remote: format!("{proto}:{host}:{service_port}"),
             embedded: false,
         });
     }
@@ -474,6 +495,18 @@ impl Config {
         let tunnel = parse_tunnel(&args.tunnel_type)?;
         let ssl = kube_ovn_flag("ENABLE_SSL", &args.enable_ssl, true, &mut warnings);
         let hw_offload = kube_ovn_flag("HW_OFFLOAD", &args.hw_offload, false, &mut warnings);
+        for (var, raw) in [
+            ("NODE_NAME", &args.node_name),
+            ("KUBE_NODE_NAME", &args.kube_node_name),
+        ] {
+            if let Some(name) = present(raw).filter(|n| !is_node_name(n)) {
+                return Err(invalid(
+                    var,
+                    name,
+                    "a Kubernetes node name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters",
+                ));
+            }
+        }
         let hostname = present(&args.node_name)
             .or(present(&args.kube_node_name))
             .unwrap_or(hostname)
@@ -571,6 +604,18 @@ impl Config {
             None
         };
         let debug_wrapper = DebugWrapper::parse(&args.debug_wrapper);
+        for (var, p) in [
+            ("OVS_PKGDATADIR", &args.ovs_pkgdatadir),
+            ("OVN_PKGDATADIR", &args.ovn_pkgdatadir),
+            ("OVS_OVN_SUPERVISOR_TLS_DIR", &args.tls_dir),
+            ("OVS_OVN_SUPERVISOR_READY_FILE", &args.ready_file),
+            ("OVS_OVN_SUPERVISOR_HOST_ROOT", &args.host_root),
+            ("OVS_OVN_SUPERVISOR_RUNDIR_LINK", &args.rundir_link),
+        ] {
+            if let Some(p) = p {
+                crate::paths::check_path(var, p, false)?;
+            }
+        }
         let ovs_share = args
             .ovs_pkgdatadir
             .clone()

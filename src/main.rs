@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use ovs_ovn_supervisor::cli::{
     Cli, Command, FirewallAction, FirewallArgs, NodeArgs, PathArgs, PreflightArgs, ProbeArgs,
     ProbeKind, StatusArgs,
@@ -41,10 +41,16 @@ fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    Config::resolve(args, &host, &cwd).map_err(|e| fail(BAD_CONFIG, e))
+    let cfg = Config::resolve(args, &host, &cwd).map_err(|e| fail(BAD_CONFIG, e))?;
+    ovs_ovn_supervisor::hostcheck::check(&cfg).map_err(|e| fail(BAD_CONFIG, e))?;
+    Ok(cfg)
 }
 
 fn run(args: &NodeArgs) -> ExitCode {
+    // Before anything else: a SIGTERM from here on means a clean stop, not death by signal.
+    if let Err(e) = ovs_ovn_supervisor::signals::hold() {
+        return fail(RUNTIME_FAILURE, format!("cannot block stop signals: {e}"));
+    }
     let cfg = match resolve(args) {
         Ok(c) => c,
         Err(code) => return code,
@@ -74,18 +80,24 @@ fn run(args: &NodeArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(RUNTIME_FAILURE, format!("cannot start the runtime: {e}")),
     };
+    let dirs: Vec<std::path::PathBuf> = cfg.layout.dirs().iter().map(|d| d.to_path_buf()).collect();
     let result = rt.block_on(async {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
-        Supervisor::new(cfg, net, reaper, predecessor)?
-            .run()
-            .await?;
+        let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?;
+        // Its handlers exist now: a stop signal held since the start is delivered and handled.
+        ovs_ovn_supervisor::signals::release().map_err(anyhow::Error::from)?;
+        supervisor.run().await?;
         anyhow::Ok(())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            fail(RUNTIME_FAILURE, format!("{e:#}"))
+            let msg = match ovs_ovn_supervisor::diskspace::hint(&dirs) {
+                Some(full) => format!("{e:#}; {full}"),
+                None => format!("{e:#}"),
+            };
+            tracing::error!("{msg}");
+            fail(RUNTIME_FAILURE, msg)
         }
     }
 }
@@ -221,7 +233,14 @@ fn firewall(args: &FirewallArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cmd = match ovs_ovn_supervisor::cli::command(&|k| std::env::var_os(k)) {
+        Ok(c) => c,
+        Err(e) => return fail(BAD_CONFIG, e),
+    };
+    let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match &cli.command {
         Command::Run(args) => run(args),
         Command::Probe(args) => probe(args),

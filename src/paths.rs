@@ -11,6 +11,26 @@ use std::path::{Path, PathBuf};
 use crate::cli::PathArgs;
 use crate::config::ConfigError;
 
+/// A path from the environment: no control characters (a newline in a path ends up in
+/// `ovn-remote`, in log lines and in argv), and absolute unless `relative_ok` (only the sandbox
+/// directory is anchored at the current directory; any other relative path would depend on
+/// where the pod happened to start).
+pub fn check_path(var: &'static str, p: &Path, relative_ok: bool) -> Result<(), ConfigError> {
+    let text = p.to_string_lossy();
+    let invalid = |expected: &str| ConfigError::Invalid {
+        var,
+        value: text.clone().into_owned(),
+        expected: expected.into(),
+    };
+    if text.chars().any(char::is_control) {
+        return Err(invalid("a path without control characters or newlines"));
+    }
+    if !relative_ok && !p.is_absolute() {
+        return Err(invalid("an absolute path"));
+    }
+    Ok(())
+}
+
 /// `sizeof(sun_path) - 1` on Linux.
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -30,7 +50,16 @@ pub struct Layout {
 impl Layout {
     pub fn resolve(args: &PathArgs, cwd: &Path) -> Result<(Layout, Vec<String>), ConfigError> {
         let mut warnings = Vec::new();
+        let given = [
+            ("OVS_RUNDIR", &args.ovs_rundir),
+            ("OVS_DBDIR", &args.ovs_dbdir),
+            ("OVS_LOGDIR", &args.ovs_logdir),
+            ("OVS_SYSCONFDIR", &args.ovs_sysconfdir),
+            ("OVN_RUNDIR", &args.ovn_rundir),
+            ("OVN_LOGDIR", &args.ovn_logdir),
+        ];
         let layout = if let Some(dir) = &args.sandbox {
+            check_path("OVS_OVN_SUPERVISOR_SANDBOX", dir, true)?;
             let dir = if dir.is_absolute() {
                 dir.clone()
             } else {
@@ -48,14 +77,6 @@ impl Layout {
                     })
                 }
             }
-            let given = [
-                ("OVS_RUNDIR", &args.ovs_rundir),
-                ("OVS_DBDIR", &args.ovs_dbdir),
-                ("OVS_LOGDIR", &args.ovs_logdir),
-                ("OVS_SYSCONFDIR", &args.ovs_sysconfdir),
-                ("OVN_RUNDIR", &args.ovn_rundir),
-                ("OVN_LOGDIR", &args.ovn_logdir),
-            ];
             for (var, v) in given {
                 if v.is_some() {
                     warnings.push(format!(
@@ -75,6 +96,11 @@ impl Layout {
                 sandbox: Some(dir),
             }
         } else {
+            for (var, v) in given {
+                if let Some(p) = v {
+                    check_path(var, p, false)?;
+                }
+            }
             let or = |v: &Option<PathBuf>, d: &str| v.clone().unwrap_or_else(|| PathBuf::from(d));
             Layout {
                 sandbox: None,

@@ -404,8 +404,16 @@ impl Supervisor {
         let mut argv: Vec<std::ffi::OsString> = inv.argv.iter().map(Into::into).collect();
         argv[wrapped] = binary.into_os_string();
         // The previous process of this daemon is dead (or was never ours): its pidfile must not
-        // be mistaken for the new one's.
-        let _ = std::fs::remove_file(d.pidfile(&self.cfg.layout));
+        // be mistaken for the new one's, and its `NAME.PID.ctl` (left by a kill -9) must not
+        // pile up. The embedded Southbound's socket has a fixed name its successor binds again.
+        let l = &self.cfg.layout;
+        if let Ok(Some(old)) = d.read_pid(l) {
+            let dead = !Path::new(&format!("/proc/{old}")).exists();
+            if dead && d != Daemon::SbServer {
+                let _ = std::fs::remove_file(d.ctl(l, old));
+            }
+        }
+        let _ = std::fs::remove_file(d.pidfile(l));
         let mut cmd = std::process::Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .envs(inv.env.iter().map(|(k, v)| (k, v)));

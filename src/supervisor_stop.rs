@@ -69,18 +69,25 @@ pub(super) async fn stop_all(
         // Graceful: half the share; SIGTERM: 30%; SIGKILL: the rest.
         let graceful = t0 + share / 2;
         let args = d.exit_args();
-        if let Some(ctl) = health::ctl_of(&cfg.layout, d, Some(r.pid)) {
+        // A daemon spawned a moment ago has no control socket yet: nobody to ask, so SIGTERM
+        // (which OVS daemons handle as a clean exit) at once rather than wait for nothing.
+        let ctl = health::ctl_of(&cfg.layout, d, Some(r.pid)).filter(|c| c.exists());
+        let mut status = None;
+        if let Some(ctl) = ctl {
             if let Err(e) = unixctl::call(&ctl, "exit", args, share / 4).await {
                 tracing::debug!(daemon = d.name(), error = %e, "unixctl exit");
             }
+            status = wait_exit(d, exits, &mut exited, graceful).await;
         }
-        let mut status = wait_exit(d, exits, &mut exited, graceful).await;
-        if status.is_none() && reaper.signal(r.pid, Signal::SIGTERM, true) {
-            tracing::warn!(
-                daemon = d.name(),
-                pid = r.pid,
-                "no exit after unixctl exit; SIGTERM"
-            );
+        if status.is_none() {
+            if reaper.signal(r.pid, Signal::SIGTERM, true) {
+                tracing::info!(
+                    daemon = d.name(),
+                    pid = r.pid,
+                    "no exit after unixctl exit (or no control socket yet); SIGTERM"
+                );
+            }
+            // Not signalled: it has exited already, and its exit is on its way here.
             status = wait_exit(d, exits, &mut exited, t0 + share * 4 / 5).await;
         }
         if status.is_none() && reaper.signal(r.pid, Signal::SIGKILL, true) {
