@@ -191,18 +191,6 @@ fn sigterm_in_the_first_milliseconds_is_a_clean_stop() {
     }
 }
 
-/// A wrapper that replaces `daemon` by a sleep: it never opens its control socket.
-fn hold_wrapper(dir: &Path, daemon: &str) -> String {
-    let path = dir.join(format!("hold-{daemon}.sh"));
-    std::fs::write(
-        &path,
-        format!("#!/bin/sh\ncase \"$1\" in */{daemon}) exec sleep 120;; esac\nexec \"$@\"\n"),
-    )
-    .unwrap();
-    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn sigterm_right_after_a_spawn_does_not_wait_for_a_control_socket() {
     let mut node = Node::new();

@@ -247,22 +247,8 @@ fn a_node_starts_without_the_southbound_and_becomes_ready_when_it_answers() {
 }
 
 fn sbctl(node: &Node, args: &[&str]) -> String {
-    let db = format!(
-        "unix:{}",
-        node.path().join("run/ovn/ovnsb_db.sock").display()
-    );
-    let out = Command::new("ovn-sbctl")
-        .arg(format!("--db={db}"))
-        .arg("--timeout=10")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ovn-sbctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let db = node.path().join("run/ovn/ovnsb_db.sock");
+    db_ctl("ovn-sbctl", &format!("unix:{}", db.display()), args)
 }
 
 /// Waits until `probe readiness` gives `code` with a reason containing `needle`.
@@ -417,21 +403,8 @@ impl Drop for Proc {
 }
 
 fn vsctl(d: &Path, args: &[&str]) -> String {
-    let out = Command::new("ovs-vsctl")
-        .arg(format!(
-            "--db=unix:{}",
-            d.join("run/openvswitch/db.sock").display()
-        ))
-        .arg("--timeout=10")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ovs-vsctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let db = d.join("run/openvswitch/db.sock");
+    db_ctl("ovs-vsctl", &format!("unix:{}", db.display()), args)
 }
 
 fn wait_host_ready(d: &Path, node: &mut Proc) {

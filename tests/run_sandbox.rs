@@ -221,19 +221,6 @@ fn dummy_network_mode_also_comes_up() {
     assert!(node.stop().0.success());
 }
 
-/// A wrapper that holds one daemon at its start (as a slow daemon would), so a signal lands
-/// while that stage is in progress.
-fn hold_wrapper(dir: &std::path::Path, daemon: &str) -> String {
-    let path = dir.join("hold.sh");
-    std::fs::write(
-        &path,
-        format!("#!/bin/sh\ncase \"$1\" in */{daemon}) exec sleep 120;; esac\nexec \"$@\"\n"),
-    )
-    .unwrap();
-    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn sigterm_during_each_start_stage_stops_cleanly() {
     for (daemon, stage) in [

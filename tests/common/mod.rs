@@ -168,18 +168,7 @@ impl Node {
     }
 
     pub fn vsctl(&self, args: &[&str]) -> String {
-        let out = Command::new("ovs-vsctl")
-            .arg(format!("--db={}", self.db()))
-            .arg("--timeout=10")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ovs-vsctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        db_ctl("ovs-vsctl", &self.db(), args)
     }
 
     /// Pids from every pidfile in the sandbox.
@@ -476,4 +465,34 @@ pub fn host_probe(d: &Path, kind: &str) -> (Option<i32>, String) {
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).trim().to_string(),
     )
+}
+
+/// `PROGRAM --db=DB --timeout=10 ARGS...` (ovs-vsctl, ovn-sbctl): its trimmed stdout; panics
+/// with its stderr when it fails.
+pub fn db_ctl(program: &str, db: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .arg(format!("--db={db}"))
+        .arg("--timeout=10")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A wrapper (for `DEBUG_WRAPPER`) that replaces `daemon` by a long sleep, as a daemon stuck
+/// at its start would be: it never opens its control socket.
+pub fn hold_wrapper(dir: &Path, daemon: &str) -> String {
+    let path = dir.join(format!("hold-{daemon}.sh"));
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ncase \"$1\" in */{daemon}) exec sleep 120;; esac\nexec \"$@\"\n"),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    path.display().to_string()
 }
