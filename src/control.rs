@@ -42,7 +42,7 @@ pub enum ControlError {
 }
 
 /// What a daemon is doing, as the supervisor knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DaemonInfo {
     pub name: String,
     pub pid: Option<i32>,
@@ -52,6 +52,12 @@ pub struct DaemonInfo {
     pub since_ms: Option<u64>,
     pub restarts: u32,
     pub last_exit: Option<String>,
+    /// Unix time in ms of the last restart (spawn after an exit); `None` if never restarted.
+    #[serde(default)]
+    pub restarted_at_ms: Option<u64>,
+    /// How long ago that was, filled in when `status` is answered.
+    #[serde(default)]
+    pub since_restart_ms: Option<u64>,
 }
 
 /// The supervisor's live knowledge, published on every change.
@@ -105,7 +111,7 @@ impl Snapshot {
             self.stage,
             human(now_ms.saturating_sub(self.started_at_ms))
         );
-        let rows: Vec<[String; 6]> = self
+        let rows: Vec<[String; 7]> = self
             .daemons
             .iter()
             .map(|d| {
@@ -117,11 +123,22 @@ impl Snapshot {
                         .filter(|_| d.state == "running")
                         .map_or("-".into(), |t| human(now_ms.saturating_sub(t))),
                     d.restarts.to_string(),
+                    d.restarted_at_ms
+                        .map_or("-".into(), |t| human(now_ms.saturating_sub(t)) + " ago"),
                     d.last_exit.clone().unwrap_or_else(|| "-".into()),
                 ]
             })
             .collect();
-        let head = ["DAEMON", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from);
+        let head = [
+            "DAEMON",
+            "PID",
+            "STATE",
+            "UPTIME",
+            "RESTARTS",
+            "LAST RESTART",
+            "LAST EXIT",
+        ]
+        .map(String::from);
         let mut width = head.clone().map(|h| h.len());
         for r in &rows {
             for (w, c) in width.iter_mut().zip(r) {
@@ -271,13 +288,24 @@ async fn handle(
 /// Answers from the published knowledge alone: no I/O, so a probe costs the exchange only.
 pub fn answer(method: &str, snap: &Snapshot, now_ms: u64) -> Result<Value, String> {
     let verdict = match method {
-        "status" => return serde_json::to_value(snap).map_err(|e| e.to_string()),
+        "status" => {
+            return serde_json::to_value(with_ages(snap, now_ms)).map_err(|e| e.to_string())
+        }
         "startup" => health::startup(snap),
         "liveness" => health::liveness(snap, now_ms),
         "readiness" => health::readiness(snap, now_ms),
         other => return Err(format!("unknown method {other:?}")),
     };
     serde_json::to_value(verdict).map_err(|e| e.to_string())
+}
+
+/// The snapshot with each daemon's time since its last restart as of `now_ms`.
+fn with_ages(snap: &Snapshot, now_ms: u64) -> Snapshot {
+    let mut s = snap.clone();
+    for d in &mut s.daemons {
+        d.since_restart_ms = d.restarted_at_ms.map(|t| now_ms.saturating_sub(t));
+    }
+    s
 }
 
 /// Asks the supervisor behind `path`; blocking, bounded by `timeout` in all. The error is a

@@ -9,8 +9,7 @@ fn d(name: &str, state: &str) -> DaemonInfo {
         pid: Some(1),
         state: state.into(),
         since_ms: Some(0),
-        restarts: 0,
-        last_exit: None,
+        ..DaemonInfo::default()
     }
 }
 

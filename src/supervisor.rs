@@ -321,11 +321,7 @@ impl Supervisor {
                 None => {
                     s.daemons.push(DaemonInfo {
                         name: d.name().into(),
-                        pid: None,
-                        state: String::new(),
-                        since_ms: None,
-                        restarts: 0,
-                        last_exit: None,
+                        ..DaemonInfo::default()
                     });
                     s.daemons.len() - 1
                 }
