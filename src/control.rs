@@ -9,13 +9,15 @@
 //! Invariants: the socket is mode 0600 from the moment it has its name (bound under a temp
 //! name, chmod, renamed); a request larger than [`MAX_REQUEST`], slower than [`READ_DEADLINE`]
 //! or malformed gets an error or a closed connection and nothing else; at most
-//! [`MAX_CONNECTIONS`] are served at once, the rest are closed at once — a misbehaving client
-//! can never block the supervisor. The server does no work while nobody asks. The client side
+//! [`MAX_CONNECTIONS`] are open at once, a newcomer evicting the oldest idle one
+//! ([`crate::control_conns`]) — idle, slow or many clients can neither starve probes nor
+//! block the supervisor, and running out of file descriptors makes it back off, not spin. The server does no work while nobody asks. The client side
 //! ([`ask`]) is blocking std I/O, so a probe needs no async runtime.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::health;
 use crate::jsonrpc::{codec, Decoder, Message};
@@ -212,23 +214,11 @@ pub fn serve(
     let listener = UnixListener::bind(&tmp).map_err(err)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)?;
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    Ok(tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            // Over the limit: close at once rather than queue behind slow clients.
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                continue;
-            };
-            let (snap, handover) = (snapshot.clone(), handover.clone());
-            tokio::spawn(async move {
-                handle(stream, snap, handover).await;
-                drop(permit);
-            });
-        }
-    }))
+    Ok(tokio::spawn(crate::control_conns::accept_loop(
+        listener,
+        MAX_CONNECTIONS,
+        move |stream, busy| handle(stream, snapshot.clone(), handover.clone(), busy),
+    )))
 }
 
 async fn read_request(stream: &mut UnixStream) -> Result<(Value, String, Value), String> {
@@ -258,8 +248,12 @@ async fn handle(
     mut stream: UnixStream,
     snap: watch::Receiver<Snapshot>,
     handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+    busy: Arc<AtomicBool>,
 ) {
-    let reply = match read_request(&mut stream).await {
+    let request = read_request(&mut stream).await;
+    // A complete request: no longer an idle client that a newcomer may evict.
+    busy.store(true, Ordering::Relaxed);
+    let reply = match request {
         Ok((id, method, _params)) if method == "handover" => {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let sent = handover.try_send(HandoverRequest { reply: tx }).is_ok();
