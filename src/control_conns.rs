@@ -157,8 +157,10 @@ mod tests {
 
     #[test]
     fn the_oldest_idle_connection_is_the_victim() {
-        // (open connections as (id, busy), expected victim)
-        let table: &[(&[(u64, bool)], Option<u64>)] = &[
+        /// Open connections as (id, busy).
+        type Open<'a> = &'a [(u64, bool)];
+        // (open connections, expected victim)
+        let table: &[(Open, Option<u64>)] = &[
             (&[], None),
             (&[(3, false), (4, false)], Some(3)),
             (&[(3, true), (4, false), (7, false)], Some(4)),
