@@ -86,6 +86,9 @@ pub struct Snapshot {
     /// ovn-controller's version skew with ovn-northd, while its log keeps reporting one.
     #[serde(default)]
     pub version_skew: Option<crate::skew::VersionSkew>,
+    /// Set once this instance has handed the node over.
+    #[serde(default)]
+    pub handover: Option<crate::handback::HandedOver>,
 }
 
 /// Verdicts of one background health check.
@@ -195,6 +198,8 @@ pub fn unix_ms() -> u64 {
 /// answers on `reply` once its daemons have stopped, with where it saved br-int's flows.
 pub struct HandoverRequest {
     pub reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
+    /// The asking instance's pid (`params[1].pid`), so we can tell if it dies.
+    pub successor: Option<i32>,
 }
 
 /// Longest a handover may take before the asking instance gives up.
@@ -254,9 +259,27 @@ async fn handle(
     // A complete request: no longer an idle client that a newcomer may evict.
     busy.store(true, Ordering::Relaxed);
     let reply = match request {
-        Ok((id, method, _params)) if method == "handover" => {
+        Ok((id, method, _))
+            if method == "handover"
+                && snap.borrow().stopping
+                && snap.borrow().handover.is_none() =>
+        {
+            // Our daemons are being stopped for good: answer now, not after the stop.
+            codec::encode_error(&id, &json!("stopping: nothing to hand over"))
+        }
+        Ok((id, method, params)) if method == "handover" => {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let sent = handover.try_send(HandoverRequest { reply: tx }).is_ok();
+            let successor = params
+                .get(1)
+                .and_then(|p| p.get("pid"))
+                .and_then(Value::as_i64)
+                .and_then(|p| i32::try_from(p).ok());
+            let sent = handover
+                .try_send(HandoverRequest {
+                    reply: tx,
+                    successor,
+                })
+                .is_ok();
             let result = match tokio::time::timeout(HANDOVER_DEADLINE, rx).await {
                 Ok(Ok(r)) if sent => r,
                 _ if !sent => Err("a handover is already under way".to_string()),
@@ -305,6 +328,16 @@ fn with_ages(snap: &Snapshot, now_ms: u64) -> Snapshot {
 /// Asks the supervisor behind `path`; blocking, bounded by `timeout` in all. The error is a
 /// one-line reason fit for a probe's output.
 pub fn ask(path: &Path, method: &str, timeout: Duration) -> Result<Value, String> {
+    ask_with(path, method, None, timeout)
+}
+
+/// [`ask`] with one more parameter after the server's time budget (`handover`: who asks).
+pub fn ask_with(
+    path: &Path,
+    method: &str,
+    extra: Option<Value>,
+    timeout: Duration,
+) -> Result<Value, String> {
     let t0 = Instant::now();
     let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
         match e.raw_os_error().map(nix::errno::Errno::from_raw) {
@@ -335,10 +368,12 @@ pub fn ask(path: &Path, method: &str, timeout: Duration) -> Result<Value, String
     s.set_write_timeout(Some(left(t0))).map_err(io)?;
     // The server's own checks get most of the budget; the rest covers the exchange itself.
     let server_ms = (timeout.as_millis() as u64 * 4 / 5).max(1);
+    let mut params = vec![json!(server_ms)];
+    params.extend(extra);
     s.write_all(&codec::encode_request(
         &json!(1),
         method,
-        &json!([server_ms]),
+        &Value::Array(params),
     ))
     .map_err(io)?;
     let mut dec = Decoder::with_limit(1 << 20);

@@ -45,6 +45,22 @@ fn snap(
     }
 }
 
+/// An instance that handed the node over to pid 42 and stopped its daemons.
+fn handed(confirmed: bool, now: u64) -> Snapshot {
+    let mut s = snap(
+        true,
+        true,
+        &["handed-over"; 3],
+        Some((now - 500, true, true)),
+    );
+    s.handover = Some(crate::handback::HandedOver {
+        successor: Some(42),
+        confirmed,
+        take_back_at_ms: now + 5_000,
+    });
+    s
+}
+
 #[test]
 fn verdicts_in_every_state() {
     let now = 100_000;
@@ -132,6 +148,22 @@ fn verdicts_in_every_state() {
             true,
             false,
             "stopping",
+        ),
+        (
+            "handed over, successor not confirmed: nothing runs",
+            handed(false, now),
+            true,
+            false,
+            false,
+            "has not confirmed: no daemon runs",
+        ),
+        (
+            "handed over and confirmed: idle until terminated",
+            handed(true, now),
+            true,
+            true,
+            false,
+            "which runs it",
         ),
     ];
     for (what, s, want_start, want_live, want_ready, reason) in cases {

@@ -13,6 +13,7 @@ pub mod control_conns;
 pub mod daemons;
 pub mod dbfile;
 pub mod firewall;
+pub mod handback;
 pub mod health;
 pub mod hostprep;
 pub mod jsonrpc;

@@ -141,7 +141,7 @@ impl Supervisor {
                     } else {
                         None
                     };
-                    return Interrupt::HandOver(req.reply, saved);
+                    return Interrupt::HandOver(req.reply, saved, req.successor);
                 }
                 Some((d, pid, st)) = self.exits.recv() => {
                     if self.running.get(&d).map(|r| r.pid) != Some(pid) {
