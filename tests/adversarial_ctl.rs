@@ -323,3 +323,74 @@ fn sustained_kills_with_a_raised_limit_recover_each_time() {
         "status lacks the time since the last restart: {ctl}"
     );
 }
+
+/// Item 3, the harder case: the successor is SIGKILLed in the middle of its start, leaving its
+/// first daemons running with no supervisor. The old instance stops them and takes the node
+/// back; no two ovsdb-servers ever run on one conf.db.
+#[test]
+fn a_successor_killed_mid_start_is_cleaned_up_and_the_node_taken_back() {
+    // A central Southbound, as in production: the sandbox's embedded one is a fixture whose
+    // orphan a take-back does not look for.
+    let sb_dir = tempfile::tempdir().unwrap();
+    let (_sb, remote) = southbound(sb_dir.path());
+    let mut a = Node::new();
+    a.start(&[
+        ("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200"),
+        ("OVN_SB_ADDR", &remote),
+    ]);
+    a.wait_ready(READY);
+    let dir = a.path().to_path_buf();
+    let a_pid = a.child.as_ref().unwrap().id() as i64;
+    let a_server = pid_of(&a, "ovsdb-server.pid").unwrap();
+    let conf_db = dir.join("etc/openvswitch/conf.db").display().to_string();
+
+    let logs = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(logs.path().join("b.log")).unwrap();
+    let mut b = base_command(&dir)
+        .env("OVN_SB_ADDR", &remote)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // B has started its own ovsdb-server: kill B alone, leaving that daemon behind.
+    let t0 = Instant::now();
+    let orphan = loop {
+        if let Some(p) = pid_of(&a, "ovsdb-server.pid").filter(|p| *p != a_server && exists(*p)) {
+            break p;
+        }
+        assert!(t0.elapsed() < READY, "B never started ovsdb-server");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let _ = b.kill();
+    let _ = b.wait();
+    let b_died = Instant::now();
+    let mut servers = 0;
+    loop {
+        servers = servers.max(count("ovsdb-server", &conf_db));
+        let back = a
+            .status()
+            .is_some_and(|s| s["pid"] == a_pid && s["stage"] == "ready");
+        if back && a.probe("readiness").0 == 0 {
+            break;
+        }
+        if let Some(st) = a.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("A exited {st}:\n{}", a.log());
+        }
+        assert!(
+            b_died.elapsed() < READY,
+            "A did not take the node back:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "take-back after SIGKILL: A ready again {} ms after its successor died",
+        b_died.elapsed().as_millis()
+    );
+    assert!(
+        !exists(orphan) || !a.owns(orphan),
+        "B's ovsdb-server still runs"
+    );
+    assert_eq!(servers, 1, "two ovsdb-servers on one conf.db at once");
+    assert!(a.stop().0.success());
+}
