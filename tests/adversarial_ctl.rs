@@ -82,24 +82,7 @@ fn a_handover_nobody_completes_is_taken_back() {
     );
 
     // A takes the node back: its own pid answers on the socket path, ready again.
-    loop {
-        let back = a
-            .status()
-            .is_some_and(|s| s["pid"] == a_pid && s["stage"] == "ready");
-        if back && a.probe("readiness").0 == 0 {
-            break;
-        }
-        if let Some(st) = a.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!("A exited {st}:\n{}", a.log());
-        }
-        assert!(
-            b_died.elapsed() < READY,
-            "A did not take the node back: status {:?}\n{}",
-            a.status(),
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    a.wait_owner(a_pid, READY, None, || {});
     eprintln!(
         "take-back: A ready again {} ms after its successor died",
         b_died.elapsed().as_millis()
@@ -116,39 +99,10 @@ fn a_handover_nobody_completes_is_taken_back() {
     }
 
     // C takes over from A the normal way, without waiting on anything.
-    let mut c = Node {
-        dir: tempfile::tempdir().unwrap(),
-        child: None,
-    };
-    let log = std::fs::File::create(c.path().join("supervisor.log")).unwrap();
     let t0 = Instant::now();
-    c.child = Some(
-        base_command(&dir)
-            .env("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let mut c = instance_on(&dir, &[("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")]);
     let c_pid = c.child.as_ref().unwrap().id() as i64;
-    loop {
-        if a.status()
-            .is_some_and(|s| s["pid"] == c_pid && s["stage"] == "ready")
-            && a.probe("readiness").0 == 0
-        {
-            break;
-        }
-        if let Some(st) = c.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!("C exited {st}:\n{}\nA:\n{}", c.log(), a.log());
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "C did not take over:\n{}\nA:\n{}",
-            c.log(),
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    a.wait_owner(c_pid, Duration::from_secs(20), Some(&mut c), || {});
     eprintln!(
         "take-back: C took over from A in {} ms",
         t0.elapsed().as_millis()
@@ -310,14 +264,7 @@ fn sustained_kills_with_a_raised_limit_recover_each_time() {
         recoveries.iter().all(Option::is_some),
         "a kill was not followed by readiness within 3 s: {ms:?}"
     );
-    let status = node.status().unwrap();
-    let ctl = status["daemons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "ovn-controller")
-        .unwrap()
-        .clone();
+    let ctl = node.daemon_status("ovn-controller");
     assert!(
         ctl["since_restart_ms"].as_u64().is_some_and(|ms| ms < 5000),
         "status lacks the time since the last restart: {ctl}"
@@ -365,24 +312,9 @@ fn a_successor_killed_mid_start_is_cleaned_up_and_the_node_taken_back() {
     let _ = b.wait();
     let b_died = Instant::now();
     let mut servers = 0;
-    loop {
+    a.wait_owner(a_pid, READY, None, || {
         servers = servers.max(count("ovsdb-server", &conf_db));
-        let back = a
-            .status()
-            .is_some_and(|s| s["pid"] == a_pid && s["stage"] == "ready");
-        if back && a.probe("readiness").0 == 0 {
-            break;
-        }
-        if let Some(st) = a.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!("A exited {st}:\n{}", a.log());
-        }
-        assert!(
-            b_died.elapsed() < READY,
-            "A did not take the node back:\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     eprintln!(
         "take-back after SIGKILL: A ready again {} ms after its successor died",
         b_died.elapsed().as_millis()
