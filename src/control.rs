@@ -11,15 +11,18 @@
 //! or malformed gets an error or a closed connection and nothing else; at most
 //! [`MAX_CONNECTIONS`] are open at once, a newcomer evicting the oldest idle one
 //! ([`crate::control_conns`]) — idle, slow or many clients can neither starve probes nor
-//! block the supervisor, and running out of file descriptors makes it back off, not spin. The server does no work while nobody asks. The client side
-//! ([`ask`]) is blocking std I/O, so a probe needs no async runtime.
+//! block the supervisor, and running out of file descriptors makes it back off, not spin.
+//! The server does no work while nobody asks. The client side is [`crate::control_client`].
+//!
+//! `handover` (a newer instance, `params[1].pid` its pid) is answered once our daemons have
+//! stopped; at once with an error while we stop for good, or with `handed_over: false` when
+//! we handed the node over already and run nothing (`crate::supervisor` … `handback`).
 
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -27,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
+pub use crate::control_client::{ask, ask_with, probe};
 use crate::health;
 use crate::jsonrpc::{codec, Decoder, Message};
 
@@ -323,90 +327,4 @@ fn with_ages(snap: &Snapshot, now_ms: u64) -> Snapshot {
         d.since_restart_ms = d.restarted_at_ms.map(|t| now_ms.saturating_sub(t));
     }
     s
-}
-
-/// Asks the supervisor behind `path`; blocking, bounded by `timeout` in all. The error is a
-/// one-line reason fit for a probe's output.
-pub fn ask(path: &Path, method: &str, timeout: Duration) -> Result<Value, String> {
-    ask_with(path, method, None, timeout)
-}
-
-/// [`ask`] with one more parameter after the server's time budget (`handover`: who asks).
-pub fn ask_with(
-    path: &Path,
-    method: &str,
-    extra: Option<Value>,
-    timeout: Duration,
-) -> Result<Value, String> {
-    let t0 = Instant::now();
-    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        match e.raw_os_error().map(nix::errno::Errno::from_raw) {
-            Some(nix::errno::Errno::ENOENT) => {
-                format!(
-                    "supervisor not running: no control socket {}",
-                    path.display()
-                )
-            }
-            Some(nix::errno::Errno::ECONNREFUSED) => {
-                format!("supervisor gone: nobody listens on {}", path.display())
-            }
-            _ => format!("cannot reach the supervisor at {}: {e}", path.display()),
-        }
-    })?;
-    let left = |t0: Instant| {
-        timeout
-            .saturating_sub(t0.elapsed())
-            .max(Duration::from_millis(1))
-    };
-    let io = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
-            "supervisor did not answer within {} ms",
-            timeout.as_millis()
-        ),
-        _ => format!("control socket {}: {e}", path.display()),
-    };
-    s.set_write_timeout(Some(left(t0))).map_err(io)?;
-    // The server's own checks get most of the budget; the rest covers the exchange itself.
-    let server_ms = (timeout.as_millis() as u64 * 4 / 5).max(1);
-    let mut params = vec![json!(server_ms)];
-    params.extend(extra);
-    s.write_all(&codec::encode_request(
-        &json!(1),
-        method,
-        &Value::Array(params),
-    ))
-    .map_err(io)?;
-    let mut dec = Decoder::with_limit(1 << 20);
-    let mut buf = [0u8; 8192];
-    loop {
-        s.set_read_timeout(Some(left(t0))).map_err(io)?;
-        let n = s.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            return Err("supervisor closed the control connection without an answer".into());
-        }
-        let msgs = dec
-            .feed(&buf[..n])
-            .map_err(|e| format!("bad answer: {e}"))?;
-        if let Some(Message::Response { result, error, .. }) = msgs.into_iter().next() {
-            return if error.is_null() {
-                Ok(result)
-            } else {
-                Err(format!(
-                    "supervisor: {}",
-                    error.as_str().unwrap_or(&error.to_string())
-                ))
-            };
-        }
-    }
-}
-
-/// A probe: `Ok(reason)` when the supervisor says ok, `Err(reason)` otherwise.
-pub fn probe(path: &Path, kind: &str, timeout: Duration) -> Result<String, String> {
-    let v: Verdict = serde_json::from_value(ask(path, kind, timeout)?)
-        .map_err(|e| format!("bad answer: {e}"))?;
-    if v.ok {
-        Ok(v.reason)
-    } else {
-        Err(v.reason)
-    }
 }

@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod control_client;
 pub mod control_conns;
 pub mod daemons;
 pub mod dbfile;
