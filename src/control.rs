@@ -263,33 +263,13 @@ async fn handle(
     // A complete request: no longer an idle client that a newcomer may evict.
     busy.store(true, Ordering::Relaxed);
     let reply = match request {
-        Ok((id, method, _))
-            if method == "handover"
-                && snap.borrow().stopping
-                && snap.borrow().handover.is_none() =>
-        {
-            // Our daemons are being stopped for good: answer now, not after the stop.
-            codec::encode_error(&id, &json!("stopping: nothing to hand over"))
-        }
         Ok((id, method, params)) if method == "handover" => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let successor = params
-                .get(1)
-                .and_then(|p| p.get("pid"))
-                .and_then(Value::as_i64)
-                .and_then(|p| i32::try_from(p).ok());
-            let sent = handover
-                .try_send(HandoverRequest {
-                    reply: tx,
-                    successor,
-                })
-                .is_ok();
-            let result = match tokio::time::timeout(HANDOVER_DEADLINE, rx).await {
-                Ok(Ok(r)) if sent => r,
-                _ if !sent => Err("a handover is already under way".to_string()),
-                _ => Err("handover did not finish".to_string()),
+            // One borrow: a second read guard while a writer waits could block this thread.
+            let stopping_for_good = {
+                let s = snap.borrow();
+                s.stopping && s.handover.is_none()
             };
-            match result {
+            match hand_over(stopping_for_good, &params, &handover).await {
                 Ok(v) => codec::encode_response(&id, &v),
                 Err(e) => codec::encode_error(&id, &json!(e)),
             }
@@ -304,6 +284,34 @@ async fn handle(
         Err(e) => codec::encode_error(&Value::Null, &json!(e)),
     };
     let _ = tokio::time::timeout(READ_DEADLINE, stream.write_all(&reply)).await;
+}
+
+/// Asks the supervisor loop to hand the node over to the sender of `params` and waits for
+/// its answer; at once when our daemons are being stopped for good anyway.
+async fn hand_over(
+    stopping_for_good: bool,
+    params: &Value,
+    handover: &tokio::sync::mpsc::Sender<HandoverRequest>,
+) -> Result<Value, String> {
+    if stopping_for_good {
+        return Err("stopping: nothing to hand over".into());
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let successor = params
+        .get(1)
+        .and_then(|p| p.get("pid"))
+        .and_then(Value::as_i64)
+        .and_then(|p| i32::try_from(p).ok());
+    handover
+        .try_send(HandoverRequest {
+            reply: tx,
+            successor,
+        })
+        .map_err(|_| "a handover is already under way".to_string())?;
+    match tokio::time::timeout(HANDOVER_DEADLINE, rx).await {
+        Ok(Ok(r)) => r,
+        _ => Err("handover did not finish".to_string()),
+    }
 }
 
 /// Answers from the published knowledge alone: no I/O, so a probe costs the exchange only.
