@@ -202,7 +202,8 @@ pub fn unix_ms() -> u64 {
 /// answers on `reply` once its daemons have stopped, with where it saved br-int's flows.
 pub struct HandoverRequest {
     pub reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
-    /// The asking instance's pid (`params[1].pid`), so we can tell if it dies.
+    /// The asking instance's pid (`params[1].pid`), if we could see it when it asked, so we
+    /// can tell if it dies.
     pub successor: Option<i32>,
 }
 
@@ -301,7 +302,9 @@ async fn hand_over(
         .get(1)
         .and_then(|p| p.get("pid"))
         .and_then(Value::as_i64)
-        .and_then(|p| i32::try_from(p).ok());
+        .and_then(|p| i32::try_from(p).ok())
+        // Judged dead later only if we can see it now (another pid namespace: never).
+        .filter(|p| crate::handback::alive(Path::new("/proc"), *p).is_some());
     handover
         .try_send(HandoverRequest {
             reply: tx,

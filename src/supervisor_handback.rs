@@ -51,10 +51,9 @@ async fn at_path(sock: PathBuf, ours: Option<(u64, u64)>) -> AtPath {
     }
 }
 
-/// The successor we watch: its pid only if we can see it now (else it is never judged dead).
+/// The successor we watch (its pid if it was visible when it asked) and until when.
 fn watch(successor: Option<i32>, confirm: Duration) -> (Option<i32>, Instant) {
-    let visible = successor.filter(|p| handback::alive(Path::new("/proc"), *p) == Some(true));
-    (visible, Instant::now() + confirm)
+    (successor, Instant::now() + confirm)
 }
 
 impl Supervisor {
