@@ -205,6 +205,11 @@ pub struct NodeArgs {
     /// Budget of the ordered stop, ms; keep it below the pod's terminationGracePeriodSeconds.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_STOP_BUDGET_MS")]
     pub stop_budget_ms: Option<String>,
+    /// After handing the node over, how long to wait for the successor to confirm (its control
+    /// socket answering as started) before taking the node back, ms; default the stage
+    /// deadline plus the br-int.mgmt deadline.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_HANDOVER_CONFIRM_MS")]
+    pub handover_confirm_ms: Option<String>,
     /// text or json.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_LOG_FORMAT")]
     pub log_format: Option<String>,

@@ -186,6 +186,9 @@ pub struct Config {
     pub mgmt_deadline: Duration,
     pub stage_deadline: Duration,
     pub stop_budget: Duration,
+    /// How long a handed-over instance waits for its successor to confirm before it takes
+    /// the node back (`supervisor_handback`).
+    pub handover_confirm: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub tls_dir: PathBuf,
@@ -583,6 +586,12 @@ impl Config {
             25_000,
             100,
         )?;
+        let handover_confirm = ms(
+            "OVS_OVN_SUPERVISOR_HANDOVER_CONFIRM_MS",
+            &args.handover_confirm_ms,
+            (stage_deadline + mgmt_deadline).as_millis() as u64,
+            100,
+        )?;
         let log_format = parse_choice(
             "OVS_OVN_SUPERVISOR_LOG_FORMAT",
             &args.log_format,
@@ -737,6 +746,7 @@ impl Config {
             mgmt_deadline,
             stage_deadline,
             stop_budget,
+            handover_confirm,
             log_format,
             log_filter: present(&args.log).unwrap_or("info").to_string(),
             tls_dir: args

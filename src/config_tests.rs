@@ -37,6 +37,8 @@ fn defaults_in_the_sandbox() {
         "unix:/tmp/sb/run/ovn/ovnsb_db.sock".to_string()
     );
     assert_eq!(c.stop_budget, Duration::from_secs(25));
+    // A successor gets the whole start it may take (stage + br-int.mgmt deadlines) to confirm.
+    assert_eq!(c.handover_confirm, Duration::from_secs(90));
     assert_eq!(c.sandbox_net, Some(SandboxNet::Auto));
 }
 

@@ -9,22 +9,28 @@
 //! Invariants: the socket is mode 0600 from the moment it has its name (bound under a temp
 //! name, chmod, renamed); a request larger than [`MAX_REQUEST`], slower than [`READ_DEADLINE`]
 //! or malformed gets an error or a closed connection and nothing else; at most
-//! [`MAX_CONNECTIONS`] are served at once, the rest are closed at once — a misbehaving client
-//! can never block the supervisor. The server does no work while nobody asks. The client side
-//! ([`ask`]) is blocking std I/O, so a probe needs no async runtime.
+//! [`MAX_CONNECTIONS`] are open at once, a newcomer evicting the oldest idle one
+//! ([`crate::control_conns`]) — idle, slow or many clients can neither starve probes nor
+//! block the supervisor, and running out of file descriptors makes it back off, not spin.
+//! The server does no work while nobody asks. The client side is [`crate::control_client`].
+//!
+//! `handover` (a newer instance, `params[1].pid` its pid) is answered once our daemons have
+//! stopped; at once with an error while we stop for good, or with `handed_over: false` when
+//! we handed the node over already and run nothing (`crate::supervisor` … `handback`).
 
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
+pub use crate::control_client::{ask, ask_with, probe};
 use crate::health;
 use crate::jsonrpc::{codec, Decoder, Message};
 
@@ -42,7 +48,7 @@ pub enum ControlError {
 }
 
 /// What a daemon is doing, as the supervisor knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DaemonInfo {
     pub name: String,
     pub pid: Option<i32>,
@@ -52,6 +58,12 @@ pub struct DaemonInfo {
     pub since_ms: Option<u64>,
     pub restarts: u32,
     pub last_exit: Option<String>,
+    /// Unix time in ms of the last restart (spawn after an exit); `None` if never restarted.
+    #[serde(default)]
+    pub restarted_at_ms: Option<u64>,
+    /// How long ago that was, filled in when `status` is answered.
+    #[serde(default)]
+    pub since_restart_ms: Option<u64>,
 }
 
 /// The supervisor's live knowledge, published on every change.
@@ -78,6 +90,9 @@ pub struct Snapshot {
     /// ovn-controller's version skew with ovn-northd, while its log keeps reporting one.
     #[serde(default)]
     pub version_skew: Option<crate::skew::VersionSkew>,
+    /// Set once this instance has handed the node over.
+    #[serde(default)]
+    pub handover: Option<crate::handback::HandedOver>,
 }
 
 /// Verdicts of one background health check.
@@ -105,7 +120,7 @@ impl Snapshot {
             self.stage,
             human(now_ms.saturating_sub(self.started_at_ms))
         );
-        let rows: Vec<[String; 6]> = self
+        let rows: Vec<[String; 7]> = self
             .daemons
             .iter()
             .map(|d| {
@@ -117,11 +132,22 @@ impl Snapshot {
                         .filter(|_| d.state == "running")
                         .map_or("-".into(), |t| human(now_ms.saturating_sub(t))),
                     d.restarts.to_string(),
+                    d.restarted_at_ms
+                        .map_or("-".into(), |t| human(now_ms.saturating_sub(t)) + " ago"),
                     d.last_exit.clone().unwrap_or_else(|| "-".into()),
                 ]
             })
             .collect();
-        let head = ["DAEMON", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from);
+        let head = [
+            "DAEMON",
+            "PID",
+            "STATE",
+            "UPTIME",
+            "RESTARTS",
+            "LAST RESTART",
+            "LAST EXIT",
+        ]
+        .map(String::from);
         let mut width = head.clone().map(|h| h.len());
         for r in &rows {
             for (w, c) in width.iter_mut().zip(r) {
@@ -176,6 +202,9 @@ pub fn unix_ms() -> u64 {
 /// answers on `reply` once its daemons have stopped, with where it saved br-int's flows.
 pub struct HandoverRequest {
     pub reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
+    /// The asking instance's pid (`params[1].pid`), if we could see it when it asked, so we
+    /// can tell if it dies.
+    pub successor: Option<i32>,
 }
 
 /// Longest a handover may take before the asking instance gives up.
@@ -195,23 +224,11 @@ pub fn serve(
     let listener = UnixListener::bind(&tmp).map_err(err)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)?;
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    Ok(tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            // Over the limit: close at once rather than queue behind slow clients.
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                continue;
-            };
-            let (snap, handover) = (snapshot.clone(), handover.clone());
-            tokio::spawn(async move {
-                handle(stream, snap, handover).await;
-                drop(permit);
-            });
-        }
-    }))
+    Ok(tokio::spawn(crate::control_conns::accept_loop(
+        listener,
+        MAX_CONNECTIONS,
+        move |stream, busy| handle(stream, snapshot.clone(), handover.clone(), busy),
+    )))
 }
 
 async fn read_request(stream: &mut UnixStream) -> Result<(Value, String, Value), String> {
@@ -241,17 +258,19 @@ async fn handle(
     mut stream: UnixStream,
     snap: watch::Receiver<Snapshot>,
     handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+    busy: Arc<AtomicBool>,
 ) {
-    let reply = match read_request(&mut stream).await {
-        Ok((id, method, _params)) if method == "handover" => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let sent = handover.try_send(HandoverRequest { reply: tx }).is_ok();
-            let result = match tokio::time::timeout(HANDOVER_DEADLINE, rx).await {
-                Ok(Ok(r)) if sent => r,
-                _ if !sent => Err("a handover is already under way".to_string()),
-                _ => Err("handover did not finish".to_string()),
+    let request = read_request(&mut stream).await;
+    // A complete request: no longer an idle client that a newcomer may evict.
+    busy.store(true, Ordering::Relaxed);
+    let reply = match request {
+        Ok((id, method, params)) if method == "handover" => {
+            // One borrow: a second read guard while a writer waits could block this thread.
+            let stopping_for_good = {
+                let s = snap.borrow();
+                s.stopping && s.handover.is_none()
             };
-            match result {
+            match hand_over(stopping_for_good, &params, &handover).await {
                 Ok(v) => codec::encode_response(&id, &v),
                 Err(e) => codec::encode_error(&id, &json!(e)),
             }
@@ -268,10 +287,42 @@ async fn handle(
     let _ = tokio::time::timeout(READ_DEADLINE, stream.write_all(&reply)).await;
 }
 
+/// Asks the supervisor loop to hand the node over to the sender of `params` and waits for
+/// its answer; at once when our daemons are being stopped for good anyway.
+async fn hand_over(
+    stopping_for_good: bool,
+    params: &Value,
+    handover: &tokio::sync::mpsc::Sender<HandoverRequest>,
+) -> Result<Value, String> {
+    if stopping_for_good {
+        return Err("stopping: nothing to hand over".into());
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let successor = params
+        .get(1)
+        .and_then(|p| p.get("pid"))
+        .and_then(Value::as_i64)
+        .and_then(|p| i32::try_from(p).ok())
+        // Judged dead later only if we can see it now (another pid namespace: never).
+        .filter(|p| crate::handback::alive(Path::new("/proc"), *p).is_some());
+    handover
+        .try_send(HandoverRequest {
+            reply: tx,
+            successor,
+        })
+        .map_err(|_| "a handover is already under way".to_string())?;
+    match tokio::time::timeout(HANDOVER_DEADLINE, rx).await {
+        Ok(Ok(r)) => r,
+        _ => Err("handover did not finish".to_string()),
+    }
+}
+
 /// Answers from the published knowledge alone: no I/O, so a probe costs the exchange only.
 pub fn answer(method: &str, snap: &Snapshot, now_ms: u64) -> Result<Value, String> {
     let verdict = match method {
-        "status" => return serde_json::to_value(snap).map_err(|e| e.to_string()),
+        "status" => {
+            return serde_json::to_value(with_ages(snap, now_ms)).map_err(|e| e.to_string())
+        }
         "startup" => health::startup(snap),
         "liveness" => health::liveness(snap, now_ms),
         "readiness" => health::readiness(snap, now_ms),
@@ -280,76 +331,11 @@ pub fn answer(method: &str, snap: &Snapshot, now_ms: u64) -> Result<Value, Strin
     serde_json::to_value(verdict).map_err(|e| e.to_string())
 }
 
-/// Asks the supervisor behind `path`; blocking, bounded by `timeout` in all. The error is a
-/// one-line reason fit for a probe's output.
-pub fn ask(path: &Path, method: &str, timeout: Duration) -> Result<Value, String> {
-    let t0 = Instant::now();
-    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        match e.raw_os_error().map(nix::errno::Errno::from_raw) {
-            Some(nix::errno::Errno::ENOENT) => {
-                format!(
-                    "supervisor not running: no control socket {}",
-                    path.display()
-                )
-            }
-            Some(nix::errno::Errno::ECONNREFUSED) => {
-                format!("supervisor gone: nobody listens on {}", path.display())
-            }
-            _ => format!("cannot reach the supervisor at {}: {e}", path.display()),
-        }
-    })?;
-    let left = |t0: Instant| {
-        timeout
-            .saturating_sub(t0.elapsed())
-            .max(Duration::from_millis(1))
-    };
-    let io = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
-            "supervisor did not answer within {} ms",
-            timeout.as_millis()
-        ),
-        _ => format!("control socket {}: {e}", path.display()),
-    };
-    s.set_write_timeout(Some(left(t0))).map_err(io)?;
-    // The server's own checks get most of the budget; the rest covers the exchange itself.
-    let server_ms = (timeout.as_millis() as u64 * 4 / 5).max(1);
-    s.write_all(&codec::encode_request(
-        &json!(1),
-        method,
-        &json!([server_ms]),
-    ))
-    .map_err(io)?;
-    let mut dec = Decoder::with_limit(1 << 20);
-    let mut buf = [0u8; 8192];
-    loop {
-        s.set_read_timeout(Some(left(t0))).map_err(io)?;
-        let n = s.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            return Err("supervisor closed the control connection without an answer".into());
-        }
-        let msgs = dec
-            .feed(&buf[..n])
-            .map_err(|e| format!("bad answer: {e}"))?;
-        if let Some(Message::Response { result, error, .. }) = msgs.into_iter().next() {
-            return if error.is_null() {
-                Ok(result)
-            } else {
-                Err(format!(
-                    "supervisor: {}",
-                    error.as_str().unwrap_or(&error.to_string())
-                ))
-            };
-        }
+/// The snapshot with each daemon's time since its last restart as of `now_ms`.
+fn with_ages(snap: &Snapshot, now_ms: u64) -> Snapshot {
+    let mut s = snap.clone();
+    for d in &mut s.daemons {
+        d.since_restart_ms = d.restarted_at_ms.map(|t| now_ms.saturating_sub(t));
     }
-}
-
-/// A probe: `Ok(reason)` when the supervisor says ok, `Err(reason)` otherwise.
-pub fn probe(path: &Path, kind: &str, timeout: Duration) -> Result<String, String> {
-    let v: Verdict = serde_json::from_value(ask(path, kind, timeout)?)
-        .map_err(|e| format!("bad answer: {e}"))?;
-    if v.ok {
-        Ok(v.reason)
-    } else {
-        Err(v.reason)
-    }
+    s
 }

@@ -206,7 +206,28 @@ fn down(snap: &Snapshot) -> Option<Verdict> {
         .map(|d| fail(format!("{} is {}", d.name, d.state)))
 }
 
+/// After a handover: alive only once the successor runs the node — until then no daemon runs
+/// here or there; confirmed, passing keeps Kubernetes from restarting this old pod into taking
+/// the node back from the new one.
+fn handed_over(snap: &Snapshot, now_ms: u64) -> Option<Verdict> {
+    let h = snap.handover.as_ref()?;
+    let to = h
+        .successor
+        .map_or("a successor".into(), |p| format!("pid {p}"));
+    Some(if h.confirmed {
+        ok(format!("handed the node over to {to}, which runs it; idle"))
+    } else {
+        fail(format!(
+            "handed the node over to {to}, which has not confirmed: no daemon runs; taking it back in {} ms at most",
+            h.take_back_at_ms.saturating_sub(now_ms)
+        ))
+    })
+}
+
 pub fn liveness(snap: &Snapshot, now_ms: u64) -> Verdict {
+    if let Some(v) = handed_over(snap, now_ms) {
+        return v;
+    }
     if snap.stopping {
         return ok("stopping");
     }
@@ -223,6 +244,9 @@ pub fn liveness(snap: &Snapshot, now_ms: u64) -> Verdict {
 }
 
 pub fn readiness(snap: &Snapshot, now_ms: u64) -> Verdict {
+    if let Some(v) = handed_over(snap, now_ms) {
+        return fail(v.reason);
+    }
     if snap.stopping {
         return fail("stopping");
     }

@@ -9,8 +9,7 @@ fn d(name: &str, state: &str) -> DaemonInfo {
         pid: Some(1),
         state: state.into(),
         since_ms: Some(0),
-        restarts: 0,
-        last_exit: None,
+        ..DaemonInfo::default()
     }
 }
 
@@ -44,6 +43,22 @@ fn snap(
         health_max_age_ms: 10_000,
         ..Snapshot::default()
     }
+}
+
+/// An instance that handed the node over to pid 42 and stopped its daemons.
+fn handed(confirmed: bool, now: u64) -> Snapshot {
+    let mut s = snap(
+        true,
+        true,
+        &["handed-over"; 3],
+        Some((now - 500, true, true)),
+    );
+    s.handover = Some(crate::handback::HandedOver {
+        successor: Some(42),
+        confirmed,
+        take_back_at_ms: now + 5_000,
+    });
+    s
 }
 
 #[test]
@@ -133,6 +148,22 @@ fn verdicts_in_every_state() {
             true,
             false,
             "stopping",
+        ),
+        (
+            "handed over, successor not confirmed: nothing runs",
+            handed(false, now),
+            true,
+            false,
+            false,
+            "has not confirmed: no daemon runs",
+        ),
+        (
+            "handed over and confirmed: idle until terminated",
+            handed(true, now),
+            true,
+            true,
+            false,
+            "which runs it",
         ),
     ];
     for (what, s, want_start, want_live, want_ready, reason) in cases {

@@ -78,6 +78,12 @@ fn stale_scan(cfg: &Config) -> Vec<stale::Finding> {
     stale::scan(&owned_files(cfg), &lock_files(cfg))
 }
 
+/// Node daemons still running on our run dirs with no supervisor: a dead successor's, when a
+/// handed-over instance takes the node back. Stopped the way an `ovs-ctl` node is.
+pub fn leftover_daemons(cfg: &Config) -> Option<takeover_legacy::LegacyNode> {
+    takeover_legacy::find(&cfg.layout, &stale_scan(cfg), &cfg.host_root.join("proc"))
+}
+
 /// Removes what the stale scan proves stale; after a legacy takeover too, since a daemon that
 /// had to be killed leaves its files behind.
 pub fn remove_stale(cfg: &Config) -> Result<(), HostPrepError> {
@@ -290,17 +296,27 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Predecessor, HostPre
     let mut predecessor = Predecessor::None;
     if let Some(pid) = other_instance(cfg).filter(|_| cfg.takeover) {
         tracing::info!(pid, "taking the node over from the running instance");
-        let answer = control::ask(
+        let answer = control::ask_with(
             &cfg.layout.control_sock(),
             "handover",
+            Some(serde_json::json!({ "pid": std::process::id() })),
             control::HANDOVER_DEADLINE + std::time::Duration::from_secs(5),
         )
         .map_err(|e| {
             HostPrepError::Refused(format!("  instance: pid {pid} did not hand over: {e}"))
         })?;
-        let saved = serde_json::from_value(answer["saved"].clone()).ok();
-        tracing::info!(pid, ?saved, "handed over");
-        predecessor = Predecessor::Supervisor(saved);
+        // An instance that handed the node over earlier and runs nothing says so at once.
+        if answer["handed_over"] == false {
+            tracing::info!(
+                pid,
+                "nothing to hand over: {}; starting normally",
+                answer["reason"]
+            );
+        } else {
+            let saved = serde_json::from_value(answer["saved"].clone()).ok();
+            tracing::info!(pid, ?saved, "handed over");
+            predecessor = Predecessor::Supervisor(saved);
+        }
     } else if cfg.takeover {
         let proc_root = cfg.host_root.join("proc");
         if let Some(old) = takeover_legacy::find(&cfg.layout, &stale_scan(cfg), &proc_root) {

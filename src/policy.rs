@@ -3,7 +3,10 @@
 //!
 //! Invariants: the first restart waits at most `backoff.base` (full jitter from zero), so a
 //! node recovers in well under a second; each further restart's ceiling doubles up to
-//! `backoff.cap`; a daemon that ran for `stable_after` starts again from attempt 0; more than
+//! `backoff.cap` while the restarted process never gets to answer; the first time it answers
+//! again ([`Track::on_ready`]) the next restart starts from attempt 0 — so a node whose daemons
+//! are killed from outside every few seconds recovers each time in `backoff.base` plus the
+//! daemon's own start, instead of sitting out a 10 s ceiling; more than
 //! `max_restarts` restarts of one daemon within `window` is a crash loop — give up, so
 //! Kubernetes sees the pod fail instead of a node that flaps forever. A daemon is killed as
 //! hung only after it failed every health check for `hung_after`.
@@ -17,6 +20,9 @@ use crate::process::ExitStatus;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub backoff: backoff::Policy,
+    /// No longer consulted: the backoff resets when a restarted daemon answers again, which
+    /// always comes before any period of stable running. Kept so `..._RESTART_STABLE_MS`
+    /// stays an accepted setting.
     pub stable_after: Duration,
     pub max_restarts: u32,
     pub window: Duration,
@@ -30,7 +36,8 @@ pub struct Track {
     pub attempt: u32,
     /// When restarts happened, within the last `window`.
     pub recent: VecDeque<Instant>,
-    /// Since when the current process has been up and ready.
+    /// Since when the current process has been up and ready; `None` from an exit until the
+    /// restarted process answers.
     pub running_since: Option<Instant>,
     /// Since when every health check found it unresponsive.
     pub unresponsive_since: Option<Instant>,
@@ -51,12 +58,6 @@ pub enum Decision {
 impl Track {
     /// The daemon exited (crash, kill, or our own SIGKILL of a hung one).
     pub fn on_exit(&mut self, p: &Policy, status: ExitStatus, now: Instant, unit: f64) -> Decision {
-        if self
-            .running_since
-            .is_some_and(|since| now.saturating_duration_since(since) >= p.stable_after)
-        {
-            self.attempt = 0;
-        }
         self.running_since = None;
         self.unresponsive_since = None;
         self.last_exit = Some(status);
@@ -80,8 +81,12 @@ impl Track {
         Decision::RestartIn(delay)
     }
 
-    /// The (re)started daemon answers again.
+    /// The (re)started daemon answers again: it recovered, so the next crash is a new fault,
+    /// not the same one recurring, and restarts from the shortest delay. Crash-loop detection
+    /// (`recent`) is untouched: a daemon that answers and crashes again and again still
+    /// exceeds `max_restarts` within `window`.
     pub fn on_ready(&mut self, now: Instant) {
+        self.attempt = 0;
         self.running_since = Some(now);
         self.unresponsive_since = None;
     }
@@ -116,61 +121,112 @@ mod tests {
 
     const KILLED: ExitStatus = ExitStatus::Signaled(nix::sys::signal::Signal::SIGKILL);
 
-    #[test]
-    fn restarts_back_off_then_give_up_within_the_window() {
-        let p = policy();
+    /// One event of a table row: an exit (with its jitter unit) or the restarted daemon
+    /// answering again.
+    #[derive(Clone, Copy)]
+    enum Ev {
+        Exit(f64),
+        Ready,
+    }
+
+    /// Runs `(ms after t0, event, decision expected from an exit)` rows through one track.
+    fn run(p: &Policy, rows: &[(u64, Ev, Option<Decision>)]) -> Track {
         let t0 = Instant::now();
         let mut t = Track::default();
-        // (seconds after t0 of the exit, jitter unit, expected decision)
-        let table: &[(u64, f64, Decision)] = &[
-            (0, 0.999, Decision::RestartIn(Duration::from_micros(49_950))),
-            (1, 0.5, Decision::RestartIn(Duration::from_millis(50))),
-            (2, 0.5, Decision::RestartIn(Duration::from_millis(100))),
-            (3, 0.0, Decision::RestartIn(Duration::ZERO)),
-            (4, 1.0, Decision::RestartIn(Duration::from_millis(800))),
-            (
-                5,
-                0.5,
-                Decision::GiveUp {
-                    restarts: 5,
-                    window: p.window,
-                },
-            ),
-        ];
-        for (secs, unit, want) in table {
-            let got = t.on_exit(&p, KILLED, t0 + Duration::from_secs(*secs), *unit);
-            assert_eq!(got, *want, "exit at +{secs}s");
-            t.on_ready(t0 + Duration::from_secs(*secs));
+        for (i, (ms, ev, want)) in rows.iter().enumerate() {
+            let now = t0 + Duration::from_millis(*ms);
+            match ev {
+                Ev::Exit(unit) => {
+                    assert_eq!(Some(t.on_exit(p, KILLED, now, *unit)), *want, "row {i}")
+                }
+                Ev::Ready => t.on_ready(now),
+            }
         }
+        t
+    }
+
+    fn restart_ms(ms: u64) -> Option<Decision> {
+        Some(Decision::RestartIn(Duration::from_millis(ms)))
+    }
+
+    #[test]
+    fn restarts_that_never_answer_back_off_then_give_up_within_the_window() {
+        let p = policy();
+        let give_up = Some(Decision::GiveUp {
+            restarts: 5,
+            window: p.window,
+        });
+        let t = run(
+            &p,
+            &[
+                (
+                    0,
+                    Ev::Exit(0.999),
+                    Some(Decision::RestartIn(Duration::from_micros(49_950))),
+                ),
+                (1000, Ev::Exit(0.5), restart_ms(50)),
+                (2000, Ev::Exit(0.5), restart_ms(100)),
+                (3000, Ev::Exit(0.0), restart_ms(0)),
+                (4000, Ev::Exit(1.0), restart_ms(800)),
+                (5000, Ev::Exit(0.5), give_up),
+            ],
+        );
         assert_eq!(t.restarts, 5);
         assert_eq!(t.last_exit, Some(KILLED));
     }
 
     #[test]
-    fn old_restarts_leave_the_window_and_stability_resets_the_backoff() {
+    fn answering_again_resets_the_backoff_but_not_crash_loop_detection() {
         let p = policy();
-        let t0 = Instant::now();
-        let mut t = Track::default();
-        for i in 0..5 {
-            assert!(matches!(
-                t.on_exit(&p, KILLED, t0 + Duration::from_secs(i), 0.5),
-                Decision::RestartIn(_)
-            ));
-            t.on_ready(t0 + Duration::from_secs(i));
-        }
-        // 61 s later the first restarts are out of the window, and the daemon ran 57 s: not
-        // stable yet, so the backoff keeps growing.
-        let d = t.on_exit(&p, KILLED, t0 + Duration::from_secs(61), 1.0);
-        assert_eq!(d, Decision::RestartIn(Duration::from_millis(1600)));
-        // Ran for 60 s: attempt resets, the next restart is near-immediate again.
-        t.on_ready(t0 + Duration::from_secs(62));
-        let d = t.on_exit(
+        let give_up = Some(Decision::GiveUp {
+            restarts: 5,
+            window: p.window,
+        });
+        run(
             &p,
-            ExitStatus::Exited(1),
-            t0 + Duration::from_secs(122),
-            1.0,
+            &[
+                // Killed from outside every 1.5 s, back within 0.3 s each time: every restart
+                // comes from the shortest ceiling (issue 11 item 8: it used to climb to 10 s).
+                (0, Ev::Exit(1.0), restart_ms(50)),
+                (300, Ev::Ready, None),
+                (1500, Ev::Exit(1.0), restart_ms(50)),
+                (1800, Ev::Ready, None),
+                (3000, Ev::Exit(1.0), restart_ms(50)),
+                // Never answers after this one: the ceiling doubles again.
+                (3200, Ev::Exit(1.0), restart_ms(100)),
+                (3500, Ev::Exit(1.0), restart_ms(200)),
+                (3900, Ev::Ready, None),
+                // The sixth exit within 60 s is a crash loop, answering or not.
+                (4500, Ev::Exit(1.0), give_up),
+            ],
         );
-        assert_eq!(d, Decision::RestartIn(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn old_restarts_leave_the_window() {
+        let mut p = policy();
+        p.max_restarts = 3;
+        run(
+            &p,
+            &[
+                (0, Ev::Exit(1.0), restart_ms(50)),
+                (1000, Ev::Exit(1.0), restart_ms(100)),
+                (2000, Ev::Exit(1.0), restart_ms(200)),
+                // 60 s after the first restart it has left the window: a fourth is allowed,
+                // and the backoff, never reset by an answer, keeps growing.
+                (60_000, Ev::Exit(1.0), restart_ms(400)),
+                (60_500, Ev::Ready, None),
+                (61_000, Ev::Exit(1.0), restart_ms(50)),
+                (
+                    61_500,
+                    Ev::Exit(1.0),
+                    Some(Decision::GiveUp {
+                        restarts: 3,
+                        window: p.window,
+                    }),
+                ),
+            ],
+        );
     }
 
     #[test]

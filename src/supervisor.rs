@@ -27,6 +27,8 @@ use crate::process::{ExitStatus, Reaper};
 use crate::{health, settings};
 use tokio::sync::watch;
 
+#[path = "supervisor_handback.rs"]
+mod handback;
 #[path = "supervisor_start.rs"]
 mod start;
 #[path = "supervisor_stop.rs"]
@@ -87,6 +89,7 @@ enum Interrupt {
     HandOver(
         tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
         Option<crate::takeover::SavedFlows>,
+        Option<i32>,
     ),
 }
 
@@ -321,11 +324,7 @@ impl Supervisor {
                 None => {
                     s.daemons.push(DaemonInfo {
                         name: d.name().into(),
-                        pid: None,
-                        state: String::new(),
-                        since_ms: None,
-                        restarts: 0,
-                        last_exit: None,
+                        ..DaemonInfo::default()
                     });
                     s.daemons.len() - 1
                 }
@@ -462,47 +461,35 @@ impl Supervisor {
             })?;
         }
         // Up before the first stage, so startup and liveness probes answer during the start.
-        let server = control::serve(
+        let mut server = control::serve(
             &l.control_sock(),
             self.snap.subscribe(),
             self.handover_tx.clone(),
         )
         .map_err(|e| stage_err("control socket")(&e))?;
-        let outcome = self.start_and_supervise().await;
-        let budget = self.cfg.stop_budget;
-        self.marker(false);
-        self.snap.send_modify(|s| {
-            s.stage = "stopping".into();
-            s.stopping = true;
-        });
-        let stop = stop::stop_all(
-            &self.cfg,
-            self.reaper,
-            &mut self.running,
-            &mut self.exits,
-            budget,
-        )
-        .await;
-        for (d, _) in std::mem::take(&mut self.running) {
-            self.daemon_state(d, None, "stopped", None);
-        }
-        let outcome = match outcome {
-            Interrupt::HandOver(reply, saved) => {
-                // The new instance owns the socket path from now on: leave it alone.
-                let _ = reply.send(Ok(
-                    serde_json::json!({ "stopped_cleanly": stop, "saved": saved }),
-                ));
-                self.set_stage("handed-over");
-                tracing::info!(clean = stop, "handed the node over; idle until terminated");
-                loop {
-                    if let SigEvent::Stop(sig) = self.signals.next().await {
-                        break Interrupt::Stop(sig);
+        let mut ours = handback::inode(&l.control_sock());
+        let (outcome, stop) = loop {
+            let outcome = self.start_and_supervise().await;
+            let stop = self.stop_everything().await;
+            match outcome {
+                Interrupt::HandOver(reply, saved, successor) => {
+                    // The new instance owns the socket path from now on: leave it alone.
+                    let _ = reply.send(Ok(
+                        serde_json::json!({ "stopped_cleanly": stop, "saved": saved }),
+                    ));
+                    tracing::info!(
+                        clean = stop,
+                        "handed the node over; watching for the successor to confirm"
+                    );
+                    match self.after_handover(successor, &mut server, &mut ours).await {
+                        Some(sig) => break (Interrupt::Stop(sig), stop),
+                        None => continue, // Took the node back: start it again.
                     }
                 }
-            }
-            other => {
-                let _ = std::fs::remove_file(self.cfg.layout.control_sock());
-                other
+                other => {
+                    let _ = std::fs::remove_file(self.cfg.layout.control_sock());
+                    break (other, stop);
+                }
             }
         };
         server.abort();

@@ -141,7 +141,7 @@ impl Supervisor {
                     } else {
                         None
                     };
-                    return Interrupt::HandOver(req.reply, saved);
+                    return Interrupt::HandOver(req.reply, saved, req.successor);
                 }
                 Some((d, pid, st)) = self.exits.recv() => {
                     if self.running.get(&d).map(|r| r.pid) != Some(pid) {
@@ -304,6 +304,12 @@ impl Supervisor {
         }
         let pid = self.spawn(d).map_err(|e| e.to_string())?;
         self.daemon_state(d, Some(pid), "restarting", None);
+        let at = control::unix_ms();
+        self.snap.send_modify(|s| {
+            if let Some(i) = s.daemons.iter_mut().find(|i| i.name == d.name()) {
+                i.restarted_at_ms = Some(at);
+            }
+        });
         let cfg = self.cfg.clone();
         let owned = self.owned.clone();
         tokio::spawn(async move {

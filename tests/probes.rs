@@ -200,6 +200,7 @@ fn control_socket_survives_abuse_and_status_reports_the_daemons() {
         "ovn-controller",
         "start timeline",
         "RESTARTS",
+        "LAST RESTART",
     ] {
         assert!(table.contains(name), "{table}");
     }

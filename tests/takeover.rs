@@ -26,44 +26,10 @@ fn a_second_instance_takes_the_node_over_without_overlap() {
     let mgmt = format!("unix:{}", dir.join("run/openvswitch/br-int.mgmt").display());
     let sampler = Sampler::start(&conf_db, &db_sock, &mgmt);
 
-    let mut new = Node {
-        dir: tempfile::tempdir().unwrap(),
-        child: None,
-    };
-    let log = std::fs::File::create(new.path().join("supervisor.log")).unwrap();
     let t0 = Instant::now();
-    new.child = Some(
-        base_command(&dir)
-            .env("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let mut new = instance_on(&dir, &[("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")]);
     let new_pid = new.child.as_ref().unwrap().id() as i64;
-    loop {
-        if old
-            .status()
-            .is_some_and(|s| s["pid"] == new_pid && s["stage"] == "ready")
-            && old.probe("readiness").0 == 0
-        {
-            break;
-        }
-        if let Some(st) = new.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!(
-                "new instance exited {st}:\n{}\nold:\n{}",
-                new.log(),
-                old.log()
-            );
-        }
-        assert!(
-            t0.elapsed() < READY,
-            "no takeover:\n{}\nold:\n{}",
-            new.log(),
-            old.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    old.wait_owner(new_pid, READY, Some(&mut new), || {});
     let took = t0.elapsed();
     // Let the sampler see the settled node for a moment, then stop it.
     std::thread::sleep(Duration::from_millis(300));

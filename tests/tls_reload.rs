@@ -89,14 +89,7 @@ fn a_rotated_certificate_restarts_ovn_controller_gracefully() {
     assert_eq!(log.matches("TLS files changed").count(), 1, "{log}");
     assert!(log.contains("stopped for a planned restart"), "{log}");
     // Graceful, and not counted as a crash.
-    let status = node.status().unwrap();
-    let oc = status["daemons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "ovn-controller")
-        .unwrap()
-        .clone();
+    let oc = node.daemon_status("ovn-controller");
     assert_eq!(oc["restarts"], 0, "{oc}");
     assert_eq!(oc["last_exit"], "exit code 0", "{oc}");
     assert!(node.stop().0.success());

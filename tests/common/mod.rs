@@ -106,6 +106,16 @@ impl Node {
         serde_json::from_slice(&out.stdout).ok()
     }
 
+    /// One daemon's entry in `status --output json`.
+    pub fn daemon_status(&self, name: &str) -> serde_json::Value {
+        let status = self.status().expect("status answers");
+        status["daemons"]
+            .as_array()
+            .and_then(|ds| ds.iter().find(|d| d["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+    }
+
     /// Waits for the published stage to become `stage`.
     pub fn wait_stage(&mut self, stage: &str, within: Duration) {
         let t0 = Instant::now();
@@ -125,6 +135,50 @@ impl Node {
             "stage {stage} not reached in {within:?}; log:\n{}",
             self.log()
         );
+    }
+
+    /// Waits until the supervisor answering on this node's control socket is `pid` with the
+    /// node ready (after a takeover or a take-back); panics, with both logs, if this node's or
+    /// `other`'s supervisor exits first or `within` passes. `each` runs every round.
+    pub fn wait_owner(
+        &mut self,
+        pid: i64,
+        within: Duration,
+        mut other: Option<&mut Node>,
+        mut each: impl FnMut(),
+    ) -> Duration {
+        let t0 = Instant::now();
+        loop {
+            each();
+            let owner = self
+                .status()
+                .is_some_and(|s| s["pid"] == pid && s["stage"] == "ready");
+            if owner && self.probe("readiness").0 == 0 {
+                return t0.elapsed();
+            }
+            let others = other.as_deref().map(Node::log).unwrap_or_default();
+            for n in std::iter::once(&mut *self).chain(other.as_deref_mut()) {
+                if let Some(st) = n.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                    panic!(
+                        "{st} before pid {pid} ran the node:
+{}
+other:
+{others}",
+                        n.log()
+                    );
+                }
+            }
+            assert!(
+                t0.elapsed() < within,
+                "pid {pid} does not run the node after {within:?}: {:?}
+{}
+other:
+{others}",
+                self.status(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     pub fn signal(&self, sig: &str) {
@@ -240,6 +294,25 @@ impl Node {
     pub fn file(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
     }
+}
+
+/// A second supervisor on `dir` (a rolling update's new pod) with `env`, logging into its own
+/// temp dir.
+pub fn instance_on(dir: &Path, env: &[(&str, &str)]) -> Node {
+    let mut n = Node {
+        dir: tempfile::tempdir().unwrap(),
+        child: None,
+    };
+    let log = std::fs::File::create(n.log_path()).unwrap();
+    n.child = Some(
+        base_command(dir)
+            .envs(env.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    n
 }
 
 /// True while `pid` exists at all (a zombie counts: it has not been reaped).
