@@ -13,6 +13,7 @@ pub mod control_client;
 pub mod control_conns;
 pub mod daemons;
 pub mod dbfile;
+pub mod debug_wrapper;
 pub mod diskspace;
 pub mod firewall;
 pub mod handback;
