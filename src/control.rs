@@ -181,11 +181,33 @@ pub struct HandoverRequest {
 /// Longest a handover may take before the asking instance gives up.
 pub const HANDOVER_DEADLINE: Duration = Duration::from_secs(60);
 
+/// The socket we bound, by device and inode: at exit we unlink the path only while it is still
+/// ours (after a handover, or a racing start, it may be another instance's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// Removes the socket at `path` only when it is the one we bound.
+pub fn remove_if_ours(path: &Path, bound: Bound) {
+    use std::os::unix::fs::MetadataExt;
+    let ours =
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == bound.dev && m.ino() == bound.ino);
+    if !ours {
+        tracing::info!(path = %path.display(), "control socket is no longer ours: left in place");
+        return;
+    }
+    if let Err(e) = crate::fsguard::remove_file(path) {
+        tracing::warn!(path = %path.display(), "cannot remove the control socket: {e}");
+    }
+}
+
 pub fn serve(
     path: &Path,
     snapshot: watch::Receiver<Snapshot>,
     handover: tokio::sync::mpsc::Sender<HandoverRequest>,
-) -> Result<tokio::task::JoinHandle<()>, ControlError> {
+) -> Result<(tokio::task::JoinHandle<()>, Bound), ControlError> {
     let err = |source| ControlError::Bind {
         path: path.to_path_buf(),
         source,
@@ -194,9 +216,14 @@ pub fn serve(
     let _ = std::fs::remove_file(&tmp);
     let listener = UnixListener::bind(&tmp).map_err(err)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    let meta = std::fs::symlink_metadata(&tmp).map_err(err)?;
+    let bound = Bound {
+        dev: std::os::unix::fs::MetadataExt::dev(&meta),
+        ino: std::os::unix::fs::MetadataExt::ino(&meta),
+    };
     std::fs::rename(&tmp, path).map_err(err)?;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
@@ -211,7 +238,8 @@ pub fn serve(
                 drop(permit);
             });
         }
-    }))
+    });
+    Ok((task, bound))
 }
 
 async fn read_request(stream: &mut UnixStream) -> Result<(Value, String, Value), String> {

@@ -605,7 +605,15 @@ fn a_node_with_kube_ovns_own_environment() {
         "\"false\""
     );
     // kube-ovn-cni sets the tunnel address; ovn-controller then registers its chassis.
-    vsctl(d, &["set", "Open_vSwitch", ".", "external_ids:ovn-encap-ip=127.0.0.1"]);
+    vsctl(
+        d,
+        &[
+            "set",
+            "Open_vSwitch",
+            ".",
+            "external_ids:ovn-encap-ip=127.0.0.1",
+        ],
+    );
     let t0 = Instant::now();
     while sbctl(&["--columns=hostname", "--bare", "list", "Chassis"]).1 != env_of(&env, "NODE_NAME")
     {
@@ -691,7 +699,11 @@ fn a_node_with_kube_ovns_own_environment() {
     stop_host(&mut node);
     // vswitchd's exit (no --cleanup) leaves the bridges' devices; a reboot would not.
     for br in ["br-gone", "br-provider", "br-mine"] {
-        assert!(ns.run(&["ip", "-o", "link", "show"]).contains(&format!(": {br}")), "{br}");
+        assert!(
+            ns.run(&["ip", "-o", "link", "show"])
+                .contains(&format!(": {br}")),
+            "{br}"
+        );
     }
     ns.run(&["ip", "link", "del", "br-gone"]);
     let mut node = start();
