@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod daemons;
 pub mod dbfile;
+pub mod dbguard;
 pub mod firewall;
 pub mod fsguard;
 pub mod health;

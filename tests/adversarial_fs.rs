@@ -179,3 +179,131 @@ fn item2_ten_simultaneous_starts_leave_one_node_with_its_control_socket() {
     assert_eq!(sampler.join().unwrap(), 1, "two vswitchds on one run dir");
     assert!(node.stop().0.success(), "{}", log_of(winner));
 }
+
+/// A directory holding an `ovsdb-tool` whose `create` writes half a file and fails, as on a
+/// full disk, and which runs the real tool otherwise.
+fn failing_create_tool() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v ovsdb-tool"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = create ]; then printf 'OVSDB JSON 5' > \"$2\"; echo 'ovsdb-tool: {{}}: No space left on device' >&2; exit 1; fi\nexec {} \"$@\"\n",
+        real.trim()
+    );
+    let p = d.path().join("ovsdb-tool");
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+#[test]
+fn item5a_a_failed_create_leaves_no_partial_conf_db_and_the_next_start_works() {
+    let fake = failing_create_tool();
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut node = Node::new();
+    node.start(&[("PATH", &path)]);
+    let (st, _) = node.wait_exit(READY);
+    assert_eq!(st.code(), Some(1), "{}", node.log());
+    let etc = node.path().join("etc/openvswitch");
+    let left: Vec<String> = listing(&etc)
+        .into_keys()
+        .filter(|n| n.contains("conf.db"))
+        .collect();
+    assert!(left.is_empty(), "a failed create left {left:?}");
+    node.start(&[]);
+    node.wait_ready(READY);
+}
+
+fn add_port(node: &Node, port: &str) {
+    node.vsctl(&[
+        "add-port",
+        "br-int",
+        port,
+        "--",
+        "set",
+        "Interface",
+        port,
+        "type=internal",
+    ]);
+}
+
+#[test]
+fn item5b_conf_db_deleted_under_a_running_server_keeps_its_ports_through_a_restart() {
+    let mut node = Node::new();
+    node.start(&[("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")]);
+    node.wait_ready(READY);
+    add_port(&node, "p1");
+    let db = node.path().join("etc/openvswitch/conf.db");
+    std::fs::remove_file(&db).unwrap();
+    let t0 = Instant::now();
+    while !db.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "conf.db not written again:\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let old = pid_of(&node, "ovsdb-server.pid").unwrap();
+    kill("KILL", old);
+    let t0 = Instant::now();
+    while pid_of(&node, "ovsdb-server.pid").is_none_or(|p| p == old)
+        || node.probe("readiness").0 != 0
+    {
+        assert!(t0.elapsed() < READY, "no ready restart:\n{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ports = node.vsctl(&["list-ports", "br-int"]);
+    assert!(
+        ports.lines().any(|p| p == "p1"),
+        "ports after the restart: {ports:?}"
+    );
+    assert!(
+        node.log()
+            .contains("database deleted while ovsdb-server runs"),
+        "{}",
+        node.log()
+    );
+}
+
+#[test]
+fn item5c_a_truncated_conf_db_is_kept_as_a_copy_and_reported_at_error_level() {
+    let mut node = Node::new();
+    node.start(&[]);
+    node.wait_ready(READY);
+    add_port(&node, "p1");
+    assert!(node.stop().0.success());
+    let db = node.path().join("etc/openvswitch/conf.db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    f.set_len(len - 40).unwrap();
+    drop(f);
+    node.start(&[]);
+    node.wait_ready(READY);
+    let etc = node.path().join("etc/openvswitch");
+    let copies: Vec<String> = listing(&etc)
+        .into_keys()
+        .filter(|n| n.starts_with("conf.db.corrupt-"))
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(
+        std::fs::metadata(etc.join(&copies[0])).unwrap().len(),
+        len - 40
+    );
+    let log = node.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&copies[0]))
+        .unwrap_or_else(|| panic!("no line names the copy:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
+}
