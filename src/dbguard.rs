@@ -154,7 +154,8 @@ mod tests {
     fn stamps_are_utc_calendar_times() {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
-        assert_eq!(utc_stamp(1_795_000_000), "20261118T054640Z");
+        // Checked with `date -u -d @1795000000`.
+        assert_eq!(utc_stamp(1_795_000_000), "20261118T110640Z");
     }
 
     #[test]

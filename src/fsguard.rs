@@ -263,17 +263,20 @@ fn depth(p: &Path) -> usize {
 
 /// Checks every directory of `l` first, creating nothing; then creates what is missing.
 pub fn prepare_layout(l: &Layout) -> Result<(), FsGuardError> {
-    let dirs = layout_dirs(l);
-    for create in [false, true] {
-        for d in &dirs {
-            // The sandbox root itself follows the general rule; what is under it, the strict one.
-            let inside = l
-                .sandbox
-                .as_deref()
-                .filter(|s| d.as_path() != *s)
-                .map(depth);
-            secure_dir(d, create, inside)?;
-        }
+    check_layout(l, false)?;
+    check_layout(l, true)
+}
+
+/// Walks every directory of `l`; with `create`, makes what is missing.
+pub fn check_layout(l: &Layout, create: bool) -> Result<(), FsGuardError> {
+    for d in &layout_dirs(l) {
+        // The sandbox root itself follows the general rule; what is under it, the strict one.
+        let inside = l
+            .sandbox
+            .as_deref()
+            .filter(|s| d.as_path() != *s)
+            .map(depth);
+        secure_dir(d, create, inside)?;
     }
     Ok(())
 }

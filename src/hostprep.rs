@@ -224,6 +224,16 @@ pub fn report(cfg: &Config) -> Report {
             Err(e) => check("run-dir link", Status::Fail, e.to_string(), None),
         });
     }
+    r.checks
+        .push(match crate::fsguard::check_layout(&cfg.layout, false) {
+            Ok(()) => check(
+                "directories",
+                Status::Ok,
+                "owned by root or us, not writable by others, no untrusted links".into(),
+                None,
+            ),
+            Err(e) => check("directories", Status::Fail, e.to_string(), None),
+        });
     let other = other_instance(cfg);
     if let Some(pid) = other {
         let dir = cfg.layout.ovs_rundir.display();
