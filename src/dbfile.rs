@@ -67,7 +67,7 @@ pub(crate) async fn tool(reaper: &Reaper, args: &[&str]) -> Result<String, DbFil
     Ok(out.stdout.trim().to_string())
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbFileError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbFileError + '_ {
     move |source| DbFileError::Io {
         path: path.to_path_buf(),
         source,

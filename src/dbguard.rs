@@ -20,15 +20,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::dbfile::{tool, DbFileError};
+use crate::dbfile::{io, tool, DbFileError};
 use crate::process::Reaper;
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbFileError + '_ {
-    move |source| DbFileError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// A sibling of `db` named `NAME.SUFFIX`.
 fn sibling(db: &Path, suffix: &str) -> PathBuf {

@@ -28,7 +28,7 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is held by another ovs-ovn-supervisor ({}){}: it runs this node; not starting, nothing changed", holder_name(*pid), detail.as_ref().map(|d| format!("; {d}")).unwrap_or_default())]
+    #[error("{} already runs this node: it holds {}{}; not starting, nothing changed", holder_name(*pid), path.display(), detail.as_ref().map(|d| format!("; {d}")).unwrap_or_default())]
     Held {
         path: PathBuf,
         pid: Option<i32>,
@@ -37,7 +37,9 @@ pub enum LockError {
 }
 
 fn holder_name(pid: Option<i32>) -> String {
-    pid.map_or("pid unknown".into(), |p| format!("pid {p}"))
+    pid.map_or("another ovs-ovn-supervisor (pid unknown)".into(), |p| {
+        format!("ovs-ovn-supervisor pid {p}")
+    })
 }
 
 /// The held lock; dropping it releases it.
