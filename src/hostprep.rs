@@ -12,7 +12,7 @@
 use crate::config::Config;
 use crate::daemons::Daemon;
 use crate::firewall::{self, Family, HostRunner, Runner};
-use crate::instance::{self, InstanceLock, LockError};
+use crate::instance::{self, InstanceLock};
 use crate::preflight::{self, Check, Report, Status};
 use crate::takeover::Predecessor;
 use crate::{control, settings, stale, symlink, takeover_legacy};
@@ -95,7 +95,7 @@ pub fn remove_stale(cfg: &Config) -> Result<(), HostPrepError> {
 }
 
 /// Another live supervisor on this run dir: its control socket answers.
-fn other_instance(cfg: &Config) -> Option<i32> {
+pub(crate) fn other_instance(cfg: &Config) -> Option<i32> {
     let status = control::ask(
         &cfg.layout.control_sock(),
         "status",
@@ -276,59 +276,6 @@ fn failures(r: &Report) -> String {
         .join("\n")
 }
 
-/// Takes the instance lock before anything changes the node. `None` when another supervisor
-/// holds it and answers on the control socket, so that it can hand over (rolling update);
-/// otherwise a held lock refuses the start, naming the lock file and the holder's pid.
-pub fn claim(cfg: &Config) -> Result<Option<InstanceLock>, HostPrepError> {
-    match instance::try_acquire(&cfg.layout.ovs_rundir) {
-        Ok(lock) => Ok(Some(lock)),
-        Err(LockError::Held { .. }) if cfg.takeover && other_instance(cfg).is_some() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// After a handover the old instance releases the lock at once; this long is generous.
-const LOCK_AFTER_HANDOVER: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Asks the live instance `pid` to hand over, then takes the lock it releases.
-fn hand_over(
-    cfg: &Config,
-    pid: i32,
-    lock: Option<InstanceLock>,
-) -> Result<(Predecessor, InstanceLock), HostPrepError> {
-    tracing::info!(pid, "taking the node over from the running instance");
-    let rundir = &cfg.layout.ovs_rundir;
-    let answer = control::ask(
-        &cfg.layout.control_sock(),
-        "handover",
-        control::HANDOVER_DEADLINE + std::time::Duration::from_secs(5),
-    );
-    let answer = match (answer, &lock) {
-        (Ok(a), _) => a,
-        // Racing a start that is still under way: the lock is the clearest thing to name.
-        (Err(e), None) => {
-            return Err(LockError::Held {
-                path: rundir.join(instance::LOCK_NAME),
-                pid: Some(pid),
-                detail: Some(format!("it did not hand over: {e}")),
-            }
-            .into())
-        }
-        (Err(e), Some(_)) => {
-            return Err(HostPrepError::Refused(format!(
-                "  instance: pid {pid} did not hand over: {e}"
-            )))
-        }
-    };
-    let saved = serde_json::from_value(answer["saved"].clone()).ok();
-    tracing::info!(pid, ?saved, "handed over");
-    let lock = match lock {
-        Some(l) => l,
-        None => instance::acquire_until(rundir, std::time::Instant::now() + LOCK_AFTER_HANDOVER)?,
-    };
-    Ok((Predecessor::Supervisor(saved), lock))
-}
-
 /// Applies the fixes `run` owns; refuses when the report (after loading modules) has a fail.
 /// Takes the node over from a live instance first when allowed; returns who ran it before and
 /// the instance lock (`lock` from [`claim`], or taken after the handover).
@@ -360,7 +307,7 @@ pub fn prepare(
     }
     let mut predecessor = Predecessor::None;
     let lock = if let Some(pid) = other_instance(cfg).filter(|_| cfg.takeover) {
-        let (p, lock) = hand_over(cfg, pid, lock)?;
+        let (p, lock) = crate::takeover::hand_over(cfg, pid, lock)?;
         predecessor = p;
         lock
     } else {

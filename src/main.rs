@@ -61,7 +61,7 @@ fn run(args: &NodeArgs) -> ExitCode {
     }
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
     // which must not race the reaper. The instance lock comes before any of them.
-    let prepared = hostprep::claim(&cfg).and_then(|lock| {
+    let prepared = ovs_ovn_supervisor::takeover::claim(&cfg).and_then(|lock| {
         let mut report = hostprep::report(&cfg);
         hostprep::prepare(&cfg, &mut report, lock)
     });
