@@ -210,11 +210,38 @@ pub struct HandoverRequest {
 /// Longest a handover may take before the asking instance gives up.
 pub const HANDOVER_DEADLINE: Duration = Duration::from_secs(60);
 
+/// The socket we bound, by device and inode: at exit we unlink the path only while it is still
+/// ours (after a handover, or a racing start, it may be another instance's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Bound {
+    /// True while the file at `path` is the socket we bound (nobody replaced or removed it).
+    pub fn is_at(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+    }
+}
+
+/// Removes the socket at `path` only when it is the one we bound.
+pub fn remove_if_ours(path: &Path, bound: Bound) {
+    if !bound.is_at(path) {
+        tracing::info!(path = %path.display(), "control socket is no longer ours: left in place");
+        return;
+    }
+    if let Err(e) = crate::fsguard::remove_file(path) {
+        tracing::warn!(path = %path.display(), "cannot remove the control socket: {e}");
+    }
+}
+
 pub fn serve(
     path: &Path,
     snapshot: watch::Receiver<Snapshot>,
     handover: tokio::sync::mpsc::Sender<HandoverRequest>,
-) -> Result<tokio::task::JoinHandle<()>, ControlError> {
+) -> Result<(tokio::task::JoinHandle<()>, Bound), ControlError> {
     let err = |source| ControlError::Bind {
         path: path.to_path_buf(),
         source,
@@ -223,12 +250,18 @@ pub fn serve(
     let _ = std::fs::remove_file(&tmp);
     let listener = UnixListener::bind(&tmp).map_err(err)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    let meta = std::fs::symlink_metadata(&tmp).map_err(err)?;
+    let bound = Bound {
+        dev: std::os::unix::fs::MetadataExt::dev(&meta),
+        ino: std::os::unix::fs::MetadataExt::ino(&meta),
+    };
     std::fs::rename(&tmp, path).map_err(err)?;
-    Ok(tokio::spawn(crate::control_conns::accept_loop(
+    let task = tokio::spawn(crate::control_conns::accept_loop(
         listener,
         MAX_CONNECTIONS,
         move |stream, busy| handle(stream, snapshot.clone(), handover.clone(), busy),
-    )))
+    ));
+    Ok((task, bound))
 }
 
 async fn read_request(stream: &mut UnixStream) -> Result<(Value, String, Value), String> {

@@ -1,7 +1,8 @@
 //! The node's persistent files: `conf.db` (created or converted with `ovsdb-tool`) and the
 //! chassis identity in `system-id.conf`.
 //!
-//! Invariants: an existing database is never replaced, only converted after a backup named as
+//! Invariants: a database is created atomically and checked for damage on every start
+//! ([`crate::dbguard`]); an existing database is never replaced, only converted after a backup named as
 //! ovs-ctl names it (`conf.db.backupVERSION-CKSUM`); the system-id is generated once, written
 //! atomically (temp file + rename) and reused on every later start, because OVN identifies the
 //! chassis by it — a new id after a restart would orphan the node's ports in the Southbound.
@@ -42,10 +43,16 @@ pub enum DbFileError {
 pub enum DbAction {
     Created,
     Current,
-    Converted { backup: PathBuf },
+    Converted {
+        backup: PathBuf,
+    },
+    /// Found damaged: a copy was kept (and an empty file created again); served as it is.
+    Damaged {
+        copy: PathBuf,
+    },
 }
 
-async fn tool(reaper: &Reaper, args: &[&str]) -> Result<String, DbFileError> {
+pub(crate) async fn tool(reaper: &Reaper, args: &[&str]) -> Result<String, DbFileError> {
     let bin = crate::daemons::find_in_path("ovsdb-tool").ok_or(DbFileError::NoTool)?;
     let mut cmd = Command::new(bin);
     cmd.args(args);
@@ -60,7 +67,7 @@ async fn tool(reaper: &Reaper, args: &[&str]) -> Result<String, DbFileError> {
     Ok(out.stdout.trim().to_string())
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbFileError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbFileError + '_ {
     move |source| DbFileError::Io {
         path: path.to_path_buf(),
         source,
@@ -82,8 +89,12 @@ pub async fn ensure_db(
     }
     let (db_s, schema_s) = (db.to_string_lossy(), schema.to_string_lossy());
     if !db.exists() {
-        tool(reaper, &["create", &db_s, &schema_s]).await?;
+        crate::dbguard::create(reaper, db, schema).await?;
         return Ok(DbAction::Created);
+    }
+    if let Some(why) = crate::dbguard::damage(reaper, db).await? {
+        let copy = crate::dbguard::keep_damaged(reaper, db, schema, &why).await?;
+        return Ok(DbAction::Damaged { copy });
     }
     // `needs-conversion` is missing from `ovsdb-tool --help` in OVS 3.1 but is what ovs-ctl uses.
     if tool(reaper, &["needs-conversion", &db_s, &schema_s]).await? != "yes" {
@@ -123,8 +134,18 @@ pub fn ensure_system_id(path: &Path) -> Result<(String, bool), DbFileError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, format!("{id}\n")).map_err(io(&tmp))?;
+    // fsync before the rename: a crash must leave the old state or the whole id, never a
+    // 0-byte file (which would be refused as damaged on every later start).
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, format!("{id}\n").as_bytes())?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
+    }
     std::fs::rename(&tmp, path).map_err(io(path))?;
+    crate::dbguard::sync_dir(path)?;
     Ok((id, true))
 }
 

@@ -12,6 +12,7 @@
 use crate::config::Config;
 use crate::daemons::Daemon;
 use crate::firewall::{self, Family, HostRunner, Runner};
+use crate::instance::{self, InstanceLock};
 use crate::preflight::{self, Check, Report, Status};
 use crate::takeover::Predecessor;
 use crate::{control, settings, stale, symlink, takeover_legacy};
@@ -29,6 +30,8 @@ pub enum HostPrepError {
     },
     #[error("firewall: {0}")]
     Firewall(#[from] firewall::FirewallError),
+    #[error(transparent)]
+    Locked(#[from] instance::LockError),
 }
 
 fn check(name: &str, status: Status, detail: String, fix: Option<&str>) -> Check {
@@ -98,7 +101,7 @@ pub fn remove_stale(cfg: &Config) -> Result<(), HostPrepError> {
 }
 
 /// Another live supervisor on this run dir: its control socket answers.
-fn other_instance(cfg: &Config) -> Option<i32> {
+pub(crate) fn other_instance(cfg: &Config) -> Option<i32> {
     let status = control::ask(
         &cfg.layout.control_sock(),
         "status",
@@ -227,6 +230,16 @@ pub fn report(cfg: &Config) -> Report {
             Err(e) => check("run-dir link", Status::Fail, e.to_string(), None),
         });
     }
+    r.checks
+        .push(match crate::fsguard::check_layout(&cfg.layout, false) {
+            Ok(()) => check(
+                "directories",
+                Status::Ok,
+                "owned by root or us, not writable by others, no untrusted links".into(),
+                None,
+            ),
+            Err(e) => check("directories", Status::Fail, e.to_string(), None),
+        });
     let other = other_instance(cfg);
     if let Some(pid) = other {
         let dir = cfg.layout.ovs_rundir.display();
@@ -270,8 +283,13 @@ fn failures(r: &Report) -> String {
 }
 
 /// Applies the fixes `run` owns; refuses when the report (after loading modules) has a fail.
-/// Takes the node over from a live instance first when allowed; returns who ran it before.
-pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Predecessor, HostPrepError> {
+/// Takes the node over from a live instance first when allowed; returns who ran it before and
+/// the instance lock (`lock` from [`claim`], or taken after the handover).
+pub fn prepare(
+    cfg: &Config,
+    report: &mut Report,
+    lock: Option<InstanceLock>,
+) -> Result<(Predecessor, InstanceLock), HostPrepError> {
     if cfg.manage_modules {
         let mut loader = preflight::Modprobe {
             proc_modules: Some(cfg.host_root.join("proc/modules")),
@@ -294,36 +312,25 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Predecessor, HostPre
         return Err(HostPrepError::Refused(failures(report)));
     }
     let mut predecessor = Predecessor::None;
-    if let Some(pid) = other_instance(cfg).filter(|_| cfg.takeover) {
-        tracing::info!(pid, "taking the node over from the running instance");
-        let answer = control::ask_with(
-            &cfg.layout.control_sock(),
-            "handover",
-            Some(serde_json::json!({ "pid": std::process::id() })),
-            control::HANDOVER_DEADLINE + std::time::Duration::from_secs(5),
-        )
-        .map_err(|e| {
-            HostPrepError::Refused(format!("  instance: pid {pid} did not hand over: {e}"))
-        })?;
-        // An instance that handed the node over earlier and runs nothing says so at once.
-        if answer["handed_over"] == false {
-            tracing::info!(
-                pid,
-                "nothing to hand over: {}; starting normally",
-                answer["reason"]
-            );
-        } else {
-            let saved = serde_json::from_value(answer["saved"].clone()).ok();
-            tracing::info!(pid, ?saved, "handed over");
-            predecessor = Predecessor::Supervisor(saved);
-        }
-    } else if cfg.takeover {
+    let lock = if let Some(pid) = other_instance(cfg).filter(|_| cfg.takeover) {
+        let (p, lock) = crate::takeover::hand_over(cfg, pid, lock)?;
+        predecessor = p;
+        lock
+    } else {
+        // The holder we saw in `claim` may have gone since: then the lock is free.
+        let lock = match lock {
+            Some(l) => l,
+            None => instance::try_acquire(&cfg.layout.ovs_rundir)?,
+        };
         let proc_root = cfg.host_root.join("proc");
-        if let Some(old) = takeover_legacy::find(&cfg.layout, &stale_scan(cfg), &proc_root) {
+        if let Some(old) = takeover_legacy::find(&cfg.layout, &stale_scan(cfg), &proc_root)
+            .filter(|_| cfg.takeover)
+        {
             tracing::info!(old = %old.describe(), "ovs-ctl/ovn-ctl daemons run this node: taking it over");
             predecessor = Predecessor::Legacy(old);
         }
-    }
+        lock
+    };
     if let Some(link) = &cfg.rundir_link {
         let before = symlink::ensure(link, &cfg.layout.ovs_rundir)?;
         if before != symlink::LinkState::Correct {
@@ -343,7 +350,7 @@ pub fn prepare(cfg: &Config, report: &mut Report) -> Result<Predecessor, HostPre
             tracing::info!(?change, "firewall");
         }
     }
-    Ok(predecessor)
+    Ok((predecessor, lock))
 }
 
 /// Families the `firewall` subcommand acts on.

@@ -2,8 +2,9 @@
 //!
 //! Exit codes: 0 clean stop / probe success; 1 runtime failure (a stage failed or missed its
 //! deadline, a daemon died, a host fix failed); 2 bad configuration or usage (nothing was
-//! changed on disk); 3 probe failure; 4 preflight failure (`run` refused to start, or
-//! `preflight` found something that would stop it).
+//! changed on disk); 3 probe failure; 4 preflight failure (`run` refused to start — a failed
+//! check, a run/db/log directory another user could redirect, or the instance lock held by
+//! another supervisor — or `preflight` found something that would stop it).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,10 +16,11 @@ use ovs_ovn_supervisor::cli::{
 };
 use ovs_ovn_supervisor::config::{parse_tristate, parse_tunnel, parse_uint, Config};
 use ovs_ovn_supervisor::hostprep::{self, HostPrepError};
+use ovs_ovn_supervisor::instance::LockError;
 use ovs_ovn_supervisor::paths::Layout;
 use ovs_ovn_supervisor::process::Reaper;
 use ovs_ovn_supervisor::supervisor::Supervisor;
-use ovs_ovn_supervisor::{control, logging, netns};
+use ovs_ovn_supervisor::{control, fsguard, logging, netns};
 
 const RUNTIME_FAILURE: u8 = 1;
 const BAD_CONFIG: u8 = 2;
@@ -58,15 +60,25 @@ fn run(args: &NodeArgs) -> ExitCode {
     if let Err(e) = logging::init(cfg.log_format, &cfg.log_filter) {
         return fail(BAD_CONFIG, e);
     }
+    // Directories an attacker could redirect are refused before anything is created.
+    if let Err(e) = fsguard::prepare_layout(&cfg.layout) {
+        tracing::error!("{e}");
+        return fail(PREFLIGHT_FAILED, e);
+    }
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
-    // which must not race the reaper.
-    let mut report = hostprep::report(&cfg);
-    let predecessor = match hostprep::prepare(&cfg, &mut report) {
+    // which must not race the reaper. The instance lock comes before any of them.
+    let prepared = ovs_ovn_supervisor::takeover::claim(&cfg).and_then(|lock| {
+        let mut report = hostprep::report(&cfg);
+        hostprep::prepare(&cfg, &mut report, lock)
+    });
+    let (predecessor, lock) = match prepared {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("{e}");
             let code = match e {
-                HostPrepError::Refused(_) => PREFLIGHT_FAILED,
+                HostPrepError::Refused(_) | HostPrepError::Locked(LockError::Held { .. }) => {
+                    PREFLIGHT_FAILED
+                }
                 _ => RUNTIME_FAILURE,
             };
             return fail(code, e);
@@ -83,7 +95,7 @@ fn run(args: &NodeArgs) -> ExitCode {
     let dirs: Vec<std::path::PathBuf> = cfg.layout.dirs().iter().map(|d| d.to_path_buf()).collect();
     let result = rt.block_on(async {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
-        let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?;
+        let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?.with_lock(lock);
         // Its handlers exist now: a stop signal held since the start is delivered and handled.
         ovs_ovn_supervisor::signals::release().map_err(anyhow::Error::from)?;
         supervisor.run().await?;

@@ -15,7 +15,6 @@
 //! - A live daemon is never touched: it is reported. [`scan`] only reads; [`remove`] is the only
 //!   write.
 
-use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -208,10 +207,8 @@ pub fn remove(findings: &[Finding]) -> Vec<(PathBuf, std::io::Result<()>)> {
             Finding::LiveDaemon { .. } => None,
         })
         .map(|p| {
-            let r = match std::fs::remove_file(&p) {
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-                r => r,
-            };
+            // Relative to the checked directory: a swapped component cannot redirect it.
+            let r = crate::fsguard::remove_file(&p);
             (p, r)
         })
         .collect()

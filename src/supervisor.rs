@@ -154,6 +154,8 @@ pub struct Supervisor {
     started: Instant,
     /// ovn-controller's version skew with ovn-northd, from its log.
     skew: crate::skew::SkewWatch,
+    /// One supervisor per run dir; released only when we hand the node over.
+    lock: Option<crate::instance::InstanceLock>,
 }
 
 /// Connects, retrying while the socket is missing or refused (the daemon is still starting).
@@ -294,7 +296,14 @@ impl Supervisor {
             signals: Signals::new().map_err(RunError::Signals)?,
             started: Instant::now(),
             skew: Default::default(),
+            lock: None,
         })
+    }
+
+    /// Keeps the instance lock for the process's life (or until we hand over).
+    pub fn with_lock(mut self, lock: crate::instance::InstanceLock) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     /// The snapshot a health check judges, with the latest facts from daemons' logs.
@@ -453,27 +462,25 @@ impl Supervisor {
 
     /// Brings the node up and supervises it until a stop signal or a daemon's death.
     pub async fn run(mut self) -> Result<(), RunError> {
+        // The directories exist and were checked (`fsguard::prepare_layout`) before the lock.
         let l = &self.cfg.layout;
-        for dir in l.dirs() {
-            std::fs::create_dir_all(dir).map_err(|e| RunError::Stage {
-                stage: "directories",
-                message: format!("cannot create {}: {e}", dir.display()),
-            })?;
-        }
         // Up before the first stage, so startup and liveness probes answer during the start.
-        let mut server = control::serve(
+        let (mut server, mut bound) = control::serve(
             &l.control_sock(),
             self.snap.subscribe(),
             self.handover_tx.clone(),
         )
         .map_err(|e| stage_err("control socket")(&e))?;
-        let mut ours = handback::inode(&l.control_sock());
         let (outcome, stop) = loop {
             let outcome = self.start_and_supervise().await;
             let stop = self.stop_everything().await;
             match outcome {
                 Interrupt::HandOver(reply, saved, successor) => {
-                    // The new instance owns the socket path from now on: leave it alone.
+                    // The new instance owns the socket path from now on: leave it alone, and
+                    // let it take the instance lock as soon as it has our answer.
+                    if let Some(lock) = self.lock.take() {
+                        crate::instance::release(lock);
+                    }
                     let _ = reply.send(Ok(
                         serde_json::json!({ "stopped_cleanly": stop, "saved": saved }),
                     ));
@@ -481,13 +488,20 @@ impl Supervisor {
                         clean = stop,
                         "handed the node over; watching for the successor to confirm"
                     );
-                    match self.after_handover(successor, &mut server, &mut ours).await {
+                    match self
+                        .after_handover(successor, &mut server, &mut bound)
+                        .await
+                    {
                         Some(sig) => break (Interrupt::Stop(sig), stop),
-                        None => continue, // Took the node back: start it again.
+                        // Took the node back: start it again, holding the lock again.
+                        None => match self.retake_lock().await {
+                            Ok(()) => continue,
+                            Err(sig) => break (Interrupt::Stop(sig), stop),
+                        },
                     }
                 }
                 other => {
-                    let _ = std::fs::remove_file(self.cfg.layout.control_sock());
+                    control::remove_if_ours(&self.cfg.layout.control_sock(), bound);
                     break (other, stop);
                 }
             }

@@ -21,18 +21,10 @@ use crate::handback::{self, Action, AtPath, HandedOver};
 /// How often the successor is looked for until it confirms.
 const WATCH_EVERY: Duration = Duration::from_millis(200);
 
-/// The device and inode of the socket file at `path`: our listener owns the path while the
-/// file there is the one it bound.
-pub(super) fn inode(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|m| (m.dev(), m.ino()))
-}
-
-/// Who answers at `sock`, asked off the runtime thread (the ask blocks up to 500 ms).
-async fn at_path(sock: PathBuf, ours: Option<(u64, u64)>) -> AtPath {
-    if ours.is_some() && inode(&sock) == ours {
+/// Who answers at `sock`, asked off the runtime thread (the ask blocks up to 500 ms). Our
+/// listener owns the path while the file there is the one it bound.
+async fn at_path(sock: PathBuf, ours: control::Bound) -> AtPath {
+    if ours.is_at(&sock) {
         return AtPath::Ours;
     }
     let asked = tokio::task::spawn_blocking(move || {
@@ -107,7 +99,7 @@ impl Supervisor {
         &mut self,
         successor: Option<i32>,
         server: &mut JoinHandle<()>,
-        ours: &mut Option<(u64, u64)>,
+        ours: &mut control::Bound,
     ) -> Option<&'static str> {
         let sock = self.cfg.layout.control_sock();
         let (mut successor, mut deadline) = watch(successor, self.cfg.handover_confirm);
@@ -157,13 +149,13 @@ impl Supervisor {
     }
 
     /// Binds the control socket path again: the successor that had it is gone.
-    fn rebind(&self, server: &mut JoinHandle<()>, ours: &mut Option<(u64, u64)>) {
+    fn rebind(&self, server: &mut JoinHandle<()>, ours: &mut control::Bound) {
         let sock = self.cfg.layout.control_sock();
         match control::serve(&sock, self.snap.subscribe(), self.handover_tx.clone()) {
-            Ok(s) => {
+            Ok((s, bound)) => {
                 server.abort();
                 *server = s;
-                *ours = inode(&sock);
+                *ours = bound;
             }
             Err(e) => tracing::error!("{e}; probes cannot reach this instance"),
         }
@@ -192,5 +184,26 @@ impl Supervisor {
             s.handover = None;
             s.daemons.clear();
         });
+    }
+
+    /// Before taking the node back, the instance lock again (a dead successor's lock went with
+    /// it). Held by someone else, a successor is alive after all: idle until terminated rather
+    /// than run a second node on the run dir. `Err` carries the stop signal then.
+    pub(super) async fn retake_lock(&mut self) -> Result<(), &'static str> {
+        match crate::instance::try_acquire(&self.cfg.layout.ovs_rundir) {
+            Ok(l) => {
+                self.lock = Some(l);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("cannot take the node back: {e}; idle until terminated");
+                self.set_stage("handed-over");
+                loop {
+                    if let SigEvent::Stop(sig) = self.signals.next().await {
+                        return Err(sig);
+                    }
+                }
+            }
+        }
     }
 }

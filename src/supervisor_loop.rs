@@ -46,6 +46,7 @@ impl Supervisor {
             let next = pending.values().min().copied();
             tokio::select! {
                 _ = tick.tick(), if !in_flight => {
+                    self.rewrite_deleted_db().await;
                     in_flight = true;
                     let (layout, snap, t, tx) = (self.cfg.layout.clone(), self.snapshot_for_check(), self.health_timeout(), checked_tx.clone());
                     tokio::spawn(async move {
@@ -160,6 +161,19 @@ impl Supervisor {
                     }
                 }
             }
+        }
+    }
+
+    /// conf.db deleted under the live ovsdb-server: written again from its memory before
+    /// anything restarts it (a restart would create an empty one).
+    async fn rewrite_deleted_db(&self) {
+        let d = Daemon::OvsdbServer;
+        let Some(pid) = self.running.get(&d).map(|r| r.pid) else {
+            return;
+        };
+        let l = &self.cfg.layout;
+        if let Some(ctl) = health::ctl_of(l, d, Some(pid)) {
+            crate::dbguard::rewrite_if_deleted(&ctl, &l.conf_db(), self.health_timeout()).await;
         }
     }
 

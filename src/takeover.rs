@@ -12,6 +12,10 @@
 //!    through `br-int.mgmt` (which vswitchd serves even while waiting), starts ovn-controller,
 //!    waits until the flow table is [`settled`], and then clears `flow-restore-wait`.
 //!
+//! The instance lock ([`crate::instance`]) orders it: the new instance finds the lock held by
+//! an instance that answers ([`claim`]), asks it to hand over, and takes the lock the old one
+//! releases before answering ([`hand_over`]).
+//!
 //! Invariant: every step has a deadline; a failure to save or restore flows is logged and the
 //! takeover goes on without them (a normal start), because refusing would leave the node with
 //! no daemons at all.
@@ -22,7 +26,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
+use crate::control;
 use crate::daemons::find_in_path;
+use crate::hostprep::{other_instance, HostPrepError};
+use crate::instance::{self, InstanceLock, LockError};
 use crate::paths::Layout;
 use crate::process::Reaper;
 use crate::settings::BRIDGE;
@@ -141,6 +149,71 @@ pub async fn settled(
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// Takes the instance lock before anything changes the node. `None` when another supervisor
+/// holds it and answers on the control socket, so that it can hand over (rolling update);
+/// otherwise a held lock refuses the start, naming the lock file and the holder's pid.
+pub fn claim(cfg: &Config) -> Result<Option<InstanceLock>, HostPrepError> {
+    match instance::try_acquire(&cfg.layout.ovs_rundir) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(LockError::Held { .. }) if cfg.takeover && other_instance(cfg).is_some() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// After a handover the old instance releases the lock at once; this long is generous.
+const LOCK_AFTER_HANDOVER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks the live instance `pid` to hand over, then takes the lock it releases.
+pub(crate) fn hand_over(
+    cfg: &Config,
+    pid: i32,
+    lock: Option<InstanceLock>,
+) -> Result<(Predecessor, InstanceLock), HostPrepError> {
+    tracing::info!(pid, "taking the node over from the running instance");
+    let rundir = &cfg.layout.ovs_rundir;
+    let answer = control::ask_with(
+        &cfg.layout.control_sock(),
+        "handover",
+        Some(serde_json::json!({ "pid": std::process::id() })),
+        control::HANDOVER_DEADLINE + std::time::Duration::from_secs(5),
+    );
+    let answer = match (answer, &lock) {
+        (Ok(a), _) => a,
+        // Racing a start that is still under way: the lock is the clearest thing to name.
+        (Err(e), None) => {
+            return Err(LockError::Held {
+                path: rundir.join(instance::LOCK_NAME),
+                pid: Some(pid),
+                detail: Some(format!("it did not hand over: {e}")),
+            }
+            .into())
+        }
+        (Err(e), Some(_)) => {
+            return Err(HostPrepError::Refused(format!(
+                "  instance: pid {pid} did not hand over: {e}"
+            )))
+        }
+    };
+    // An instance that handed the node over earlier and runs nothing says so at once.
+    let predecessor = if answer["handed_over"] == false {
+        tracing::info!(
+            pid,
+            "nothing to hand over: {}; starting normally",
+            answer["reason"]
+        );
+        Predecessor::None
+    } else {
+        let saved = serde_json::from_value(answer["saved"].clone()).ok();
+        tracing::info!(pid, ?saved, "handed over");
+        Predecessor::Supervisor(saved)
+    };
+    let lock = match lock {
+        Some(l) => l,
+        None => instance::acquire_until(rundir, std::time::Instant::now() + LOCK_AFTER_HANDOVER)?,
+    };
+    Ok((predecessor, lock))
 }
 
 #[cfg(test)]
