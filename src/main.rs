@@ -38,6 +38,17 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A failed `run`, logged and printed; a full filesystem under the node's directories is named
+/// (ENOSPC), whatever step ran into it.
+fn fail_run(code: u8, e: impl std::fmt::Display, dirs: &[std::path::PathBuf]) -> ExitCode {
+    let msg = match ovs_ovn_supervisor::diskspace::hint(dirs) {
+        Some(full) => format!("{e}; {full}"),
+        None => e.to_string(),
+    };
+    tracing::error!("{msg}");
+    fail(code, msg)
+}
+
 fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
@@ -60,10 +71,10 @@ fn run(args: &NodeArgs) -> ExitCode {
     if let Err(e) = logging::init(cfg.log_format, &cfg.log_filter) {
         return fail(BAD_CONFIG, e);
     }
+    let dirs: Vec<std::path::PathBuf> = cfg.layout.dirs().iter().map(|d| d.to_path_buf()).collect();
     // Directories an attacker could redirect are refused before anything is created.
     if let Err(e) = fsguard::prepare_layout(&cfg.layout) {
-        tracing::error!("{e}");
-        return fail(PREFLIGHT_FAILED, e);
+        return fail_run(PREFLIGHT_FAILED, e, &dirs);
     }
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
     // which must not race the reaper. The instance lock comes before any of them.
@@ -74,14 +85,13 @@ fn run(args: &NodeArgs) -> ExitCode {
     let (predecessor, lock) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            tracing::error!("{e}");
             let code = match e {
                 HostPrepError::Refused(_) | HostPrepError::Locked(LockError::Held { .. }) => {
                     PREFLIGHT_FAILED
                 }
                 _ => RUNTIME_FAILURE,
             };
-            return fail(code, e);
+            return fail_run(code, e, &dirs);
         }
     };
     let net = match netns::enter(cfg.sandbox_net) {
@@ -92,7 +102,6 @@ fn run(args: &NodeArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(RUNTIME_FAILURE, format!("cannot start the runtime: {e}")),
     };
-    let dirs: Vec<std::path::PathBuf> = cfg.layout.dirs().iter().map(|d| d.to_path_buf()).collect();
     let result = rt.block_on(async {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
         let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?.with_lock(lock);
@@ -103,14 +112,7 @@ fn run(args: &NodeArgs) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let msg = match ovs_ovn_supervisor::diskspace::hint(&dirs) {
-                Some(full) => format!("{e:#}; {full}"),
-                None => format!("{e:#}"),
-            };
-            tracing::error!("{msg}");
-            fail(RUNTIME_FAILURE, msg)
-        }
+        Err(e) => fail_run(RUNTIME_FAILURE, format!("{e:#}"), &dirs),
     }
 }
 
