@@ -94,11 +94,12 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
 # Kube-OVN's probe path, for a DaemonSet that still runs `bash /kube-ovn/ovs-healthcheck.sh`.
 COPY --chmod=0755 images/ovs-healthcheck.sh /kube-ovn/ovs-healthcheck.sh
 
-# The binary and its file capability in one layer (a COPY then a RUN setcap would store the
-# binary twice): bind-mounted from the builder stage, or from `--build-context builder=DIR`.
-RUN --mount=type=bind,from=builder,source=/ovs-ovn-supervisor,target=/tmp/ovs-ovn-supervisor \
-    install -m 0755 /tmp/ovs-ovn-supervisor /usr/bin/ovs-ovn-supervisor \
- && setcap cap_sys_nice+ep /usr/bin/ovs-ovn-supervisor
+# The binary, then its file capability. Not one `RUN --mount=type=bind,from=builder` layer,
+# although that would store the binary once: a RUN layer is cached by its command, not by what
+# is mounted into it, so a rebuilt binary would silently leave the old one in the image. COPY is
+# cached by content, and the RUN after it follows.
+COPY --from=builder /ovs-ovn-supervisor /usr/bin/ovs-ovn-supervisor
+RUN setcap cap_sys_nice+ep /usr/bin/ovs-ovn-supervisor
 
 STOPSIGNAL SIGTERM
 # nobody:nogroup by default, as Kube-OVN runs it (runAsUser: 65534); `--user 0` / runAsUser: 0

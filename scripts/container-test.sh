@@ -167,6 +167,11 @@ build_ms=$(($(now_ms) - t_image))
 size_bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 size_mb=$(awk -v b="$size_bytes" 'BEGIN { printf "%.1f", b / 1000000 }')
 say "built $IMAGE (${size_mb} MB) in ${build_ms} ms (cargo build ${cargo_ms} ms before it)"
+# The image must hold the binary just built: a build cache that kept an older one would make
+# every check below test old code.
+want_sum=$(sha256sum <"$work/builder/ovs-ovn-supervisor" | cut -d' ' -f1)
+got_sum=$(podman run --rm --network none --entrypoint sha256sum "$IMAGE" /usr/bin/ovs-ovn-supervisor | cut -d' ' -f1)
+[ "$want_sum" = "$got_sum" ] || die "the image holds a stale binary ($got_sum, built $want_sum)"
 
 # Nothing in the start path is a shell script: the entrypoint is our binary, run as nobody.
 entry=$(podman image inspect --format '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}}' "$IMAGE")
@@ -275,6 +280,15 @@ done
 bad=$(grep -vE '^(ovs-ovn-supervi|ovsdb-server|ovs-vswitchd|ovn-controller) uid=65534 ' <<<"$procs" || true)
 [ -z "$bad" ] || die "non-root: unexpected processes:"$'\n'"$bad"
 [ "$(grep -c '^ovsdb-server ' <<<"$procs")" = 2 ] || die "non-root: expected two ovsdb-server:"$'\n'"$procs"
+
+# The daemons run at nice -10 as under ovs-ctl: the supervisor's CAP_SYS_NICE, used in each
+# child before exec (field 19 of /proc/PID/stat is the nice value).
+nices=$(podman exec "$NR_NAME" sh -c 'for s in /proc/[0-9]*/stat; do
+  c=$(cat "${s%stat}comm" 2>/dev/null) || continue
+  case "$c" in ovsdb-server|ovs-vswitchd|ovn-controller)
+    echo "$c $(sed "s/.*) //" "$s" | cut -d" " -f17)";; esac; done')
+[ -n "$nices" ] && ! grep -qv ' -10$' <<<"$nices" ||
+  die "non-root: daemons not at nice -10:"$'\n'"$nices"
 
 # No file in the image carries a capability outside the five: any that did could not be exec'd.
 fcaps=$(podman exec "$NR_NAME" getcap -r /usr /kube-ovn 2>/dev/null || true)
