@@ -62,34 +62,23 @@ fn a_second_instance_without_takeover_is_refused_and_the_first_keeps_running() {
     assert!(first.stop().0.success());
 }
 
-fn preflight(env: &[(&str, &str)], extra: &[&str]) -> (Option<i32>, String) {
+/// `preflight` on a sandbox path that must not be created by it.
+fn preflight_fresh(env: &[(&str, &str)], extra: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .arg("preflight")
-        .arg("--sandbox")
-        .arg(dir.path().join("sb"))
-        .args(extra)
-        .output()
-        .unwrap();
+    let out = preflight(&dir.path().join("sb"), env, extra);
     assert!(
         !dir.path().join("sb").exists(),
         "preflight created the sandbox"
     );
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    out
 }
 
 #[test]
 fn preflight_on_this_machine_and_on_a_refused_kernel() {
-    let (code, table) = preflight(&[], &[]);
+    let (code, table) = preflight_fresh(&[], &[]);
     assert_eq!(code, Some(0), "{table}");
     assert!(table.contains("kernel"), "{table}");
-    let (code, json) = preflight(&[], &["--output", "json"]);
+    let (code, json) = preflight_fresh(&[], &["--output", "json"]);
     assert_eq!(code, Some(0));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(
@@ -105,7 +94,7 @@ fn preflight_on_this_machine_and_on_a_refused_kernel() {
     )
     .unwrap();
     let root = host.path().to_str().unwrap();
-    let (code, table) = preflight(&[("OVS_OVN_SUPERVISOR_HOST_ROOT", root)], &[]);
+    let (code, table) = preflight_fresh(&[("OVS_OVN_SUPERVISOR_HOST_ROOT", root)], &[]);
     assert_eq!(code, Some(4), "{table}");
     assert!(table.contains("3.10.0-898"), "{table}");
 

@@ -35,13 +35,7 @@ impl Central {
     fn start(dir: &Path, data: &Path) -> Central {
         std::fs::create_dir_all(dir).unwrap();
         let db = data.join("central-sb.db");
-        assert!(Command::new("ovsdb-tool")
-            .arg("create")
-            .arg(&db)
-            .arg("/usr/share/ovn/ovn-sb.ovsschema")
-            .status()
-            .unwrap()
-            .success());
+        create_sb_db(&db);
         let d = |n: &str| dir.join(n).display().to_string();
         let sb = Command::new("unshare")
             .args(["--pid", "--fork", "--kill-child", "ovsdb-server"])
@@ -108,22 +102,6 @@ impl Central {
     }
 }
 
-fn preflight(node: &Node, env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .arg("preflight")
-        .arg("--sandbox")
-        .arg(node.path())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 #[test]
 fn ovn_central_files_in_the_shared_run_dir_survive_run_reboot_and_preflight() {
     let mut node = Node::new();
@@ -142,7 +120,7 @@ fn ovn_central_files_in_the_shared_run_dir_survive_run_reboot_and_preflight() {
 
     node.power_loss();
     assert_eq!(central.files(), before, "after the power loss");
-    let (code, table) = preflight(&node, &env);
+    let (code, table) = preflight(node.path(), &env, &[]);
     assert_eq!(code, Some(0), "{table}");
     assert!(
         !table.contains("ovnsb_db") && !table.contains("ovn-northd"),
@@ -454,13 +432,7 @@ fn a_node_with_kube_ovns_own_environment() {
     let ns = Netns::new();
     // The central Southbound at OVN_DB_IPS:KUBE_OVN_SB_PORT, inside the node's namespace.
     let sb_db = d.join("sb.db");
-    assert!(Command::new("ovsdb-tool")
-        .args(["create"])
-        .arg(&sb_db)
-        .arg("/usr/share/ovn/ovn-sb.ovsschema")
-        .status()
-        .unwrap()
-        .success());
+    create_sb_db(&sb_db);
     let sb_local = format!("unix:{}", d.join("sb.sock").display());
     let _sb = Proc(
         ns.command("ovsdb-server")

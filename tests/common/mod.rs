@@ -392,15 +392,38 @@ impl Drop for Southbound {
     }
 }
 
-pub fn southbound(dir: &Path) -> (Southbound, String) {
-    let db = dir.join("sb.db");
+/// Creates an empty OVN Southbound database file at `db`.
+pub fn create_sb_db(db: &Path) {
     assert!(Command::new("ovsdb-tool")
         .arg("create")
-        .arg(&db)
+        .arg(db)
         .arg("/usr/share/ovn/ovn-sb.ovsschema")
         .status()
         .unwrap()
         .success());
+}
+
+/// `preflight --sandbox SANDBOX EXTRA...` with `env`: its exit code and stdout.
+pub fn preflight(sandbox: &Path, env: &[(&str, &str)], extra: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .arg("preflight")
+        .arg("--sandbox")
+        .arg(sandbox)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+pub fn southbound(dir: &Path) -> (Southbound, String) {
+    let db = dir.join("sb.db");
+    create_sb_db(&db);
     let sock = dir.join("sb.sock");
     let child = Command::new("ovsdb-server")
         .arg(&db)
