@@ -5,7 +5,10 @@
 //!
 //! The rule, for every directory on the path (after following the links we accept):
 //! - it is owned by root or by our effective uid (Kube-OVN's init container chowns the host
-//!   directories to the pod's uid, 65534; `/`, `/var`, `/run` are root's);
+//!   directories to the pod's uid, 65534; `/`, `/var`, `/run` are root's); outside a sandbox,
+//!   also by the uid set with [`trust_owner`] — Kube-OVN's pod uid, whose init container chowns
+//!   the host directories to it even when the container itself runs as root (IPsec mode, or
+//!   an operator's `runAsUser: 0`);
 //! - it is not writable by others, nor by a group other than root's, unless it has the sticky
 //!   bit (`/tmp`): then nobody else can rename or delete what we made in it;
 //! - a symlink is followed only when root or we own it (its directory has already passed), so
@@ -98,7 +101,8 @@ impl Walker<'_> {
 
     /// The trust rule for one directory or link, from its `stat`.
     fn judge(&self, at: &Path, st: &FileStat, is_link: bool) -> Result<(), FsGuardError> {
-        if st.st_uid != 0 && st.st_uid != self.euid {
+        let trusted = TRUSTED_OWNER.get() == Some(&st.st_uid);
+        if st.st_uid != 0 && st.st_uid != self.euid && !trusted {
             let what = if is_link { "is a symlink" } else { "is" };
             return Err(self.untrusted(
                 at.into(),
@@ -213,6 +217,17 @@ impl Walker<'_> {
         }
         Ok(self.stack.pop().map(|(fd, _)| fd))
     }
+}
+
+/// A uid besides root and ours whose directories are trusted; set once, for a real node.
+static TRUSTED_OWNER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// The uid Kube-OVN's `ovs-ovn` pod runs as; its `hostpath-init` chowns the host paths to it.
+pub const KUBE_OVN_POD_UID: u32 = 65534;
+
+/// Trusts directories owned by `uid` from now on (never in a sandbox: call it for real nodes).
+pub fn trust_owner(uid: u32) {
+    let _ = TRUSTED_OWNER.set(uid);
 }
 
 /// Our effective uid.

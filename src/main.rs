@@ -56,6 +56,9 @@ fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let cfg = Config::resolve(args, &host, &cwd).map_err(|e| fail(BAD_CONFIG, e))?;
     ovs_ovn_supervisor::hostcheck::check(&cfg).map_err(|e| fail(BAD_CONFIG, e))?;
+    if cfg.layout.sandbox.is_none() {
+        fsguard::trust_owner(fsguard::KUBE_OVN_POD_UID);
+    }
     Ok(cfg)
 }
 

@@ -307,3 +307,57 @@ fn item5c_a_truncated_conf_db_is_kept_as_a_copy_and_reported_at_error_level() {
         .unwrap_or_else(|| panic!("no line names the copy:\n{log}"));
     assert!(line.contains("ERROR"), "{line}");
 }
+
+/// `preflight` of a real (non-sandbox) node whose directories are all under `d`.
+fn host_preflight(d: &Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(host_dirs(d))
+        .env("OVN_SB_ADDR", "tcp:127.0.0.1:6642")
+        .env("OVS_OVN_SUPERVISOR_RUNDIR_LINK", d.join("link"))
+        .env("OVS_OVN_SUPERVISOR_FIREWALL", "false")
+        .env("OVS_OVN_SUPERVISOR_DATAPATH_TYPE", "netdev")
+        .arg("preflight")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn item1_a_real_nodes_dirs_owned_by_kube_ovns_pod_uid_are_trusted_even_as_root() {
+    // Kube-OVN's hostpath-init chowns the host paths to 65534, also when the container then
+    // runs as root (its IPsec mode): refusing them would break those nodes.
+    let dir = tempfile::Builder::new().prefix("oos").tempdir().unwrap();
+    let d = dir.path();
+    for (_, p) in host_dirs(d) {
+        std::fs::create_dir_all(&p).unwrap();
+    }
+    let chown =
+        |rel: &str, uid: u32| std::os::unix::fs::chown(d.join(rel), Some(uid), Some(uid)).unwrap();
+    for rel in [
+        "run/openvswitch",
+        "run/ovn",
+        "etc/openvswitch",
+        "log/openvswitch",
+        "log/ovn",
+    ] {
+        chown(rel, 65534);
+    }
+    let (code, table) = host_preflight(d);
+    assert_eq!(code, Some(0), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("directories") && l.contains(" ok ")),
+        "{table}"
+    );
+    // Any other user's directory is still refused.
+    chown("run/ovn", 4242);
+    let (code, table) = host_preflight(d);
+    assert_eq!(code, Some(4), "{table}");
+    assert!(table.contains("owned by uid 4242"), "{table}");
+}
