@@ -168,6 +168,37 @@ pub enum Change {
     },
 }
 
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let table = |family: &Family| match family {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        };
+        match self {
+            Change::Inserted { family, rule } => write!(
+                f,
+                "inserted the INPUT accept rule for {} ({}/{}) in {}",
+                rule.tunnel.as_str(),
+                rule.proto,
+                rule.port,
+                table(family)
+            ),
+            Change::Removed {
+                family,
+                rule,
+                count,
+            } => write!(
+                f,
+                "removed {count} INPUT accept rule(s) for {} ({}/{}) from {}",
+                rule.tunnel.as_str(),
+                rule.proto,
+                rule.port,
+                table(family)
+            ),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
     #[error("cannot run `{}`: {source}", command_line(program, args))]

@@ -503,3 +503,25 @@ fn ipv6_wanted_reads_global_scope_addresses() {
     // No IPv6 in the kernel: the file does not exist.
     assert!(!ipv6_wanted(tempfile::tempdir().unwrap().path()));
 }
+
+#[test]
+fn changes_read_as_sentences() {
+    let rule = rule_for(TunnelType::Vxlan);
+    let ins = Change::Inserted {
+        family: Family::V6,
+        rule: rule.clone(),
+    };
+    assert_eq!(
+        ins.to_string(),
+        "inserted the INPUT accept rule for vxlan (udp/4789) in ip6tables"
+    );
+    let rm = Change::Removed {
+        family: Family::V4,
+        rule: rule_for(TunnelType::Geneve),
+        count: 2,
+    };
+    assert_eq!(
+        rm.to_string(),
+        "removed 2 INPUT accept rule(s) for geneve (udp/6081) from iptables"
+    );
+}

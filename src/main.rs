@@ -237,11 +237,15 @@ fn firewall(args: &FirewallArgs) -> ExitCode {
     };
     match result {
         Ok(changes) => {
+            let backend = match backend {
+                firewall::Backend::Legacy => "iptables-legacy",
+                firewall::Backend::Nft => "iptables-nft",
+            };
             if changes.is_empty() {
-                println!("unchanged ({backend:?})");
+                println!("nothing to change ({backend})");
             }
             for c in changes {
-                println!("{c:?}");
+                println!("{c} ({backend})");
             }
             ExitCode::SUCCESS
         }
