@@ -77,6 +77,11 @@ impl DebugWrapper {
         }
     }
 
+    /// The program the wrapper runs, if it wraps anything (the first word of its prefix).
+    pub fn program(&self) -> Option<String> {
+        self.prefix("", Path::new("")).into_iter().next()
+    }
+
     /// True when the spawned process is not the daemon itself (its pid comes from its pidfile).
     pub fn wraps(&self) -> bool {
         !matches!(self, DebugWrapper::None | DebugWrapper::Glibc)

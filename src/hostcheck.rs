@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::config::{Config, ConfigError, DebugWrapper};
+use crate::config::{Config, ConfigError};
 use crate::daemons::find_in_path;
 
 fn invalid(var: &'static str, value: &Path, expected: &str) -> ConfigError {
@@ -16,16 +16,6 @@ fn invalid(var: &'static str, value: &Path, expected: &str) -> ConfigError {
         var,
         value: value.display().to_string(),
         expected: expected.to_string(),
-    }
-}
-
-/// The first word of what `DEBUG_WRAPPER` runs, if it wraps anything.
-fn wrapper_program(w: &DebugWrapper) -> Option<&str> {
-    match w {
-        DebugWrapper::None | DebugWrapper::Glibc => None,
-        DebugWrapper::Valgrind => Some("valgrind"),
-        DebugWrapper::Strace => Some("strace"),
-        DebugWrapper::Command(words) => words.first().map(String::as_str),
     }
 }
 
@@ -55,16 +45,16 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
-    if let Some(program) = wrapper_program(&cfg.debug_wrapper) {
+    if let Some(program) = cfg.debug_wrapper.program() {
         let found = if program.contains('/') {
-            Path::new(program).is_file()
+            Path::new(&program).is_file()
         } else {
-            find_in_path(program).is_some()
+            find_in_path(&program).is_some()
         };
         if !found {
             return Err(ConfigError::Invalid {
                 var: "DEBUG_WRAPPER",
-                value: program.to_string(),
+                value: program,
                 expected: "a program installed in the image (not found in PATH)".into(),
             });
         }

@@ -88,6 +88,16 @@ fn is_pid_ctl(name: &str, prefix: &str) -> bool {
         .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// An fcntl write lock over the whole file: the lock OVS takes on its pidfiles and databases.
+fn whole_file_write_lock() -> libc::flock {
+    // SAFETY: `flock` is a plain C struct for which all-zero bytes is a valid value (and
+    // `l_start = l_len = 0` means the whole file).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl
+}
+
 /// Who holds the fcntl write lock on `path`. `Unknown` (cannot open or ask) is never taken for
 /// stale.
 enum LockHolder {
@@ -100,10 +110,7 @@ fn lock_holder(path: &Path) -> LockHolder {
     let Ok(f) = std::fs::File::open(path) else {
         return LockHolder::Unknown;
     };
-    // SAFETY: `flock` is a plain C struct for which all-zero bytes is a valid value.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    let mut fl = whole_file_write_lock();
     match fcntl(f.as_raw_fd(), FcntlArg::F_GETLK(&mut fl)) {
         Ok(_) if fl.l_type == libc::F_UNLCK as libc::c_short => LockHolder::Nobody,
         // The kernel reports 0 for a holder outside our pid namespace.
@@ -146,10 +153,7 @@ fn lock_is_free(path: &Path) -> bool {
     else {
         return false;
     };
-    // SAFETY: `flock` is a plain C struct for which all-zero bytes is a valid value.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    let fl = whole_file_write_lock();
     // The lock is released when `f` closes at the end of this function.
     fcntl(f.as_raw_fd(), FcntlArg::F_SETLK(&fl)).is_ok()
 }

@@ -5,7 +5,11 @@
 //! `PREROUTING`) and checks after each step that the whole `*-save` output, with our one line
 //! filtered out, is byte-for-byte what it was. Needs root (`ip netns add`).
 
+mod common;
+
 use std::sync::Barrier;
+
+use common::Netns;
 
 use ovs_ovn_supervisor::config::TunnelType;
 use ovs_ovn_supervisor::firewall::{
@@ -14,26 +18,8 @@ use ovs_ovn_supervisor::firewall::{
 
 const OURS: &str = "ovs-ovn-supervisor";
 
-/// A private network namespace, deleted on drop even when the test fails.
-struct Netns {
-    name: String,
-}
-
+/// The firewall library's own view of a test namespace.
 impl Netns {
-    fn new() -> Netns {
-        let name = format!("oos-fw-{:08x}", fastrand::u32(..));
-        let out = std::process::Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .expect("run ip");
-        assert!(
-            out.status.success(),
-            "ip netns add {name} (needs root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Netns { name }
-    }
-
     fn runner(&self) -> HostRunner {
         HostRunner {
             netns: Some(self.name.clone()),
@@ -44,20 +30,6 @@ impl Netns {
         self.runner()
             .run(program, args)
             .expect("spawn ip netns exec")
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> String {
-        let out = self.try_run(program, args);
-        assert_eq!(out.code, Some(0), "{program} {args:?}: {}", out.stderr);
-        out.stdout
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
     }
 }
 
@@ -72,7 +44,7 @@ struct Fixture {
 impl Fixture {
     /// `None` when this backend does not work here (binary missing or unusable).
     fn new(backend: Backend, family: Family) -> Option<Fixture> {
-        let ns = Netns::new();
+        let ns = Netns::new("oos-fw");
         let program = backend.program(family);
         if ns.try_run(program, &["-w", "-S", "INPUT"]).code != Some(0) {
             eprintln!("skipping {program}: it does not work in a network namespace here");
@@ -252,7 +224,7 @@ fn nft_ipv6() {
 
 #[test]
 fn detect_backend_follows_the_tables_in_use() {
-    let ns = Netns::new();
+    let ns = Netns::new("oos-fw");
     // Nothing anywhere: nft, the Debian 12 default.
     assert_eq!(detect_backend(&ns.runner()), Backend::Nft);
     // Rules only in legacy: legacy.

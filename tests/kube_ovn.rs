@@ -319,47 +319,6 @@ fn env_of<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
     &env.iter().find(|(k, _)| k == key).unwrap().1
 }
 
-/// A named network namespace, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("oos-kovn-{}-{n}", std::process::id());
-        assert!(Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap()
-            .success());
-        let ns = Netns(name);
-        ns.run(&["ip", "link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0]).arg(program);
-        c
-    }
-
-    fn run(&self, argv: &[&str]) -> String {
-        let out = self.command(argv[0]).args(&argv[1..]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{argv:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 /// A child process killed on drop.
 struct Proc(Child);
 
@@ -429,7 +388,7 @@ fn a_node_with_kube_ovns_own_environment() {
     assert_eq!(env.len(), 12, "{env:?}");
     let dir = tempfile::Builder::new().prefix("oos").tempdir().unwrap();
     let d = dir.path();
-    let ns = Netns::new();
+    let ns = Netns::new("oos-kovn");
     // The central Southbound at OVN_DB_IPS:KUBE_OVN_SB_PORT, inside the node's namespace.
     let sb_db = d.join("sb.db");
     create_sb_db(&sb_db);
@@ -617,7 +576,7 @@ fn a_node_with_kube_ovns_own_environment() {
             "{module}: {vlog}"
         );
     }
-    let rules = ns.run(&["iptables", "-S", "INPUT"]);
+    let rules = ns.run("iptables", &["-S", "INPUT"]);
     let ours: Vec<&str> = rules
         .lines()
         .filter(|l| l.contains("ovs-ovn-supervisor"))
@@ -645,12 +604,12 @@ fn a_node_with_kube_ovns_own_environment() {
     // vswitchd's exit (no --cleanup) leaves the bridges' devices; a reboot would not.
     for br in ["br-gone", "br-provider", "br-mine"] {
         assert!(
-            ns.run(&["ip", "-o", "link", "show"])
+            ns.run("ip", &["-o", "link", "show"])
                 .contains(&format!(": {br}")),
             "{br}"
         );
     }
-    ns.run(&["ip", "link", "del", "br-gone"]);
+    ns.run("ip", &["link", "del", "br-gone"]);
     let mut node = start();
     wait_host_ready(d, &mut node);
     let bridges = vsctl(d, &["list-br"]);
