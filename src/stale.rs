@@ -46,10 +46,6 @@ pub enum Finding {
 }
 
 impl Finding {
-    pub fn is_stale(&self) -> bool {
-        !matches!(self, Finding::LiveDaemon { .. })
-    }
-
     pub fn describe(&self) -> String {
         match self {
             Finding::StalePidfile { path, pid, why } => {
