@@ -188,6 +188,17 @@ impl OldNode {
             .unwrap();
         let worker = Old::record(program.into(), pid);
         let (_, ppid, _, _) = stat(pid).unwrap();
+        // The monitor renames itself to `monitor` just after forking the worker, so right
+        // after ovs-ctl returns it may still carry the program's name for a moment.
+        let t0 = std::time::Instant::now();
+        while std::fs::read_to_string(format!("/proc/{ppid}/comm"))
+            .is_ok_and(|c| c.trim() != "monitor")
+        {
+            if t0.elapsed() > std::time::Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let monitor = Old::record(format!("{program}'s monitor"), ppid);
         self.0.extend([worker.clone(), monitor.clone()]);
         assert_eq!(worker.comm, program);
