@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use ovs_ovn_supervisor::jsonrpc::Decoder;
+use ovs_ovn_supervisor::ovs::jsonrpc::Decoder;
 use serde_json::{json, Value};
 
 struct Counting;

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ovs_ovn_supervisor::cli::{NodeArgs, PathArgs};
+use ovs_ovn_supervisor::config::cli::{NodeArgs, PathArgs};
 use ovs_ovn_supervisor::config::Config;
-use ovs_ovn_supervisor::jsonrpc::Client;
+use ovs_ovn_supervisor::ovs::jsonrpc::Client;
 use ovs_ovn_supervisor::settings;
-use ovs_ovn_supervisor::tuning::Threads;
+use ovs_ovn_supervisor::settings::tuning::Threads;
 
 const T: Duration = Duration::from_secs(10);
 

@@ -10,17 +10,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::FromArgMatches;
-use ovs_ovn_supervisor::cli::{
+use ovs_ovn_supervisor::config::cli::{
     Cli, Command, FirewallAction, FirewallArgs, NodeArgs, PathArgs, PreflightArgs, ProbeArgs,
     ProbeKind, StatusArgs,
 };
+use ovs_ovn_supervisor::config::paths::Layout;
 use ovs_ovn_supervisor::config::{parse_tristate, parse_tunnel, parse_uint, Config};
-use ovs_ovn_supervisor::hostprep::{self, HostPrepError};
-use ovs_ovn_supervisor::instance::LockError;
-use ovs_ovn_supervisor::paths::Layout;
+use ovs_ovn_supervisor::host::instance::LockError;
+use ovs_ovn_supervisor::host::prep::{self, HostPrepError};
 use ovs_ovn_supervisor::process::Reaper;
 use ovs_ovn_supervisor::supervisor::Supervisor;
-use ovs_ovn_supervisor::{control, fsguard, logging, netns};
+use ovs_ovn_supervisor::{control, host::fsguard, host::netns, logging};
 
 const RUNTIME_FAILURE: u8 = 1;
 const BAD_CONFIG: u8 = 2;
@@ -41,7 +41,7 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 /// A failed `run`, logged and printed; a full filesystem under the node's directories is named
 /// (ENOSPC), whatever step ran into it.
 fn fail_run(code: u8, e: impl std::fmt::Display, dirs: &[std::path::PathBuf]) -> ExitCode {
-    let msg = match ovs_ovn_supervisor::diskspace::hint(dirs) {
+    let msg = match ovs_ovn_supervisor::host::diskspace::hint(dirs) {
         Some(full) => format!("{e}; {full}"),
         None => e.to_string(),
     };
@@ -55,7 +55,7 @@ fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
         .unwrap_or_default();
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let cfg = Config::resolve(args, &host, &cwd).map_err(|e| fail(BAD_CONFIG, e))?;
-    ovs_ovn_supervisor::hostcheck::check(&cfg).map_err(|e| fail(BAD_CONFIG, e))?;
+    ovs_ovn_supervisor::host::prereqs::check(&cfg).map_err(|e| fail(BAD_CONFIG, e))?;
     if cfg.layout.sandbox.is_none() {
         fsguard::trust_owner(fsguard::KUBE_OVN_POD_UID);
     }
@@ -64,7 +64,7 @@ fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
 
 fn run(args: &NodeArgs) -> ExitCode {
     // Before anything else: a SIGTERM from here on means a clean stop, not death by signal.
-    if let Err(e) = ovs_ovn_supervisor::signals::hold() {
+    if let Err(e) = ovs_ovn_supervisor::supervisor::signals::hold() {
         return fail(RUNTIME_FAILURE, format!("cannot block stop signals: {e}"));
     }
     let cfg = match resolve(args) {
@@ -82,8 +82,8 @@ fn run(args: &NodeArgs) -> ExitCode {
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
     // which must not race the reaper. The instance lock comes before any of them.
     let prepared = ovs_ovn_supervisor::takeover::claim(&cfg).and_then(|lock| {
-        let mut report = hostprep::report(&cfg);
-        hostprep::prepare(&cfg, &mut report, lock)
+        let mut report = prep::report(&cfg);
+        prep::prepare(&cfg, &mut report, lock)
     });
     let (predecessor, lock) = match prepared {
         Ok(p) => p,
@@ -109,7 +109,7 @@ fn run(args: &NodeArgs) -> ExitCode {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
         let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?.with_lock(lock);
         // Its handlers exist now: a stop signal held since the start is delivered and handled.
-        ovs_ovn_supervisor::signals::release().map_err(anyhow::Error::from)?;
+        ovs_ovn_supervisor::supervisor::signals::release().map_err(anyhow::Error::from)?;
         supervisor.run().await?;
         anyhow::Ok(())
     });
@@ -202,7 +202,7 @@ fn preflight(args: &PreflightArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let report = hostprep::report(&cfg);
+    let report = prep::report(&cfg);
     if json {
         println!("{}", report.to_json());
     } else {
@@ -216,7 +216,7 @@ fn preflight(args: &PreflightArgs) -> ExitCode {
 }
 
 fn firewall(args: &FirewallArgs) -> ExitCode {
-    use ovs_ovn_supervisor::firewall;
+    use ovs_ovn_supervisor::host::firewall;
     let tunnel = match parse_tunnel(&args.tunnel_type) {
         Ok(t) => t,
         Err(e) => return fail(BAD_CONFIG, e),
@@ -226,7 +226,7 @@ fn firewall(args: &FirewallArgs) -> ExitCode {
         Err(e) => return fail(BAD_CONFIG, e),
     };
     let root = args.host_root.clone().unwrap_or_else(|| "/".into());
-    let families = hostprep::families(ipv6, &root);
+    let families = prep::families(ipv6, &root);
     let runner = firewall::HostRunner {
         netns: args.netns.clone(),
     };
@@ -254,7 +254,7 @@ fn firewall(args: &FirewallArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cmd = match ovs_ovn_supervisor::cli::command(&|k| std::env::var_os(k)) {
+    let cmd = match ovs_ovn_supervisor::config::cli::command(&|k| std::env::var_os(k)) {
         Ok(c) => c,
         Err(e) => return fail(BAD_CONFIG, e),
     };

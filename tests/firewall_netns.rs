@@ -12,7 +12,7 @@ use std::sync::Barrier;
 use common::Netns;
 
 use ovs_ovn_supervisor::config::TunnelType;
-use ovs_ovn_supervisor::firewall::{
+use ovs_ovn_supervisor::host::firewall::{
     detect_backend, ensure, remove, rule_for, Backend, Change, Family, HostRunner, Output, Runner,
 };
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ovs_ovn_supervisor::jsonrpc::{Client, RpcError};
-use ovs_ovn_supervisor::ovsdb::{
+use ovs_ovn_supervisor::ovs::jsonrpc::{Client, RpcError};
+use ovs_ovn_supervisor::ovs::ovsdb::{
     list_dbs, map_get, op_comment, op_increment, op_insert, op_mutate_map_keys, op_select, op_wait,
     set_elems, transact, OvsdbError,
 };

@@ -1,0 +1,352 @@
+//! Table-driven tests of [`Config::resolve`]: every accepted and rejected form of each variable.
+
+use super::*;
+use crate::config::cli::PathArgs;
+
+fn sandbox_args() -> NodeArgs {
+    NodeArgs {
+        paths: PathArgs {
+            sandbox: Some(PathBuf::from("/tmp/sb")),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn resolve(f: impl FnOnce(&mut NodeArgs)) -> Result<Config, ConfigError> {
+    let mut a = sandbox_args();
+    f(&mut a);
+    Config::resolve(&a, "host-a", Path::new("/"))
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+#[test]
+fn defaults_in_the_sandbox() {
+    let c = resolve(|_| {}).unwrap();
+    assert_eq!(c.remote_probe_interval_ms, 10_000);
+    assert_eq!(c.openflow_probe_interval_s, 180);
+    assert_eq!(c.tunnel, TunnelType::Geneve);
+    assert_eq!(c.hostname, "host-a");
+    assert_eq!(c.datapath_type, DatapathType::Netdev);
+    assert!(c.southbound.embedded);
+    assert_eq!(
+        c.southbound.remote,
+        "unix:/tmp/sb/run/ovn/ovnsb_db.sock".to_string()
+    );
+    assert_eq!(c.stop_budget, Duration::from_secs(25));
+    // A successor gets the whole start it may take (stage + br-int.mgmt deadlines) to confirm.
+    assert_eq!(c.handover_confirm, Duration::from_secs(90));
+    assert_eq!(c.sandbox_net, Some(SandboxNet::Auto));
+}
+
+#[test]
+fn rejected_values_name_the_variable_and_what_is_accepted() {
+    type Setter = fn(&mut NodeArgs);
+    let cases: &[(&str, Setter, &str)] = &[
+        (
+            "OVN_REMOTE_PROBE_INTERVAL",
+            |a| a.ovn_remote_probe_interval = s("abc"),
+            "whole number",
+        ),
+        (
+            "OVN_REMOTE_PROBE_INTERVAL",
+            |a| a.ovn_remote_probe_interval = s("-5"),
+            "whole number",
+        ),
+        (
+            "OVN_REMOTE_PROBE_INTERVAL",
+            |a| a.ovn_remote_probe_interval = s("+5"),
+            "whole number",
+        ),
+        (
+            "OVN_REMOTE_PROBE_INTERVAL",
+            |a| a.ovn_remote_probe_interval = s("99999999999999999999999"),
+            "whole number",
+        ),
+        (
+            "OVN_REMOTE_PROBE_INTERVAL",
+            |a| a.ovn_remote_probe_interval = s("2147483648"),
+            "2147483647",
+        ),
+        (
+            "OVN_REMOTE_PROBE_INTERVAL",
+            |a| a.ovn_remote_probe_interval = s("1.5"),
+            "whole number",
+        ),
+        (
+            "OVN_REMOTE_OPENFLOW_INTERVAL",
+            |a| a.ovn_remote_openflow_interval = s("3m"),
+            "whole number",
+        ),
+        (
+            "TUNNEL_TYPE",
+            |a| a.tunnel_type = s("gre0"),
+            "geneve, vxlan, stt",
+        ),
+        (
+            "TUNNEL_TYPE",
+            |a| a.tunnel_type = s("GENEVE "),
+            "geneve, vxlan, stt",
+        ),
+        (
+            "KUBE_OVN_SB_PORT",
+            |a| {
+                a.ovn_db_ips = s("10.0.0.1");
+                a.kube_ovn_sb_port = s("70000")
+            },
+            "65535",
+        ),
+        (
+            "KUBE_OVN_SB_PORT",
+            |a| {
+                a.ovn_db_ips = s("10.0.0.1");
+                a.kube_ovn_sb_port = s("0")
+            },
+            "from 1",
+        ),
+        (
+            "OVN_DB_IPS",
+            |a| a.ovn_db_ips = s("10.0.0.1,node_b"),
+            "or a host name",
+        ),
+        (
+            "OVN_DB_IPS",
+            |a| a.ovn_db_ips = s("10.0.0.300"),
+            "or a host name",
+        ),
+        (
+            "OVN_DB_IPS",
+            |a| a.ovn_db_ips = s("-bad.example"),
+            "or a host name",
+        ),
+        ("OVN_DB_IPS", |a| a.ovn_db_ips = s(",,"), "comma-separated"),
+        (
+            "OVN_SB_ADDR",
+            |a| a.ovn_sb_addr = s("10.0.0.1:6642"),
+            "tcp:",
+        ),
+        ("OVN_SB_ADDR", |a| a.ovn_sb_addr = s("tcp:"), "tcp:"),
+        (
+            "OVN_SB_SERVICE_HOST",
+            |a| a.ovn_sb_service_host = s("not an ip"),
+            "IPv4 or IPv6",
+        ),
+        (
+            "OVN_SB_SERVICE_PORT",
+            |a| {
+                a.ovn_sb_service_host = s("10.96.0.5");
+                a.ovn_sb_service_port = s("x")
+            },
+            "whole number",
+        ),
+        (
+            "OVS_OVN_SUPERVISOR_DATAPATH_TYPE",
+            |a| a.datapath_type = s("dpdk"),
+            "system, netdev",
+        ),
+        (
+            "OVS_OVN_SUPERVISOR_N_HANDLER_THREADS",
+            |a| a.n_handler_threads = s("0"),
+            "from 1 to 1024",
+        ),
+        (
+            "OVS_OVN_SUPERVISOR_N_REVALIDATOR_THREADS",
+            |a| a.n_revalidator_threads = s("5000"),
+            "from 1 to 1024",
+        ),
+        (
+            "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_CAP_MS",
+            |a| {
+                a.mgmt_backoff_base_ms = s("100");
+                a.mgmt_backoff_cap_ms = s("50")
+            },
+            "at least",
+        ),
+        (
+            "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_BASE_MS",
+            |a| a.mgmt_backoff_base_ms = s("0"),
+            "from 1",
+        ),
+        (
+            "OVS_OVN_SUPERVISOR_STOP_BUDGET_MS",
+            |a| a.stop_budget_ms = s("5"),
+            "from 100",
+        ),
+        (
+            "OVS_OVN_SUPERVISOR_LOG_FORMAT",
+            |a| a.log_format = s("xml"),
+            "text, json",
+        ),
+        (
+            "OVS_OVN_SUPERVISOR_SANDBOX_NET",
+            |a| a.sandbox_net = s("host"),
+            "auto, netns, dummy",
+        ),
+    ];
+    for (var, set, expected) in cases {
+        let err = resolve(*set).expect_err(var);
+        let msg = err.to_string();
+        assert!(msg.starts_with(var), "{var}: {msg}");
+        assert!(msg.contains(expected), "{var}: {msg} lacks {expected:?}");
+    }
+}
+
+#[test]
+fn accepted_values() {
+    let c = resolve(|a| {
+        a.ovn_remote_probe_interval = s("0");
+        a.ovn_remote_openflow_interval = s("30");
+        a.tunnel_type = s("vxlan");
+        a.hw_offload = s("true");
+        a.enable_ssl = s("true");
+        a.node_name = s("node-1");
+        a.kube_node_name = s("ignored");
+        a.ovn_db_ips = s("10.0.0.1, [fd00::2],fd00::3 ,ovn-central.kube-system");
+        a.n_handler_threads = s("3");
+        a.debug_wrapper = s("valgrind  --leak-check=full");
+    })
+    .unwrap();
+    assert_eq!(c.remote_probe_interval_ms, 0);
+    assert_eq!(c.openflow_probe_interval_s, 30);
+    assert_eq!(c.tunnel, TunnelType::Vxlan);
+    assert!(c.hw_offload && c.ssl);
+    assert_eq!(c.hostname, "node-1");
+    assert_eq!(
+        c.southbound,
+        Southbound {
+            remote: "ssl:10.0.0.1:6642,ssl:[fd00::2]:6642,ssl:[fd00::3]:6642,ssl:ovn-central.kube-system:6642".into(),
+            embedded: false
+        }
+    );
+    assert_eq!(c.handler_threads, Some(3));
+    assert_eq!(c.revalidator_threads, None);
+    assert_eq!(
+        c.debug_wrapper,
+        DebugWrapper::Command(vec!["valgrind".into(), "--leak-check=full".into()])
+    );
+}
+
+#[test]
+fn empty_values_count_as_unset() {
+    let c = resolve(|a| {
+        a.hw_offload = s("");
+        a.tunnel_type = s(" ");
+        a.node_name = s("");
+        a.kube_node_name = s("old-name");
+    })
+    .unwrap();
+    assert!(!c.hw_offload);
+    assert_eq!(c.tunnel, TunnelType::Geneve);
+    assert_eq!(c.hostname, "old-name");
+}
+
+#[test]
+fn southbound_precedence() {
+    let c = resolve(|a| {
+        a.ovn_sb_addr = s("tcp:1.2.3.4:6642");
+        a.ovn_db_ips = s("10.0.0.1");
+        a.ovn_sb_service_host = s("10.96.0.5");
+    })
+    .unwrap();
+    assert_eq!(c.southbound.remote, "tcp:1.2.3.4:6642");
+    let c = resolve(|a| {
+        a.ovn_db_ips = s("10.0.0.1");
+        a.kube_ovn_sb_port = s("16642");
+        a.ovn_sb_service_host = s("10.96.0.5");
+    })
+    .unwrap();
+    assert_eq!(c.southbound.remote, "tcp:10.0.0.1:16642");
+    let c = resolve(|a| {
+        a.ovn_sb_service_host = s("fd00::10");
+        a.ovn_sb_service_port = s("6643");
+    })
+    .unwrap();
+    assert_eq!(c.southbound.remote, "tcp:[fd00::10]:6643");
+}
+
+#[test]
+fn outside_the_sandbox_a_southbound_is_required() {
+    let a = NodeArgs::default();
+    let err = Config::resolve(&a, "h", Path::new("/")).unwrap_err();
+    assert_eq!(err, ConfigError::NoSouthbound);
+    let a = NodeArgs {
+        ovn_db_ips: s("10.0.0.1"),
+        ..Default::default()
+    };
+    let c = Config::resolve(&a, "h", Path::new("/")).unwrap();
+    assert_eq!(c.datapath_type, DatapathType::System);
+    assert_eq!(c.sandbox_net, None);
+}
+
+#[test]
+fn small_nonzero_probe_interval_is_accepted_with_a_warning() {
+    let c = resolve(|a| a.ovn_remote_probe_interval = s("500")).unwrap();
+    assert_eq!(c.remote_probe_interval_ms, 500);
+    assert!(c.warnings.iter().any(|w| w.contains("1000 ms")));
+}
+
+#[test]
+fn booleans_as_kube_ovn_reads_them() {
+    // (value, ENABLE_SSL, HW_OFFLOAD, warned)
+    let table: &[(Option<&str>, bool, bool, bool)] = &[
+        (None, false, false, false),
+        (Some(""), false, false, false),
+        (Some("false"), false, false, false),
+        (Some("true"), true, true, false),
+        (Some(" true "), true, true, false),
+        (Some("True"), true, false, true),
+        (Some("1"), true, false, true),
+        (Some("no"), true, false, true),
+        (Some("FALSE"), true, false, true),
+    ];
+    for &(value, ssl, hw, warned) in table {
+        let c = resolve(|a| {
+            a.enable_ssl = value.map(String::from);
+            a.hw_offload = value.map(String::from);
+        })
+        .unwrap();
+        assert_eq!((c.ssl, c.hw_offload), (ssl, hw), "{value:?}");
+        let warnings: Vec<_> = c
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with("ENABLE_SSL=") || w.starts_with("HW_OFFLOAD="))
+            .collect();
+        assert_eq!(
+            warnings.len(),
+            if warned { 2 } else { 0 },
+            "{value:?}: {warnings:?}"
+        );
+        if warned {
+            assert!(warnings[0].contains("taken as on"), "{warnings:?}");
+            assert!(warnings[1].contains("taken as off"), "{warnings:?}");
+        }
+    }
+}
+
+#[test]
+fn debug_wrapper_keywords() {
+    use std::path::Path;
+    let w = |v: &str| DebugWrapper::parse(&Some(v.to_string()));
+    let log = Path::new("/var/log/openvswitch");
+    let v = w("valgrind").prefix("ovs-vswitchd", log);
+    assert_eq!(v[0], "valgrind");
+    assert!(
+        v.contains(&"--log-file=/var/log/openvswitch/ovs-vswitchd.valgrind.log.%p".to_string()),
+        "{v:?}"
+    );
+    let st = w("strace").prefix("ovn-controller", Path::new("/var/log/ovn"));
+    assert_eq!(st[0], "strace");
+    assert!(st.contains(&"-D".to_string()));
+    assert_eq!(st.last().unwrap(), "/var/log/ovn/ovn-controller.strace.log");
+    assert!(w("glibc").prefix("x", log).is_empty());
+    assert!(w("glibc")
+        .env()
+        .contains(&("MALLOC_CHECK_".into(), "2".into())));
+    assert!(!w("glibc").wraps());
+    assert_eq!(w("gdb -batch").prefix("x", log), ["gdb", "-batch"]);
+    assert!(w("gdb -batch").wraps());
+    assert_eq!(DebugWrapper::parse(&Some(" ".into())), DebugWrapper::None);
+}

@@ -1,0 +1,185 @@
+//! Table tests of the verdicts the control socket answers with, as pure functions of a snapshot.
+
+use super::*;
+use crate::control::DaemonInfo;
+
+fn d(name: &str, state: &str) -> DaemonInfo {
+    DaemonInfo {
+        name: name.into(),
+        pid: Some(1),
+        state: state.into(),
+        since_ms: Some(0),
+        ..DaemonInfo::default()
+    }
+}
+
+fn snap(
+    started: bool,
+    stopping: bool,
+    states: &[&str],
+    health: Option<(u64, bool, bool)>,
+) -> Snapshot {
+    Snapshot {
+        stage: if started { "ready" } else { "ovs-vswitchd" }.into(),
+        started,
+        stopping,
+        daemons: ["ovsdb-server", "ovs-vswitchd", "ovn-controller"]
+            .iter()
+            .zip(states)
+            .map(|(n, s)| d(n, s))
+            .collect(),
+        health: health.map(|(at, live, ready)| Health {
+            checked_at_ms: at,
+            unresponsive: vec![],
+            liveness: Verdict {
+                ok: live,
+                reason: "live-reason".into(),
+            },
+            readiness: Verdict {
+                ok: ready,
+                reason: "ready-reason".into(),
+            },
+        }),
+        health_max_age_ms: 10_000,
+        ..Snapshot::default()
+    }
+}
+
+/// An instance that handed the node over to pid 42 and stopped its daemons.
+fn handed(confirmed: bool, now: u64) -> Snapshot {
+    let mut s = snap(
+        true,
+        true,
+        &["handed-over"; 3],
+        Some((now - 500, true, true)),
+    );
+    s.handover = Some(crate::takeover::handback::HandedOver {
+        successor: Some(42),
+        confirmed,
+        take_back_at_ms: now + 5_000,
+    });
+    s
+}
+
+#[test]
+fn verdicts_in_every_state() {
+    let now = 100_000;
+    let run3 = ["running"; 3];
+    // (what, snapshot, startup, liveness, readiness, reason fragment of the first failing one)
+    let cases: Vec<(&str, Snapshot, bool, bool, bool, &str)> = vec![
+        (
+            "starting",
+            snap(false, false, &["running"], None),
+            false,
+            true,
+            false,
+            "starting: stage ovs-vswitchd",
+        ),
+        (
+            "ready",
+            snap(true, false, &run3, Some((now - 500, true, true))),
+            true,
+            true,
+            true,
+            "",
+        ),
+        (
+            "SB down: ready fails, live holds",
+            snap(true, false, &run3, Some((now - 500, true, false))),
+            true,
+            true,
+            false,
+            "ready-reason",
+        ),
+        (
+            "hung daemon",
+            snap(true, false, &run3, Some((now - 500, false, false))),
+            true,
+            false,
+            false,
+            "live-reason",
+        ),
+        (
+            "daemon exited",
+            snap(
+                true,
+                false,
+                &["running", "exited", "running"],
+                Some((now - 500, true, true)),
+            ),
+            true,
+            false,
+            false,
+            "ovs-vswitchd is exited",
+        ),
+        (
+            "daemon restarting",
+            snap(
+                true,
+                false,
+                &["running", "restarting", "running"],
+                Some((now - 500, true, true)),
+            ),
+            true,
+            true,
+            false,
+            "ovs-vswitchd is restarting",
+        ),
+        (
+            "checker stalled",
+            snap(true, false, &run3, Some((now - 60_000, true, true))),
+            true,
+            false,
+            false,
+            "stalled",
+        ),
+        (
+            "no check yet",
+            snap(true, false, &run3, None),
+            true,
+            false,
+            false,
+            "pending",
+        ),
+        (
+            "stopping",
+            snap(true, true, &run3, Some((now - 500, true, true))),
+            true,
+            true,
+            false,
+            "stopping",
+        ),
+        (
+            "handed over, successor not confirmed: nothing runs",
+            handed(false, now),
+            true,
+            false,
+            false,
+            "has not confirmed: no daemon runs",
+        ),
+        (
+            "handed over and confirmed: idle until terminated",
+            handed(true, now),
+            true,
+            true,
+            false,
+            "which runs it",
+        ),
+    ];
+    for (what, s, want_start, want_live, want_ready, reason) in cases {
+        assert_eq!(startup(&s).ok, want_start, "{what}: startup");
+        let l = liveness(&s, now);
+        let r = readiness(&s, now);
+        assert_eq!(l.ok, want_live, "{what}: liveness {l:?}");
+        assert_eq!(r.ok, want_ready, "{what}: readiness {r:?}");
+        let first_fail = [&l, &r]
+            .into_iter()
+            .find(|v| !v.ok)
+            .map(|v| v.reason.clone())
+            .unwrap_or_default();
+        assert!(
+            first_fail.contains(reason),
+            "{what}: {first_fail:?} lacks {reason:?}"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! The ordered stop and SIGHUP handling of [`super::Supervisor`].
+//!
+//! Invariants: daemons stop in reverse dependency order (ovn-controller, ovs-vswitchd,
+//! ovsdb-server, the embedded Southbound); each gets a share of what is left of the budget,
+//! split between the graceful unixctl `exit`, SIGTERM and SIGKILL of its process group; only
+//! pids the reaper still holds are signalled.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tokio::sync::mpsc;
+
+use super::Running;
+use crate::config::Config;
+use crate::daemon::Daemon;
+use crate::process::{ExitStatus, Reaper};
+use crate::{ovs::unixctl, status::probe};
+
+const ORDER: [Daemon; 4] = [
+    Daemon::OvnController,
+    Daemon::Vswitchd,
+    Daemon::OvsdbServer,
+    Daemon::SbServer,
+];
+
+/// Waits until `d` has exited (recording other daemons' exits seen meanwhile).
+async fn wait_exit(
+    d: Daemon,
+    exits: &mut mpsc::UnboundedReceiver<(Daemon, i32, ExitStatus)>,
+    exited: &mut BTreeMap<Daemon, ExitStatus>,
+    until: Instant,
+) -> Option<ExitStatus> {
+    loop {
+        if let Some(s) = exited.get(&d) {
+            return Some(*s);
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, exits.recv()).await {
+            Ok(Some((who, _, status))) => {
+                exited.insert(who, status);
+            }
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// Stops every running daemon in order; true when each stopped before SIGKILL was needed.
+pub(super) async fn stop_all(
+    cfg: &Config,
+    reaper: &Reaper,
+    running: &mut BTreeMap<Daemon, Running>,
+    exits: &mut mpsc::UnboundedReceiver<(Daemon, i32, ExitStatus)>,
+    budget: Duration,
+) -> bool {
+    let end = Instant::now() + budget;
+    let mut exited = BTreeMap::new();
+    let mut clean = true;
+    let order: Vec<Daemon> = ORDER
+        .into_iter()
+        .filter(|d| running.contains_key(d))
+        .collect();
+    for (i, d) in order.iter().copied().enumerate() {
+        let Some(r) = running.remove(&d) else {
+            continue;
+        };
+        let share = end.saturating_duration_since(Instant::now()) / (order.len() - i) as u32;
+        let t0 = Instant::now();
+        // Graceful: half the share; SIGTERM: 30%; SIGKILL: the rest.
+        let graceful = t0 + share / 2;
+        let args = d.exit_args();
+        // A daemon spawned a moment ago has no control socket yet: nobody to ask, so SIGTERM
+        // (which OVS daemons handle as a clean exit) at once rather than wait for nothing.
+        let ctl = probe::ctl_of(&cfg.layout, d, Some(r.pid)).filter(|c| c.exists());
+        let mut status = None;
+        if let Some(ctl) = ctl {
+            if let Err(e) = unixctl::call(&ctl, "exit", args, share / 4).await {
+                tracing::debug!(daemon = d.name(), error = %e, "unixctl exit");
+            }
+            status = wait_exit(d, exits, &mut exited, graceful).await;
+        }
+        if status.is_none() {
+            if reaper.signal(r.pid, Signal::SIGTERM, true) {
+                tracing::info!(
+                    daemon = d.name(),
+                    pid = r.pid,
+                    "no exit after unixctl exit (or no control socket yet); SIGTERM"
+                );
+            }
+            // Not signalled: it has exited already, and its exit is on its way here.
+            status = wait_exit(d, exits, &mut exited, t0 + share * 4 / 5).await;
+        }
+        if status.is_none() && reaper.signal(r.pid, Signal::SIGKILL, true) {
+            tracing::warn!(
+                daemon = d.name(),
+                pid = r.pid,
+                "no exit after SIGTERM; SIGKILL"
+            );
+            clean = false;
+            // SIGKILL cannot be refused; the wait is bounded even past the budget.
+            status = wait_exit(
+                d,
+                exits,
+                &mut exited,
+                Instant::now() + share.max(Duration::from_secs(1)),
+            )
+            .await;
+        }
+        match status {
+            Some(s) => tracing::info!(
+                daemon = d.name(),
+                pid = r.pid,
+                status = %s,
+                ms = t0.elapsed().as_millis() as u64,
+                "stopped"
+            ),
+            None => {
+                clean = false;
+                tracing::error!(daemon = d.name(), pid = r.pid, "did not exit");
+            }
+        }
+    }
+    clean
+}
+
+/// SIGHUP: log rotation. Forwarding it would kill the daemons (OVS dies on SIGHUP).
+pub(super) async fn reopen_logs(cfg: &Config, running: &BTreeMap<Daemon, Running>) {
+    for (d, r) in running {
+        let Some(ctl) = probe::ctl_of(&cfg.layout, *d, Some(r.pid)) else {
+            continue;
+        };
+        match unixctl::call(&ctl, "vlog/reopen", &[], Duration::from_secs(2)).await {
+            Ok(_) => tracing::info!(daemon = d.name(), "log reopened"),
+            Err(e) => tracing::warn!(daemon = d.name(), error = %e, "vlog/reopen failed"),
+        }
+    }
+}
