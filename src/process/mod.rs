@@ -14,6 +14,7 @@
 //!   grandchildren and nothing else.
 
 pub mod backoff;
+pub mod bounded;
 
 use std::collections::HashMap;
 use std::fmt;
