@@ -5,6 +5,7 @@
 use nix::sys::signal::Signal;
 use ovs_ovn_supervisor::process::{ExitStatus, Reaper};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -57,7 +58,10 @@ fn orphans_of_our_children_are_reaped() {
         // The shell leaves a grandchild behind and exits; as subreaper it becomes ours.
         let mut c = Command::new("sh");
         c.arg("-c").arg("sleep 0.2 & echo $!");
-        let out = reaper.output("sh", c).await.unwrap();
+        let out = reaper
+            .output("sh", c, Duration::from_secs(30))
+            .await
+            .unwrap();
         let grandchild: i32 = out.stdout.trim().parse().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         // Reaped means /proc/PID is gone (a zombie would keep it).
@@ -74,14 +78,52 @@ fn output_collects_stdout_stderr_and_status() {
         let reaper = Reaper::global().unwrap();
         let mut c = Command::new("sh");
         c.arg("-c").arg("echo out; echo err >&2; exit 3");
-        let o = reaper.output("sh", c).await.unwrap();
+        let o = reaper
+            .output("sh", c, Duration::from_secs(30))
+            .await
+            .unwrap();
         assert_eq!(o.stdout, "out\n");
         assert_eq!(o.stderr, "err\n");
         assert_eq!(o.status, ExitStatus::Exited(3));
         let err = reaper
-            .output("nope", Command::new("/nonexistent/tool"))
+            .output(
+                "nope",
+                Command::new("/nonexistent/tool"),
+                Duration::from_secs(30),
+            )
             .await
             .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/tool"), "{err}");
+    });
+}
+
+#[test]
+fn a_tool_past_its_deadline_is_killed_with_its_group_and_named() {
+    rt().block_on(async {
+        let reaper = Reaper::global().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild");
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!("sleep 60 & echo $! > {}; wait", pidfile.display()));
+        let started = Instant::now();
+        let err = reaper
+            .output("hung-tool", c, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(30), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("hung-tool") && msg.contains("300ms"), "{msg}");
+        assert!(reaper.live().iter().all(|(_, name)| name != "hung-tool"));
+        // The grandchild went with the group; as subreaper we reap it, so /proc/PID goes.
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&format!("/proc/{}", pid.trim())).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "grandchild {pid} survived the deadline kill"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     });
 }

@@ -54,11 +54,15 @@ pub enum DbAction {
     },
 }
 
+/// One `ovsdb-tool` run: conf.db is small (a conversion of a large one takes well under a
+/// second here); a tool blocked this long (a hung disk) fails the conf.db stage naming it.
+const TOOL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(crate) async fn tool(reaper: &Reaper, args: &[&str]) -> Result<String, DbFileError> {
     let bin = crate::daemon::find_in_path("ovsdb-tool").ok_or(DbFileError::NoTool)?;
     let mut cmd = Command::new(bin);
     cmd.args(args);
-    let out = reaper.output("ovsdb-tool", cmd).await?;
+    let out = reaper.output("ovsdb-tool", cmd, TOOL_DEADLINE).await?;
     if !out.status.success() {
         return Err(DbFileError::Tool {
             args: args.join(" "),

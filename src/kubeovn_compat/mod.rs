@@ -207,7 +207,8 @@ async fn link_present(reaper: &Reaper, b: &UnderlayBridge) -> bool {
     let mut cmd = std::process::Command::new("ip");
     cmd.args(["-o", "link", "show", "dev", &b.name, "type", "openvswitch"]);
     // Unknown (no `ip`): keep the bridge; deleting is the irreversible choice.
-    match reaper.output("ip", cmd).await {
+    // `ip link show` answers in milliseconds; a hung one must not hold the start.
+    match reaper.output("ip", cmd, Duration::from_secs(5)).await {
         Ok(out) if out.status.success() => !out.stdout.trim().is_empty(),
         Ok(_) => false,
         _ => true,

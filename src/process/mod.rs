@@ -42,6 +42,12 @@ pub enum ProcessError {
     Subreaper(Errno),
     #[error("cannot start the reaper thread: {0}")]
     Thread(std::io::Error),
+    #[error("{name} (pid {pid}) did not finish within {deadline:?}; killed it")]
+    Deadline {
+        name: String,
+        pid: i32,
+        deadline: Duration,
+    },
     #[error("{name} (pid {pid}) vanished without an exit status")]
     Lost { name: String, pid: i32 },
 }
@@ -254,11 +260,36 @@ impl Reaper {
             .collect()
     }
 
-    /// Runs a short-lived tool (e.g. `ovsdb-tool`) to completion through the reaper.
-    pub async fn output(&self, name: &str, cmd: Command) -> Result<Output, ProcessError> {
+    /// Runs a short-lived tool (e.g. `ovsdb-tool`) to completion through the reaper. A tool
+    /// still running at `deadline` is killed with its process group (it leads one) and waited
+    /// for, so neither it nor a zombie stays; the error names it and the deadline.
+    pub async fn output(
+        &self,
+        name: &str,
+        cmd: Command,
+        deadline: Duration,
+    ) -> Result<Output, ProcessError> {
         let mut s = self.spawn(name, cmd)?;
-        let (out, err) = tokio::join!(read_all(s.stdout.take()), read_all(s.stderr.take()));
-        let status = (&mut s.exit).await.map_err(|_| ProcessError::Lost {
+        let run = async {
+            let (out, err) = tokio::join!(read_all(s.stdout.take()), read_all(s.stderr.take()));
+            let status = (&mut s.exit).await;
+            (out, err, status)
+        };
+        let (out, err, status) = match tokio::time::timeout(deadline, run).await {
+            Ok(done) => done,
+            Err(_) => {
+                self.signal(s.pid, Signal::SIGKILL, true);
+                // SIGKILL cannot be ignored: the exit comes; bounded anyway, as a stuck
+                // uninterruptible sleep (D state) would never deliver it.
+                let _ = tokio::time::timeout(KILL_WAIT, &mut s.exit).await;
+                return Err(ProcessError::Deadline {
+                    name: name.to_string(),
+                    pid: s.pid,
+                    deadline,
+                });
+            }
+        };
+        let status = status.map_err(|_| ProcessError::Lost {
             name: name.to_string(),
             pid: s.pid,
         })?;
@@ -269,6 +300,9 @@ impl Reaper {
         })
     }
 }
+
+/// How long a tool killed at its deadline gets to be reaped before we stop waiting.
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Output {

@@ -59,12 +59,16 @@ pub struct SavedFlows {
 
 const OF: &str = "OpenFlow15";
 
+/// One `ovs-ofctl` dump or restore: 100,000 flows take a few seconds here, ten times that in an
+/// emulated VM; beyond this the switch is not answering and the caller's stage reports it.
+const OFCTL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn ofctl(reaper: &Reaper, args: &[&str]) -> Result<String, String> {
     let bin = find_in_path("ovs-ofctl").ok_or("ovs-ofctl not found: install openvswitch-common")?;
     let mut cmd = Command::new(bin);
     cmd.args(args);
     let out = reaper
-        .output("ovs-ofctl", cmd)
+        .output("ovs-ofctl", cmd, OFCTL_DEADLINE)
         .await
         .map_err(|e| e.to_string())?;
     if out.status.success() {
