@@ -16,9 +16,9 @@ use ovs_ovn_supervisor::config::cli::{
 };
 use ovs_ovn_supervisor::config::paths::Layout;
 use ovs_ovn_supervisor::config::{parse_tristate, parse_tunnel, parse_uint, Config};
-use ovs_ovn_supervisor::host::instance::LockError;
-use ovs_ovn_supervisor::host::prep::{self, HostPrepError};
+use ovs_ovn_supervisor::host::prep;
 use ovs_ovn_supervisor::process::Reaper;
+use ovs_ovn_supervisor::supervisor::prepare;
 use ovs_ovn_supervisor::supervisor::Supervisor;
 use ovs_ovn_supervisor::{control, host::fsguard, host::netns, logging};
 
@@ -81,18 +81,12 @@ fn run(args: &NodeArgs) -> ExitCode {
     }
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
     // which must not race the reaper. The instance lock comes before any of them.
-    let prepared = ovs_ovn_supervisor::takeover::claim(&cfg).and_then(|lock| {
-        let mut report = prep::report(&cfg);
-        prep::prepare(&cfg, &mut report, lock)
-    });
-    let (predecessor, lock) = match prepared {
+    let (predecessor, lock) = match prepare::prepare(&cfg) {
         Ok(p) => p,
         Err(e) => {
-            let code = match e {
-                HostPrepError::Refused(_) | HostPrepError::Locked(LockError::Held { .. }) => {
-                    PREFLIGHT_FAILED
-                }
-                _ => RUNTIME_FAILURE,
+            let code = match e.is_refusal() {
+                true => PREFLIGHT_FAILED,
+                false => RUNTIME_FAILURE,
             };
             return fail_run(code, e, &dirs);
         }
@@ -173,7 +167,7 @@ fn status(args: &StatusArgs) -> ExitCode {
         println!("{v}");
         return ExitCode::SUCCESS;
     }
-    match serde_json::from_value::<control::Snapshot>(v) {
+    match serde_json::from_value::<ovs_ovn_supervisor::status::Snapshot>(v) {
         Ok(snap) => {
             print!("{}", snap.render(control::unix_ms()));
             ExitCode::SUCCESS
@@ -202,7 +196,7 @@ fn preflight(args: &PreflightArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let report = prep::report(&cfg);
+    let report = prepare::report(&cfg);
     if json {
         println!("{}", report.to_json());
     } else {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::control::Verdict;
 use crate::ovs::jsonrpc::{codec, Decoder, Message};
+use crate::status::Verdict;
 
 /// Asks the supervisor behind `path`; blocking, bounded by `timeout` in all. The error is a
 /// one-line reason fit for a probe's output.

@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -35,7 +34,8 @@ use tokio::sync::watch;
 
 pub use crate::control::client::{ask, ask_with, probe};
 use crate::ovs::jsonrpc::{codec, Decoder, Message};
-use crate::status::probe;
+pub use crate::status::unix_ms;
+use crate::status::{verdict, Snapshot};
 
 pub const MAX_REQUEST: usize = 64 * 1024;
 pub const READ_DEADLINE: Duration = Duration::from_secs(1);
@@ -48,156 +48,6 @@ pub enum ControlError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// What a daemon is doing, as the supervisor knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct DaemonInfo {
-    pub name: String,
-    pub pid: Option<i32>,
-    /// starting, running, restarting, exited, stopped
-    pub state: String,
-    /// Unix time in ms of the current process's start.
-    pub since_ms: Option<u64>,
-    pub restarts: u32,
-    pub last_exit: Option<String>,
-    /// Unix time in ms of the last restart (spawn after an exit); `None` if never restarted.
-    #[serde(default)]
-    pub restarted_at_ms: Option<u64>,
-    /// How long ago that was, filled in when `status` is answered.
-    #[serde(default)]
-    pub since_restart_ms: Option<u64>,
-}
-
-/// The supervisor's live knowledge, published on every change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Snapshot {
-    pub pid: i32,
-    pub version: String,
-    /// The stage in progress, or "ready" / "stopping".
-    pub stage: String,
-    /// The first full start has finished.
-    pub started: bool,
-    pub stopping: bool,
-    pub started_at_ms: u64,
-    pub daemons: Vec<DaemonInfo>,
-    /// Completed start stages and their durations, ms.
-    pub timeline: Vec<(String, u64)>,
-    /// The last background health check; `None` until the first one after the start.
-    pub health: Option<Health>,
-    /// After this long without a health check the verdicts are stale (the checker is stuck).
-    pub health_max_age_ms: u64,
-    /// The `ovn-remote` ovn-controller connects to, for readiness reasons.
-    #[serde(default)]
-    pub southbound: String,
-    /// ovn-controller's version skew with ovn-northd, while its log keeps reporting one.
-    #[serde(default)]
-    pub version_skew: Option<crate::status::skew::VersionSkew>,
-    /// Set once this instance has handed the node over.
-    #[serde(default)]
-    pub handover: Option<crate::takeover::handback::HandedOver>,
-}
-
-/// Verdicts of one background health check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    pub checked_at_ms: u64,
-    /// Daemons that did not answer their control socket in this check.
-    #[serde(default)]
-    pub unresponsive: Vec<String>,
-    pub liveness: Verdict,
-    pub readiness: Verdict,
-}
-
-impl Snapshot {
-    pub fn daemon(&self, name: &str) -> Option<&DaemonInfo> {
-        self.daemons.iter().find(|d| d.name == name)
-    }
-
-    /// The `status` table: one line per daemon, then the start timeline.
-    pub fn render(&self, now_ms: u64) -> String {
-        let mut out = format!(
-            "supervisor pid {} (v{}), stage {}, up {}\n\n",
-            self.pid,
-            self.version,
-            self.stage,
-            human(now_ms.saturating_sub(self.started_at_ms))
-        );
-        let rows: Vec<[String; 7]> = self
-            .daemons
-            .iter()
-            .map(|d| {
-                [
-                    d.name.clone(),
-                    d.pid.map_or("-".into(), |p| p.to_string()),
-                    d.state.clone(),
-                    d.since_ms
-                        .filter(|_| d.state == "running")
-                        .map_or("-".into(), |t| human(now_ms.saturating_sub(t))),
-                    d.restarts.to_string(),
-                    d.restarted_at_ms
-                        .map_or("-".into(), |t| human(now_ms.saturating_sub(t)) + " ago"),
-                    d.last_exit.clone().unwrap_or_else(|| "-".into()),
-                ]
-            })
-            .collect();
-        let head = [
-            "DAEMON",
-            "PID",
-            "STATE",
-            "UPTIME",
-            "RESTARTS",
-            "LAST RESTART",
-            "LAST EXIT",
-        ]
-        .map(String::from);
-        let mut width = head.clone().map(|h| h.len());
-        for r in &rows {
-            for (w, c) in width.iter_mut().zip(r) {
-                *w = (*w).max(c.len());
-            }
-        }
-        for r in std::iter::once(&head).chain(&rows) {
-            let line: Vec<String> = r
-                .iter()
-                .zip(width)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
-        out.push_str("\nstart timeline:");
-        let total: u64 = self.timeline.iter().map(|(_, ms)| ms).sum();
-        for (stage, ms) in &self.timeline {
-            out.push_str(&format!(" {stage} {ms} ms;"));
-        }
-        out.push_str(&format!(" total {total} ms\n"));
-        out
-    }
-}
-
-/// 0s, 42s, 5m03s, 2h07m, 3d04h.
-fn human(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..=86399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub ok: bool,
-    pub reason: String,
-}
-
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Binds the socket (0600) and serves it until the task is dropped.
@@ -340,7 +190,7 @@ async fn hand_over(
         .and_then(Value::as_i64)
         .and_then(|p| i32::try_from(p).ok())
         // Judged dead later only if we can see it now (another pid namespace: never).
-        .filter(|p| crate::takeover::handback::alive(Path::new("/proc"), *p).is_some());
+        .filter(|p| crate::process::procfs::alive(Path::new("/proc"), *p).is_some());
     handover
         .try_send(HandoverRequest {
             reply: tx,
@@ -359,9 +209,9 @@ pub fn answer(method: &str, snap: &Snapshot, now_ms: u64) -> Result<Value, Strin
         "status" => {
             return serde_json::to_value(with_ages(snap, now_ms)).map_err(|e| e.to_string())
         }
-        "startup" => probe::startup(snap),
-        "liveness" => probe::liveness(snap, now_ms),
-        "readiness" => probe::readiness(snap, now_ms),
+        "startup" => verdict::startup(snap),
+        "liveness" => verdict::liveness(snap, now_ms),
+        "readiness" => verdict::readiness(snap, now_ms),
         other => return Err(format!("unknown method {other:?}")),
     };
     serde_json::to_value(verdict).map_err(|e| e.to_string())

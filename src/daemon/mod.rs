@@ -9,6 +9,8 @@
 //! is the only host access.
 
 pub mod policy;
+pub mod state;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,11 @@ pub enum Daemon {
     OvsdbServer,
     Vswitchd,
     OvnController,
+}
+
+impl Daemon {
+    /// The node's own daemons (not the sandbox's embedded Southbound), in stop order.
+    pub const NODE: [Daemon; 3] = [Daemon::OvnController, Daemon::Vswitchd, Daemon::OvsdbServer];
 }
 
 /// How the sandbox keeps vswitchd's devices off the host.

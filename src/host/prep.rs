@@ -2,20 +2,18 @@
 //! (`preflight` prints it; `run` refuses to start on a fail) and the fixes `run` then applies —
 //! modprobe, the run-dir link, stale-state removal, the tunnel port rule.
 //!
-//! Invariants: [`report`] only reads; [`prepare`] changes the host only after the report has no
-//! fail, and is called before the reaper thread exists (modprobe and iptables are waited on
-//! through std). The sandbox never touches anything outside its directory: no modules, no link,
-//! no firewall (the config turns those off), only its own stale files. Old daemons of
-//! `ovs-ctl`/`ovn-ctl` are only found here; the first start stage stops them
-//! ([`crate::takeover::legacy`]), since saving their flows needs the reaper.
+//! Invariants: [`report`] only reads; [`load_modules`] and [`fix`] change the host, and the
+//! caller (`supervisor::prepare`) runs them only after the report has no fail, before the
+//! reaper thread exists (modprobe and iptables are waited on through std). The sandbox never
+//! touches anything outside its directory: no modules, no link, no firewall (the config turns
+//! those off), only its own stale files. Nothing here talks to another supervisor: who runs
+//! the node is the caller's question, passed in.
 
 use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::host::firewall::{self, Family, HostRunner, Runner};
-use crate::host::instance::{self, InstanceLock};
 use crate::host::preflight::{self, Check, Report, Status};
-use crate::takeover::Predecessor;
-use crate::{control, host::stale, host::symlink, settings, takeover::legacy};
+use crate::{host::stale, host::symlink, settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostPrepError {
@@ -30,8 +28,6 @@ pub enum HostPrepError {
     },
     #[error("firewall: {0}")]
     Firewall(#[from] firewall::FirewallError),
-    #[error(transparent)]
-    Locked(#[from] instance::LockError),
 }
 
 fn check(name: &str, status: Status, detail: String, fix: Option<&str>) -> Check {
@@ -77,14 +73,8 @@ pub fn owned_files(cfg: &Config) -> Vec<stale::Owned> {
         .collect()
 }
 
-fn stale_scan(cfg: &Config) -> Vec<stale::Finding> {
+pub fn stale_scan(cfg: &Config) -> Vec<stale::Finding> {
     stale::scan(&owned_files(cfg), &lock_files(cfg))
-}
-
-/// Node daemons still running on our run dirs with no supervisor: a dead successor's, when a
-/// handed-over instance takes the node back. Stopped the way an `ovs-ctl` node is.
-pub fn leftover_daemons(cfg: &Config) -> Option<legacy::LegacyNode> {
-    legacy::find(&cfg.layout, &stale_scan(cfg), &cfg.host_root.join("proc"))
 }
 
 /// Removes what the stale scan proves stale; after a legacy takeover too, since a daemon that
@@ -98,18 +88,6 @@ pub fn remove_stale(cfg: &Config) -> Result<(), HostPrepError> {
         tracing::info!(path = %path.display(), "removed stale file");
     }
     Ok(())
-}
-
-/// Another live supervisor on this run dir: its control socket answers.
-pub(crate) fn other_instance(cfg: &Config) -> Option<i32> {
-    let status = control::ask(
-        &cfg.layout.control_sock(),
-        "status",
-        std::time::Duration::from_millis(500),
-    )
-    .ok()?;
-    let pid = status.get("pid")?.as_i64()? as i32;
-    (pid != std::process::id() as i32).then_some(pid)
 }
 
 fn firewall_check(cfg: &Config) -> Check {
@@ -158,7 +136,10 @@ fn stale_checks(cfg: &Config, other: bool) -> Vec<Check> {
         checks.push(match f {
             stale::Finding::LiveDaemon { .. } if other => continue,
             stale::Finding::LiveDaemon { pidfile, .. }
-                if cfg.takeover && legacy::is_ours(&cfg.layout, pidfile) =>
+                if cfg.takeover
+                    && Daemon::NODE
+                        .iter()
+                        .any(|d| d.pidfile(&cfg.layout) == *pidfile) =>
             {
                 check(
                     "stale state",
@@ -198,8 +179,9 @@ fn stale_checks(cfg: &Config, other: bool) -> Vec<Check> {
     checks
 }
 
-/// Every check, reading only.
-pub fn report(cfg: &Config) -> Report {
+/// Every check, reading only. `other`: the pid of another supervisor that answers on this
+/// run dir, if one does.
+pub fn report(cfg: &Config, other: Option<i32>) -> Report {
     let mut r = preflight::check(&preflight::Input {
         host_root: &cfg.host_root,
         tunnel: cfg.tunnel,
@@ -241,7 +223,6 @@ pub fn report(cfg: &Config) -> Report {
             Err(e) => check("directories", Status::Fail, e.to_string(), None),
         },
     );
-    let other = other_instance(cfg);
     if let Some(pid) = other {
         let dir = cfg.layout.ovs_rundir.display();
         r.checks.push(if cfg.takeover {
@@ -283,14 +264,9 @@ fn failures(r: &Report) -> String {
         .join("\n")
 }
 
-/// Applies the fixes `run` owns; refuses when the report (after loading modules) has a fail.
-/// Takes the node over from a live instance first when allowed; returns who ran it before and
-/// the instance lock (`lock` from [`claim`], or taken after the handover).
-pub fn prepare(
-    cfg: &Config,
-    report: &mut Report,
-    lock: Option<InstanceLock>,
-) -> Result<(Predecessor, InstanceLock), HostPrepError> {
+/// Loads the modules the report found loadable (when we manage modules), logs every check, and
+/// refuses when a fail is left.
+pub fn load_modules(cfg: &Config, report: &mut Report) -> Result<(), HostPrepError> {
     if cfg.manage_modules {
         let mut loader = preflight::Modprobe {
             proc_modules: Some(cfg.host_root.join("proc/modules")),
@@ -299,39 +275,22 @@ pub fn prepare(
         preflight::apply_fixes(report, &mut loader, cfg.datapath_type);
     }
     for c in &report.checks {
+        let fix = c.fix.as_deref().unwrap_or("");
         match c.status {
-            Status::Fail => {
-                tracing::error!(check = %c.name, fix = c.fix.as_deref().unwrap_or(""), "{}", c.detail)
-            }
-            Status::Warn => {
-                tracing::warn!(check = %c.name, fix = c.fix.as_deref().unwrap_or(""), "{}", c.detail)
-            }
+            Status::Fail => tracing::error!(check = %c.name, fix, "{}", c.detail),
+            Status::Warn => tracing::warn!(check = %c.name, fix, "{}", c.detail),
             _ => tracing::debug!(check = %c.name, status = ?c.status, "{}", c.detail),
         }
     }
-    if report.failed() {
-        return Err(HostPrepError::Refused(failures(report)));
+    match report.failed() {
+        true => Err(HostPrepError::Refused(failures(report))),
+        false => Ok(()),
     }
-    let mut predecessor = Predecessor::None;
-    let lock = if let Some(pid) = other_instance(cfg).filter(|_| cfg.takeover) {
-        let (p, lock) = crate::takeover::hand_over(cfg, pid, lock)?;
-        predecessor = p;
-        lock
-    } else {
-        // The holder we saw in `claim` may have gone since: then the lock is free.
-        let lock = match lock {
-            Some(l) => l,
-            None => instance::try_acquire(&cfg.layout.ovs_rundir)?,
-        };
-        let proc_root = cfg.host_root.join("proc");
-        if let Some(old) =
-            legacy::find(&cfg.layout, &stale_scan(cfg), &proc_root).filter(|_| cfg.takeover)
-        {
-            tracing::info!(old = %old.describe(), "ovs-ctl/ovn-ctl daemons run this node: taking it over");
-            predecessor = Predecessor::Legacy(old);
-        }
-        lock
-    };
+}
+
+/// The fixes `run` owns once the node is ours: the run-dir link, stale files, the tunnel port
+/// rule.
+pub fn fix(cfg: &Config) -> Result<(), HostPrepError> {
     if let Some(link) = &cfg.rundir_link {
         let before = symlink::ensure(link, &cfg.layout.ovs_rundir)?;
         if before != symlink::LinkState::Correct {
@@ -342,16 +301,12 @@ pub fn prepare(
     if cfg.firewall {
         let runner = HostRunner { netns: None };
         let backend = firewall::detect_backend(&runner);
-        for change in firewall::ensure(
-            &runner,
-            backend,
-            cfg.tunnel,
-            &families(cfg.firewall_ipv6, &cfg.host_root),
-        )? {
-            tracing::info!(?change, "firewall");
+        let families = families(cfg.firewall_ipv6, &cfg.host_root);
+        for change in firewall::ensure(&runner, backend, cfg.tunnel, &families)? {
+            tracing::info!("firewall: {change}");
         }
     }
-    Ok((predecessor, lock))
+    Ok(())
 }
 
 /// Families the `firewall` subcommand acts on.

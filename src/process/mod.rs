@@ -15,6 +15,7 @@
 
 pub mod backoff;
 pub mod bounded;
+pub mod procfs;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,4 +1,4 @@
-//! The end of a run and the handed-over state of [`super::Supervisor`] (issue 11 item 3):
+//! The end of a run and the handed-over state of [`super::Supervisor`]:
 //! stop every daemon and say so in `status`; after a handover, watch the successor and take
 //! the node back when nobody completes it (the decision is [`crate::takeover::handback::decide`]).
 //!
@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use super::{SigEvent, Supervisor};
+use super::signals::SigEvent;
+use super::Supervisor;
 use crate::control;
-use crate::takeover::handback::{self, Action, AtPath, HandedOver};
+use crate::daemon::state::Event;
+use crate::status::{self, HandedOver};
+use crate::takeover::handback::{self, Action, AtPath};
 
 /// How often the successor is looked for until it confirms.
 const WATCH_EVERY: Duration = Duration::from_millis(200);
@@ -51,33 +54,27 @@ fn watch(successor: Option<i32>, confirm: Duration) -> (Option<i32>, Instant) {
 impl Supervisor {
     /// Stops every daemon in order and marks each stopped; true when all stopped cleanly.
     pub(super) async fn stop_everything(&mut self) -> bool {
-        self.marker(false);
+        super::marker::set(self.cfg.ready_file.as_deref(), false);
         self.snap.send_modify(|s| {
             s.stage = "stopping".into();
             s.stopping = true;
         });
+        let processes = self.processes().into_iter().collect();
         let budget = self.cfg.stop_budget;
-        let clean = super::stop::stop_all(
-            &self.cfg,
-            self.reaper,
-            &mut self.running,
-            &mut self.exits,
-            budget,
-        )
-        .await;
-        self.running.clear();
-        self.mark_all("stopped");
+        let clean =
+            super::stop::stop_all(&self.cfg, self.reaper, &processes, &mut self.exits, budget)
+                .await;
+        self.mark_all(false);
         clean
     }
 
-    /// Every daemon in the published status as `state`, with no pid: none of them runs.
-    fn mark_all(&self, state: &str) {
-        self.snap.send_modify(|s| {
-            for d in &mut s.daemons {
-                d.state = state.to_string();
-                d.pid = None;
-            }
-        });
+    /// Every daemon in the published status as stopped (`handed_over`: for a newer
+    /// instance), with no pid: none of them runs.
+    fn mark_all(&mut self, handed_over: bool) {
+        let daemons: Vec<_> = self.slots.keys().copied().collect();
+        for d in daemons {
+            self.event(d, Event::Stopped { handed_over });
+        }
     }
 
     fn publish_handover(&self, successor: Option<i32>, deadline: Instant, confirmed: bool) {
@@ -88,7 +85,7 @@ impl Supervisor {
             s.handover = Some(HandedOver {
                 successor,
                 confirmed,
-                take_back_at_ms: control::unix_ms() + left,
+                take_back_at_ms: status::unix_ms() + left,
             })
         });
     }
@@ -105,12 +102,13 @@ impl Supervisor {
         let (mut successor, mut deadline) = watch(successor, self.cfg.handover_confirm);
         let mut confirmed = false;
         self.set_stage("handed-over");
-        self.mark_all("handed-over");
+        self.mark_all(true);
         loop {
             self.publish_handover(successor, deadline, confirmed);
             if !confirmed {
                 let at = at_path(sock.clone(), *ours).await;
-                let alive = successor.map(|p| handback::alive(Path::new("/proc"), p) == Some(true));
+                let alive = successor
+                    .map(|p| crate::process::procfs::alive(Path::new("/proc"), p) == Some(true));
                 match handback::decide(at, alive, deadline, Instant::now()) {
                     Action::Wait => {}
                     Action::Confirmed => {
@@ -164,10 +162,10 @@ impl Supervisor {
     /// Back to the state before the first start: a normal start from our own configuration,
     /// restoring no flows; daemons a dead successor left running are stopped first.
     fn reset_for_takeback(&mut self) {
-        self.tracks.clear();
+        self.slots.clear();
         self.owned = None;
         self.restore = None;
-        self.legacy = crate::host::prep::leftover_daemons(&self.cfg);
+        self.legacy = crate::takeover::legacy::leftover(&self.cfg);
         if self.legacy.is_none() {
             if let Err(e) = crate::host::prep::remove_stale(&self.cfg) {
                 tracing::warn!("after the successor: {e}");
@@ -178,7 +176,7 @@ impl Supervisor {
             s.stage = "starting".into();
             s.started = false;
             s.stopping = false;
-            s.started_at_ms = control::unix_ms();
+            s.started_at_ms = status::unix_ms();
             s.timeline.clear();
             s.health = None;
             s.handover = None;

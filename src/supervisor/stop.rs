@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 
-use super::Running;
+use super::Supervisor;
 use crate::config::Config;
 use crate::daemon::Daemon;
+use crate::ovs::unixctl;
 use crate::process::{ExitStatus, Reaper};
-use crate::{ovs::unixctl, status::probe};
+use crate::status::check;
 
 const ORDER: [Daemon; 4] = [
     Daemon::OvnController,
@@ -49,7 +50,7 @@ async fn wait_exit(
 pub(super) async fn stop_all(
     cfg: &Config,
     reaper: &Reaper,
-    running: &mut BTreeMap<Daemon, Running>,
+    running: &BTreeMap<Daemon, i32>,
     exits: &mut mpsc::UnboundedReceiver<(Daemon, i32, ExitStatus)>,
     budget: Duration,
 ) -> bool {
@@ -61,7 +62,7 @@ pub(super) async fn stop_all(
         .filter(|d| running.contains_key(d))
         .collect();
     for (i, d) in order.iter().copied().enumerate() {
-        let Some(r) = running.remove(&d) else {
+        let Some(&pid) = running.get(&d) else {
             continue;
         };
         let share = end.saturating_duration_since(Instant::now()) / (order.len() - i) as u32;
@@ -71,7 +72,7 @@ pub(super) async fn stop_all(
         let args = d.exit_args();
         // A daemon spawned a moment ago has no control socket yet: nobody to ask, so SIGTERM
         // (which OVS daemons handle as a clean exit) at once rather than wait for nothing.
-        let ctl = probe::ctl_of(&cfg.layout, d, Some(r.pid)).filter(|c| c.exists());
+        let ctl = check::ctl_of(&cfg.layout, d, Some(pid)).filter(|c| c.exists());
         let mut status = None;
         if let Some(ctl) = ctl {
             if let Err(e) = unixctl::call(&ctl, "exit", args, share / 4).await {
@@ -80,20 +81,20 @@ pub(super) async fn stop_all(
             status = wait_exit(d, exits, &mut exited, graceful).await;
         }
         if status.is_none() {
-            if reaper.signal(r.pid, Signal::SIGTERM, true) {
+            if reaper.signal(pid, Signal::SIGTERM, true) {
                 tracing::info!(
                     daemon = d.name(),
-                    pid = r.pid,
+                    pid = pid,
                     "no exit after unixctl exit (or no control socket yet); SIGTERM"
                 );
             }
             // Not signalled: it has exited already, and its exit is on its way here.
             status = wait_exit(d, exits, &mut exited, t0 + share * 4 / 5).await;
         }
-        if status.is_none() && reaper.signal(r.pid, Signal::SIGKILL, true) {
+        if status.is_none() && reaper.signal(pid, Signal::SIGKILL, true) {
             tracing::warn!(
                 daemon = d.name(),
-                pid = r.pid,
+                pid = pid,
                 "no exit after SIGTERM; SIGKILL"
             );
             clean = false;
@@ -109,29 +110,31 @@ pub(super) async fn stop_all(
         match status {
             Some(s) => tracing::info!(
                 daemon = d.name(),
-                pid = r.pid,
+                pid = pid,
                 status = %s,
                 ms = t0.elapsed().as_millis() as u64,
                 "stopped"
             ),
             None => {
                 clean = false;
-                tracing::error!(daemon = d.name(), pid = r.pid, "did not exit");
+                tracing::error!(daemon = d.name(), pid = pid, "did not exit");
             }
         }
     }
     clean
 }
 
-/// SIGHUP: log rotation. Forwarding it would kill the daemons (OVS dies on SIGHUP).
-pub(super) async fn reopen_logs(cfg: &Config, running: &BTreeMap<Daemon, Running>) {
-    for (d, r) in running {
-        let Some(ctl) = probe::ctl_of(&cfg.layout, *d, Some(r.pid)) else {
-            continue;
-        };
-        match unixctl::call(&ctl, "vlog/reopen", &[], Duration::from_secs(2)).await {
-            Ok(_) => tracing::info!(daemon = d.name(), "log reopened"),
-            Err(e) => tracing::warn!(daemon = d.name(), error = %e, "vlog/reopen failed"),
+impl Supervisor {
+    /// SIGHUP: log rotation. Forwarding it would kill the daemons (OVS dies on SIGHUP).
+    pub(super) async fn reopen_logs(&self) {
+        for (d, pid) in self.processes() {
+            let Some(ctl) = check::ctl_of(&self.cfg.layout, d, Some(pid)) else {
+                continue;
+            };
+            match unixctl::call(&ctl, "vlog/reopen", &[], Duration::from_secs(2)).await {
+                Ok(_) => tracing::info!(daemon = d.name(), "log reopened"),
+                Err(e) => tracing::warn!(daemon = d.name(), error = %e, "vlog/reopen failed"),
+            }
         }
     }
 }

@@ -1,24 +1,36 @@
 //! Supervision after the start: health checks, restarts of crashed or hung daemons, signals.
 //!
-//! Invariants: every decision comes from [`crate::daemon::policy::Track`]; this file only carries it
-//! out. A restart is spawned when its backoff expires and counts as recovered only when the
+//! Invariants: every decision comes from the daemon's [`Slot`](crate::daemon::state::Slot)
+//! (`(state, event, now) → action`); this file only carries it out. A restart is spawned when its backoff expires and counts as recovered only when the
 //! daemon answers again (checked by a task, so the loop keeps handling signals and other
 //! exits meanwhile); an exit or readiness report from a process that is no longer the current
 //! one is ignored. A restarted ovsdb-server gets our settings again (the database may have
 //! been recreated); vswitchd and ovn-controller reconnect to it by themselves.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 
-use super::{connect_when_up, controller_answering, Interrupt, SigEvent, Supervisor};
-use crate::daemon::policy::Decision;
+use super::signals::SigEvent;
+use super::{Interrupt, StageError, Supervisor};
+use crate::daemon::state::{Action, Event};
+use crate::daemon::wait::Answering;
 use crate::daemon::Daemon;
-use crate::{confdb, control, ovs::openflow, ovs::ovsdb, ovs::unixctl, settings, status::probe};
+use crate::ovs::unixctl;
+use crate::status::{self, check};
+use crate::{confdb, settings};
 
-type Ready = (Daemon, i32, Result<(), String>);
+/// A restarted process's readiness report: answering (and re-configured) or not.
+type Ready = (Daemon, i32, Result<(), StageError>);
+
+/// What the loop does after an action was carried out.
+enum After {
+    Continue,
+    /// A restarted daemon answers again: check the node now, and often for a while.
+    Recovered,
+    End(Interrupt),
+}
 
 /// Health-check period while the node recovers from a restart, and for how long at most.
 const RECOVERY_RECHECK: Duration = Duration::from_millis(100);
@@ -34,24 +46,21 @@ impl Supervisor {
         let (checked_tx, mut checked) = mpsc::channel(1);
         let mut in_flight = false;
         let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Ready>();
-        let mut pending: BTreeMap<Daemon, Instant> = BTreeMap::new();
-        let mut down_since: BTreeMap<Daemon, Instant> = BTreeMap::new();
-        // Exits we asked for (a TLS reload): restarted at once, not counted as crashes.
-        let mut planned: std::collections::BTreeSet<Daemon> = Default::default();
         let mut tls = self.tls_watch();
         // After a restart, clients of the restarted daemon reconnect on their own backoff:
         // check often until the node is ready again, so probes see it as soon as it is.
         let mut recovering_until: Option<Instant> = None;
         loop {
-            let next = pending.values().min().copied();
-            tokio::select! {
+            let next = self.slots.values().filter_map(|s| s.restart_at).min();
+            let after = tokio::select! {
                 _ = tick.tick(), if !in_flight => {
                     self.rewrite_deleted_db().await;
                     in_flight = true;
                     let (layout, snap, t, tx) = (self.cfg.layout.clone(), self.snapshot_for_check(), self.health_timeout(), checked_tx.clone());
                     tokio::spawn(async move {
-                        let _ = tx.send(probe::check(&layout, &snap, t, control::unix_ms).await).await;
+                        let _ = tx.send(check::check(&layout, &snap, t, status::unix_ms).await).await;
                     });
+                    After::Continue
                 }
                 Some(h) = checked.recv() => {
                     in_flight = false;
@@ -61,105 +70,170 @@ impl Supervisor {
                         Some(until) if !ready && Instant::now() < until => tick.reset_after(RECOVERY_RECHECK),
                         _ => recovering_until = None,
                     }
+                    After::Continue
                 }
                 _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now).into()), if next.is_some() => {
-                    let now = Instant::now();
-                    let due: Vec<Daemon> = pending.iter().filter(|(_, t)| **t <= now).map(|(d, _)| *d).collect();
-                    for d in due {
-                        pending.remove(&d);
-                        if let Err(e) = self.restart(d, ready_tx.clone()).await {
-                            tracing::error!(daemon = d.name(), "restart failed: {e}");
-                            // Counts as another exit: the policy decides whether to go on.
-                            if let Some(i) = self.decide(d, crate::process::ExitStatus::Exited(-1), &mut pending) {
-                                return i;
-                            }
-                        }
-                    }
+                    self.restart_due(&ready_tx).await
                 }
                 Some((d, pid, result)) = ready_rx.recv() => {
-                    if self.running.get(&d).map(|r| r.pid) != Some(pid) {
-                        continue;
-                    }
-                    match result {
-                        Ok(()) => {
-                            let took = down_since.remove(&d).map(|t| t.elapsed().as_millis() as u64);
-                            tracing::info!(daemon = d.name(), pid, recovered_ms = took, "restarted and answering");
-                            self.track(d).on_ready(Instant::now());
-                            self.daemon_state(d, Some(pid), "running", None);
-                            // Probes answer from the last check: refresh it now, not a tick later.
-                            tick.reset_immediately();
-                            recovering_until = Some(Instant::now() + RECOVERY_WINDOW);
-                        }
+                    let event = match result {
+                        Ok(()) => Event::Answering { pid },
                         Err(e) => {
                             tracing::error!(daemon = d.name(), pid, "restarted but not answering: {e}; killing it");
-                            self.reaper.signal(pid, Signal::SIGKILL, true);
+                            Event::NeverAnswered { pid }
                         }
-                    }
+                    };
+                    self.carry_out(d, event)
                 }
                 ev = self.signals.next() => match ev {
-                    SigEvent::Stop(s) => return Interrupt::Stop(s),
-                    SigEvent::Hup => super::stop::reopen_logs(&self.cfg, &self.running).await,
-                    SigEvent::Other(s) => tracing::info!(signal = s, "ignored: only SIGTERM, SIGINT and SIGHUP mean anything here"),
+                    SigEvent::Stop(s) => After::End(Interrupt::Stop(s)),
+                    SigEvent::Hup => { self.reopen_logs().await; After::Continue }
+                    SigEvent::Other(s) => {
+                        tracing::info!(signal = s, "ignored: only SIGTERM, SIGINT and SIGHUP mean anything here");
+                        After::Continue
+                    }
                 },
                 changed = async {
                     match tls.as_mut() {
                         Some(w) => w.changed().await,
                         None => std::future::pending().await,
                     }
-                } => match changed {
-                    Ok(files) => {
-                        let d = Daemon::OvnController;
-                        tracing::info!(?files, "TLS files changed; restarting ovn-controller gracefully");
-                        if let Some(pid) = self.running.get(&d).map(|r| r.pid) {
-                            planned.insert(d);
-                            let ctl = probe::ctl_of(&self.cfg.layout, d, Some(pid));
-                            let sent = match ctl {
-                                Some(ctl) => unixctl::call(&ctl, "exit", d.exit_args(), Duration::from_secs(2)).await.is_ok(),
-                                None => false,
-                            };
-                            if !sent {
-                                self.reaper.signal(pid, Signal::SIGTERM, true);
-                            }
+                } => {
+                    match changed {
+                        Ok(files) => self.reload_tls(files).await,
+                        Err(e) => {
+                            tracing::error!("TLS watch failed: {e}; no longer watching");
+                            tls = None;
                         }
                     }
-                    Err(e) => {
-                        tracing::error!("TLS watch failed: {e}; no longer watching");
-                        tls = None;
-                    }
-                },
+                    After::Continue
+                }
                 Some(req) = self.handover_rx.recv() => {
-                    let saved = if self.running.contains_key(&Daemon::Vswitchd) {
-                        match crate::takeover::save(self.reaper, &self.cfg.layout).await {
-                            Ok(s) => {
-                                tracing::info!(flows = s.flow_count, "saved br-int flows for the next instance");
-                                Some(s)
-                            }
-                            Err(e) => {
-                                tracing::warn!("cannot save br-int flows: {e}; handing over without them");
-                                None
-                            }
-                        }
-                    } else {
-                        None
-                    };
-                    return Interrupt::HandOver(req.reply, saved, req.successor);
+                    let saved = self.save_for_successor().await;
+                    After::End(Interrupt::HandOver(req.reply, saved, req.successor))
                 }
-                Some((d, pid, st)) = self.exits.recv() => {
-                    if self.running.get(&d).map(|r| r.pid) != Some(pid) {
-                        continue;
-                    }
-                    self.running.remove(&d);
-                    down_since.entry(d).or_insert_with(Instant::now);
-                    if planned.remove(&d) {
-                        tracing::info!(daemon = d.name(), status = %st, "stopped for a planned restart");
-                        self.daemon_state(d, None, "restarting", Some(st));
-                        pending.insert(d, Instant::now());
-                        continue;
-                    }
-                    if let Some(i) = self.decide(d, st, &mut pending) {
-                        return i;
-                    }
+                Some((d, pid, status)) = self.exits.recv() => self.carry_out(d, Event::Exited { pid, status }),
+            };
+            match after {
+                After::Continue => {}
+                After::Recovered => {
+                    // Probes answer from the last check: refresh it now, not a tick later.
+                    tick.reset_immediately();
+                    recovering_until = Some(Instant::now() + RECOVERY_WINDOW);
                 }
+                After::End(i) => return i,
+            }
+        }
+    }
+
+    /// Applies `event` to `d` and carries out what its slot decides.
+    fn carry_out(&mut self, d: Daemon, event: Event) -> After {
+        let planned = self.slots.get(&d).is_some_and(|s| s.planned);
+        match self.event(d, event) {
+            Action::Ignore | Action::Recorded => After::Continue,
+            Action::RestartAt(at) => {
+                let slot = &self.slots[&d];
+                let restarts = slot.track.restarts;
+                let status = slot.last_exit.map(|e| e.to_string()).unwrap_or_default();
+                let restart_in_ms = at.saturating_duration_since(Instant::now()).as_millis() as u64;
+                if planned {
+                    tracing::info!(daemon = d.name(), %status, "stopped for a planned restart");
+                } else {
+                    tracing::warn!(daemon = d.name(), %status, restart_in_ms, restarts, "daemon exited; restarting");
+                }
+                After::Continue
+            }
+            Action::Kill(pid) => {
+                let hung_after_ms = self.cfg.restart.hung_after.as_millis() as u64;
+                tracing::error!(
+                    daemon = d.name(),
+                    pid,
+                    hung_after_ms,
+                    "not answering; killing it to restart it"
+                );
+                self.reaper.signal(pid, Signal::SIGKILL, true);
+                After::Continue
+            }
+            Action::Recovered { down_for } => {
+                let pid = self.pid(d);
+                let recovered_ms = down_for.map(|t| t.as_millis() as u64);
+                tracing::info!(
+                    daemon = d.name(),
+                    pid,
+                    recovered_ms,
+                    "restarted and answering"
+                );
+                After::Recovered
+            }
+            Action::GiveUp { restarts, window } => {
+                let statuses: Vec<String> = (self.slots.iter())
+                    .filter_map(|(d, s)| s.track.last_exit.map(|e| format!("{}: {e}", d.name())))
+                    .collect();
+                tracing::error!(daemon = d.name(), restarts, ?window, "crash loop; stopping");
+                After::End(Interrupt::CrashLoop {
+                    daemon: d,
+                    restarts,
+                    window,
+                    statuses: statuses.join(", "),
+                })
+            }
+        }
+    }
+
+    /// Spawns every daemon whose restart is due; a failed spawn counts as another exit.
+    async fn restart_due(&mut self, ready: &mpsc::UnboundedSender<Ready>) -> After {
+        let now = Instant::now();
+        let due: Vec<Daemon> = (self.slots.iter())
+            .filter(|(_, s)| s.restart_at.is_some_and(|t| t <= now))
+            .map(|(d, _)| *d)
+            .collect();
+        for d in due {
+            if let Err(e) = self.restart(d, ready.clone()).await {
+                tracing::error!(daemon = d.name(), "restart failed: {e}");
+                if let After::End(i) = self.carry_out(d, Event::SpawnFailed) {
+                    return After::End(i);
+                }
+            }
+        }
+        After::Continue
+    }
+
+    /// TLS files changed: ovn-controller exits gracefully and is restarted at once with them.
+    async fn reload_tls(&mut self, files: Vec<String>) {
+        let d = Daemon::OvnController;
+        tracing::info!(
+            ?files,
+            "TLS files changed; restarting ovn-controller gracefully"
+        );
+        let Some(pid) = self.pid(d) else {
+            return;
+        };
+        self.event(d, Event::PlannedExit);
+        let sent = match check::ctl_of(&self.cfg.layout, d, Some(pid)) {
+            Some(ctl) => unixctl::call(&ctl, "exit", d.exit_args(), Duration::from_secs(2))
+                .await
+                .is_ok(),
+            None => false,
+        };
+        if !sent {
+            self.reaper.signal(pid, Signal::SIGTERM, true);
+        }
+    }
+
+    /// br-int's flows and groups, saved for the instance we hand the node over to.
+    async fn save_for_successor(&self) -> Option<crate::takeover::flows::SavedFlows> {
+        self.pid(Daemon::Vswitchd)?;
+        match crate::takeover::flows::save(self.reaper, &self.cfg.layout).await {
+            Ok(s) => {
+                tracing::info!(
+                    flows = s.flow_count,
+                    "saved br-int flows for the next instance"
+                );
+                Some(s)
+            }
+            Err(e) => {
+                tracing::warn!("cannot save br-int flows: {e}; handing over without them");
+                None
             }
         }
     }
@@ -168,13 +242,12 @@ impl Supervisor {
     /// anything restarts it (a restart would create an empty one).
     async fn rewrite_deleted_db(&self) {
         let d = Daemon::OvsdbServer;
-        let Some(pid) = self.running.get(&d).map(|r| r.pid) else {
+        let Some(pid) = self.pid(d) else {
             return;
         };
         let l = &self.cfg.layout;
-        if let Some(ctl) = probe::ctl_of(l, d, Some(pid)) {
-            crate::confdb::guard::rewrite_if_deleted(&ctl, &l.conf_db(), self.health_timeout())
-                .await;
+        if let Some(ctl) = check::ctl_of(l, d, Some(pid)) {
+            confdb::guard::rewrite_if_deleted(&ctl, &l.conf_db(), self.health_timeout()).await;
         }
     }
 
@@ -184,11 +257,8 @@ impl Supervisor {
             return None;
         }
         let dir = &self.cfg.tls_dir;
-        match crate::host::tlswatch::TlsWatch::new(
-            dir,
-            &["key", "cert", "cacert"],
-            Duration::from_millis(500),
-        ) {
+        let files = ["key", "cert", "cacert"];
+        match crate::host::tlswatch::TlsWatch::new(dir, &files, Duration::from_millis(500)) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(
@@ -200,52 +270,8 @@ impl Supervisor {
         }
     }
 
-    fn track(&mut self, d: Daemon) -> &mut crate::daemon::policy::Track {
-        self.tracks.entry(d).or_default()
-    }
-
-    /// Applies the policy to an exit; `Some` ends supervision (crash loop).
-    fn decide(
-        &mut self,
-        d: Daemon,
-        st: crate::process::ExitStatus,
-        pending: &mut BTreeMap<Daemon, Instant>,
-    ) -> Option<Interrupt> {
-        let policy = self.cfg.restart;
-        let now = Instant::now();
-        match self.track(d).on_exit(&policy, st, now, fastrand::f64()) {
-            Decision::RestartIn(delay) => {
-                let restarts = self.track(d).restarts;
-                tracing::warn!(daemon = d.name(), status = %st, restart_in_ms = delay.as_millis() as u64, restarts, "daemon exited; restarting");
-                self.daemon_state(d, None, "restarting", Some(st));
-                self.snap.send_modify(|s| {
-                    if let Some(i) = s.daemons.iter_mut().find(|i| i.name == d.name()) {
-                        i.restarts = restarts;
-                    }
-                });
-                pending.insert(d, now + delay);
-                None
-            }
-            Decision::GiveUp { restarts, window } => {
-                let statuses: Vec<String> = self
-                    .tracks
-                    .iter()
-                    .filter_map(|(d, t)| t.last_exit.map(|e| format!("{}: {e}", d.name())))
-                    .collect();
-                tracing::error!(daemon = d.name(), restarts, ?window, "crash loop; stopping");
-                self.daemon_state(d, None, "exited", Some(st));
-                Some(Interrupt::CrashLoop {
-                    daemon: d,
-                    restarts,
-                    window,
-                    statuses: statuses.join(", "),
-                })
-            }
-        }
-    }
-
     /// A health check's results: publish, update the marker, kill what hung too long.
-    fn on_health(&mut self, h: crate::control::Health) {
+    fn on_health(&mut self, h: crate::status::Health) {
         let was = self.snap.borrow().health.clone();
         let pairs = [
             ("liveness", &h.liveness, was.as_ref().map(|w| w.liveness.ok)),
@@ -256,40 +282,21 @@ impl Supervisor {
             ),
         ];
         for (kind, v, old) in pairs {
-            if old != Some(v.ok) {
-                if v.ok {
-                    tracing::info!(check = kind, "{}", v.reason);
-                } else {
-                    tracing::warn!(check = kind, "{}", v.reason);
-                }
+            match (old == Some(v.ok), v.ok) {
+                (true, _) => {}
+                (false, true) => tracing::info!(check = kind, "{}", v.reason),
+                (false, false) => tracing::warn!(check = kind, "{}", v.reason),
             }
         }
-        let now = Instant::now();
-        let policy = self.cfg.restart;
-        let running: Vec<(Daemon, i32)> = self
-            .running
-            .iter()
-            .filter(|(d, _)| {
-                self.snap
-                    .borrow()
-                    .daemon(d.name())
-                    .is_some_and(|i| i.state == "running")
-            })
-            .map(|(d, r)| (*d, r.pid))
+        let running: Vec<Daemon> = (self.slots.iter())
+            .filter(|(_, s)| s.running_pid().is_some())
+            .map(|(d, _)| *d)
             .collect();
-        for (d, pid) in running {
+        for d in running {
             let answered = !h.unresponsive.iter().any(|n| n == d.name());
-            if self.track(d).on_health(&policy, answered, now) {
-                tracing::error!(
-                    daemon = d.name(),
-                    pid,
-                    hung_after_ms = policy.hung_after.as_millis() as u64,
-                    "not answering; killing it to restart it"
-                );
-                self.reaper.signal(pid, Signal::SIGKILL, true);
-            }
+            self.carry_out(d, Event::Health { answered });
         }
-        self.marker(h.readiness.ok);
+        super::marker::set(self.cfg.ready_file.as_deref(), h.readiness.ok);
         self.snap.send_modify(|s| s.health = Some(h));
     }
 
@@ -298,91 +305,56 @@ impl Supervisor {
         &mut self,
         d: Daemon,
         ready: mpsc::UnboundedSender<Ready>,
-    ) -> Result<(), String> {
-        let l = self.cfg.layout.clone();
+    ) -> Result<(), StageError> {
+        let l = &self.cfg.layout;
         let db = match d {
-            Daemon::OvsdbServer => Some((
-                l.conf_db(),
-                self.cfg.vswitch_schema.clone(),
-                "OVS_PKGDATADIR",
-            )),
-            Daemon::SbServer => Some((l.sb_db(), self.cfg.sb_schema.clone(), "OVN_PKGDATADIR")),
+            Daemon::OvsdbServer => Some((l.conf_db(), &self.cfg.vswitch_schema, "OVS_PKGDATADIR")),
+            Daemon::SbServer => Some((l.sb_db(), &self.cfg.sb_schema, "OVN_PKGDATADIR")),
             _ => None,
         };
         if let Some((db, schema, var)) = db {
             if !db.exists() {
                 tracing::warn!(db = %db.display(), "database missing; creating it again");
-                confdb::ensure_db(self.reaper, &db, &schema, var)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                confdb::ensure_db(self.reaper, &db, schema, var).await?;
             }
         }
-        let pid = self.spawn(d).map_err(|e| e.to_string())?;
-        self.daemon_state(d, Some(pid), "restarting", None);
-        let at = control::unix_ms();
-        self.snap.send_modify(|s| {
-            if let Some(i) = s.daemons.iter_mut().find(|i| i.name == d.name()) {
-                i.restarted_at_ms = Some(at);
-            }
-        });
+        let pid = self.spawn(d, true)?;
         let cfg = self.cfg.clone();
         let owned = self.owned.clone();
         tokio::spawn(async move {
-            let deadline = Instant::now() + cfg.stage_deadline;
-            let result = answering(&cfg, owned.as_ref(), d, pid, deadline).await;
+            let result = back_in_service(&cfg, owned.as_ref(), d, pid).await;
             let _ = ready.send((d, pid, result));
         });
         Ok(())
     }
 }
 
-/// Waits until a restarted daemon does its job again.
-async fn answering(
+/// Waits until a restarted daemon answers ([`Daemon::wait_answering`], as at the start) and
+/// gives it back what it lost: the Southbound's first rows, our settings in a recreated
+/// conf.db, ovsdb-server's log levels.
+async fn back_in_service(
     cfg: &crate::config::Config,
     owned: Option<&settings::Owned>,
     d: Daemon,
     spawned: i32,
-    deadline: Instant,
-) -> Result<(), String> {
-    let l = &cfg.layout;
+) -> Result<(), StageError> {
+    let deadline = Instant::now() + d.answer_budget(cfg);
     let left = || deadline.saturating_duration_since(Instant::now());
-    match d {
-        Daemon::SbServer => {
-            let c = connect_when_up(&l.sb_sock(), deadline).await?;
-            settings::init_southbound(&c, left())
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Daemon::OvsdbServer => {
-            let c = connect_when_up(&l.db_sock(), deadline).await?;
-            ovsdb::list_dbs(&c, left())
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(ctl) = probe::ctl_of(l, d, Some(spawned)) {
-                let t = left().min(Duration::from_secs(2));
-                if let Err(e) = crate::kubeovn_compat::ovsdb_server_setup(&ctl, t).await {
-                    tracing::warn!("{e}");
-                }
-            }
-            match owned {
-                Some(o) => settings::apply(&c, cfg, o, left())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                None => Ok(()),
-            }
-        }
-        Daemon::Vswitchd => openflow::wait_ready(
-            &l.mgmt_sock(settings::BRIDGE),
-            cfg.mgmt_backoff,
-            deadline,
-            Duration::from_secs(1),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string()),
-        Daemon::OvnController => controller_answering(cfg, spawned, deadline)
-            .await
-            .map(|_| ()),
+    let answer = d.wait_answering(cfg, spawned).await?;
+    let Answering::Database(c) = answer else {
+        return Ok(());
+    };
+    if d == Daemon::SbServer {
+        return Ok(settings::init_southbound(&c, left()).await?);
     }
+    if let Some(ctl) = check::ctl_of(&cfg.layout, d, Some(spawned)) {
+        let t = left().min(Duration::from_secs(2));
+        if let Err(e) = crate::kubeovn_compat::ovsdb_server_setup(&ctl, t).await {
+            tracing::warn!("{e}");
+        }
+    }
+    if let Some(o) = owned {
+        settings::apply(&c, cfg, o, left()).await?;
+    }
+    Ok(())
 }

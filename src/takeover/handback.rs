@@ -14,21 +14,7 @@
 //!   a live successor still inside its own stage deadlines must not get a second node beside
 //!   it; when it gives up and exits, one of the rules above applies.
 
-use std::path::Path;
 use std::time::Instant;
-
-use serde::{Deserialize, Serialize};
-
-/// Published in `status` while handed over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HandedOver {
-    /// The successor's pid as it told us, if we can see it.
-    pub successor: Option<i32>,
-    /// The successor answers at the socket path as started.
-    pub confirmed: bool,
-    /// Unix ms after which nobody answering means we take the node back.
-    pub take_back_at_ms: u64,
-}
 
 /// Who answers at the control socket path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,15 +60,6 @@ pub fn decide(
     }
 }
 
-/// Whether `pid` is a live process as `/proc` (under `proc_root`) shows it: `None` when it is
-/// not there at all (dead, or in a pid namespace we cannot see: the caller tells these apart
-/// by asking at the request), `Some(false)` for a zombie.
-pub fn alive(proc_root: &Path, pid: i32) -> Option<bool> {
-    let stat = std::fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?;
-    let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-    Some(!matches!(state, 'Z' | 'X'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,17 +102,5 @@ mod tests {
         for (i, (at, alive, now, want)) in table.into_iter().enumerate() {
             assert_eq!(decide(at, alive, deadline, now), want, "row {i}");
         }
-    }
-
-    #[test]
-    fn a_zombie_or_a_missing_pid_is_not_alive() {
-        let dir = tempfile::tempdir().unwrap();
-        for (pid, stat) in [(10, "10 (ovs-ovn-superv) S 1"), (11, "11 (a) b) Z 1")] {
-            std::fs::create_dir(dir.path().join(pid.to_string())).unwrap();
-            std::fs::write(dir.path().join(format!("{pid}/stat")), stat).unwrap();
-        }
-        assert_eq!(alive(dir.path(), 10), Some(true));
-        assert_eq!(alive(dir.path(), 11), Some(false));
-        assert_eq!(alive(dir.path(), 12), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Migration from Kube-OVN's `start-ovs.sh` pod: on the first rollout with `maxSurge: 1` our pod
 //! starts beside one whose daemons run under `ovs-ctl`/`ovn-ctl --monitor` on the same host
 //! paths, with no supervisor on our control socket. We take that node over the way `ovs-ctl
-//! restart` does: save br-int's flows and groups ([`crate::takeover::save`]), stop the old
+//! restart` does: save br-int's flows and groups ([`crate::takeover::flows::save`]), stop the old
 //! daemons, and start ours down the rolling-update path (`flow-restore-wait`, restore, clear).
 //!
 //! What `--monitor` looks like (Debian 12: OVS 3.1, OVN 23.03): the pidfile holds the worker's
@@ -35,10 +35,10 @@ use crate::config::paths::Layout;
 use crate::daemon::Daemon;
 use crate::host::stale::Finding;
 use crate::process::Reaper;
-use crate::takeover::SavedFlows;
+use crate::takeover::flows::SavedFlows;
 
 /// The old node's daemons, in the order they stop.
-const ORDER: [Daemon; 3] = [Daemon::OvnController, Daemon::Vswitchd, Daemon::OvsdbServer];
+const ORDER: [Daemon; 3] = Daemon::NODE;
 
 const SAVE_DEADLINE: Duration = Duration::from_secs(10);
 /// The graceful unixctl `exit`: the request, then the wait for the worker to be gone.
@@ -47,6 +47,15 @@ const EXIT_WAIT: Duration = Duration::from_secs(5);
 const TERM_WAIT: Duration = Duration::from_secs(3);
 const KILL_WAIT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(5);
+/// The longest a takeover can take: the flow save, then each old daemon (and the monitor) asked
+/// to exit, SIGTERMed and SIGKILLed in turn. The start stage that runs it is bounded by this.
+pub const STOP_BUDGET: Duration = Duration::from_secs(
+    SAVE_DEADLINE.as_secs()
+        + 4 * (EXIT_REQUEST.as_secs()
+            + EXIT_WAIT.as_secs()
+            + TERM_WAIT.as_secs()
+            + KILL_WAIT.as_secs()),
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LegacyError {
@@ -161,11 +170,6 @@ fn prove(d: Daemon, pid: i32, proc_root: &Path) -> Option<OldDaemon> {
         worker,
         monitor,
     })
-}
-
-/// True for the pidfile of one of the daemons we would take over.
-pub fn is_ours(l: &Layout, pidfile: &Path) -> bool {
-    ORDER.iter().any(|d| d.pidfile(l) == pidfile)
 }
 
 /// The old node among the stale scan's live daemons: ours by pidfile path, each proven.
@@ -287,6 +291,13 @@ async fn stop(l: &Layout, proc_root: &Path, old: &OldDaemon) -> Result<(), Legac
 
 /// Saves br-int's flows from the old vswitchd, then stops the old node in order. The flows
 /// are `None` when there was no vswitchd or the save failed.
+/// Node daemons still running on our run dirs with no supervisor: a dead successor's, when a
+/// handed-over instance takes the node back. Stopped the way an `ovs-ctl` node is.
+pub fn leftover(cfg: &crate::config::Config) -> Option<LegacyNode> {
+    let proc_root = cfg.host_root.join("proc");
+    find(&cfg.layout, &crate::host::prep::stale_scan(cfg), &proc_root)
+}
+
 pub async fn take_over(
     reaper: &Reaper,
     l: &Layout,
@@ -296,7 +307,7 @@ pub async fn take_over(
     tracing::info!(old = %node.describe(), "taking the node over from ovs-ctl/ovn-ctl daemons");
     let has_vswitchd = node.daemons.iter().any(|o| o.daemon == Daemon::Vswitchd);
     let saved = if has_vswitchd {
-        match tokio::time::timeout(SAVE_DEADLINE, crate::takeover::save(reaper, l)).await {
+        match tokio::time::timeout(SAVE_DEADLINE, crate::takeover::flows::save(reaper, l)).await {
             Ok(Ok(s)) => {
                 tracing::info!(flows = s.flow_count, "saved br-int flows of the old node");
                 Some(s)

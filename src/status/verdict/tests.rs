@@ -1,13 +1,14 @@
 //! Table tests of the verdicts the control socket answers with, as pure functions of a snapshot.
 
 use super::*;
-use crate::control::DaemonInfo;
+use crate::status::{DaemonInfo, HandedOver};
 
 fn d(name: &str, state: &str) -> DaemonInfo {
     DaemonInfo {
         name: name.into(),
         pid: Some(1),
-        state: state.into(),
+        // The table names states as `status` shows them.
+        state: serde_json::from_value(serde_json::json!(state)).unwrap(),
         since_ms: Some(0),
         ..DaemonInfo::default()
     }
@@ -53,7 +54,7 @@ fn handed(confirmed: bool, now: u64) -> Snapshot {
         &["handed-over"; 3],
         Some((now - 500, true, true)),
     );
-    s.handover = Some(crate::takeover::handback::HandedOver {
+    s.handover = Some(HandedOver {
         successor: Some(42),
         confirmed,
         take_back_at_ms: now + 5_000,

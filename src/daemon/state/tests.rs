@@ -1,0 +1,281 @@
+use super::*;
+use crate::process::backoff;
+use nix::sys::signal::Signal;
+
+fn policy() -> Policy {
+    Policy {
+        backoff: backoff::Policy {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(10),
+        },
+        stable_after: Duration::from_secs(60),
+        max_restarts: 2,
+        window: Duration::from_secs(60),
+        hung_after: Duration::from_secs(6),
+    }
+}
+
+fn slot(state: DaemonState, pid: Option<i32>) -> Slot {
+    Slot {
+        state,
+        pid,
+        ..Slot::default()
+    }
+}
+
+const KILLED: ExitStatus = ExitStatus::Signaled(Signal::SIGKILL);
+
+#[test]
+fn transitions() {
+    use DaemonState::*;
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    // (before, event, at, after: state and pid, action); unit 0.5 jitters 100 ms to 50 ms.
+    let rows: Vec<(Slot, Event, Instant, DaemonState, Option<i32>, Action)> = vec![
+        (
+            Slot::default(),
+            Event::Spawned {
+                pid: 7,
+                restart: false,
+            },
+            t0,
+            Starting,
+            Some(7),
+            Action::Recorded,
+        ),
+        (
+            slot(Starting, Some(7)),
+            Event::Answering { pid: 7 },
+            t0,
+            Running,
+            Some(7),
+            Action::Recorded,
+        ),
+        // An older process's report changes nothing.
+        (
+            slot(Starting, Some(7)),
+            Event::Answering { pid: 6 },
+            t0,
+            Starting,
+            Some(7),
+            Action::Ignore,
+        ),
+        (
+            slot(Running, Some(7)),
+            Event::Exited {
+                pid: 6,
+                status: KILLED,
+            },
+            t0,
+            Running,
+            Some(7),
+            Action::Ignore,
+        ),
+        (
+            slot(Running, Some(7)),
+            Event::DiedStarting {
+                pid: 7,
+                status: KILLED,
+            },
+            t0,
+            Exited,
+            None,
+            Action::Recorded,
+        ),
+        (
+            slot(Running, Some(7)),
+            Event::Exited {
+                pid: 7,
+                status: KILLED,
+            },
+            t0,
+            Restarting,
+            None,
+            Action::RestartAt(t0 + Duration::from_millis(50)),
+        ),
+        (
+            slot(Restarting, None),
+            Event::Spawned {
+                pid: 8,
+                restart: true,
+            },
+            t0,
+            Restarting,
+            Some(8),
+            Action::Recorded,
+        ),
+        (
+            Slot {
+                down_since: Some(t0),
+                ..slot(Restarting, Some(8))
+            },
+            Event::Answering { pid: 8 },
+            t0 + s(1),
+            Running,
+            Some(8),
+            Action::Recovered {
+                down_for: Some(s(1)),
+            },
+        ),
+        (
+            slot(Restarting, Some(8)),
+            Event::NeverAnswered { pid: 8 },
+            t0,
+            Hung,
+            Some(8),
+            Action::Kill(8),
+        ),
+        (
+            slot(Hung, Some(8)),
+            Event::Exited {
+                pid: 8,
+                status: KILLED,
+            },
+            t0,
+            Restarting,
+            None,
+            Action::RestartAt(t0 + Duration::from_millis(50)),
+        ),
+        // A planned exit restarts at once and is no crash.
+        (
+            Slot {
+                planned: true,
+                ..slot(Running, Some(7))
+            },
+            Event::Exited {
+                pid: 7,
+                status: ExitStatus::Exited(0),
+            },
+            t0,
+            Restarting,
+            None,
+            Action::RestartAt(t0),
+        ),
+        // Health: killed as hung only after failing for `hung_after`.
+        (
+            slot(Running, Some(7)),
+            Event::Health { answered: false },
+            t0,
+            Running,
+            Some(7),
+            Action::Ignore,
+        ),
+        (
+            Slot {
+                track: Track {
+                    unresponsive_since: Some(t0),
+                    ..Track::default()
+                },
+                ..slot(Running, Some(7))
+            },
+            Event::Health { answered: false },
+            t0 + s(6),
+            Hung,
+            Some(7),
+            Action::Kill(7),
+        ),
+        // Not running (restarting): health answers are not about it.
+        (
+            slot(Restarting, Some(8)),
+            Event::Health { answered: false },
+            t0 + s(60),
+            Restarting,
+            Some(8),
+            Action::Ignore,
+        ),
+        (
+            slot(Running, Some(7)),
+            Event::Stopped { handed_over: false },
+            t0,
+            Stopped,
+            None,
+            Action::Recorded,
+        ),
+        (
+            slot(Running, Some(7)),
+            Event::Stopped { handed_over: true },
+            t0,
+            HandedOver,
+            None,
+            Action::Recorded,
+        ),
+        // A restart that could not be spawned counts as an exit.
+        (
+            slot(Restarting, None),
+            Event::SpawnFailed,
+            t0,
+            Restarting,
+            None,
+            Action::RestartAt(t0 + Duration::from_millis(50)),
+        ),
+    ];
+    for (i, (mut before, event, now, state, pid, action)) in rows.into_iter().enumerate() {
+        let got = before.on(&policy(), event, now, 1_000, 0.5);
+        assert_eq!(
+            (before.state, before.pid, got),
+            (state, pid, action),
+            "row {i}: {event:?}"
+        );
+    }
+}
+
+#[test]
+fn a_crash_loop_gives_up_and_leaves_the_daemon_exited() {
+    let (p, t0) = (policy(), Instant::now());
+    let mut s = slot(DaemonState::Running, Some(1));
+    for pid in 1..=2 {
+        s.pid = Some(pid);
+        assert!(matches!(
+            s.on(
+                &p,
+                Event::Exited {
+                    pid,
+                    status: KILLED
+                },
+                t0,
+                0,
+                0.0
+            ),
+            Action::RestartAt(_)
+        ));
+    }
+    s.pid = Some(3);
+    let a = s.on(
+        &p,
+        Event::Exited {
+            pid: 3,
+            status: KILLED,
+        },
+        t0,
+        0,
+        0.0,
+    );
+    assert_eq!(
+        a,
+        Action::GiveUp {
+            restarts: 2,
+            window: p.window
+        }
+    );
+    assert_eq!(
+        (s.state, s.pid, s.last_exit),
+        (DaemonState::Exited, None, Some(KILLED))
+    );
+}
+
+#[test]
+fn states_serialize_as_status_shows_them() {
+    for (state, name) in [
+        (DaemonState::Running, "running"),
+        (DaemonState::HandedOver, "handed-over"),
+        (DaemonState::Hung, "hung"),
+    ] {
+        assert_eq!(
+            serde_json::to_value(state).unwrap(),
+            serde_json::json!(name)
+        );
+        assert_eq!(state.to_string(), name);
+    }
+    assert!(DaemonState::Restarting.is_up_or_coming());
+    assert!(!DaemonState::Exited.is_up_or_coming());
+}

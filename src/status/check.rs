@@ -1,0 +1,151 @@
+//! The background health check: asks the real daemons (bounded, concurrent, read-only) at the
+//! supervisor's cadence and returns the verdicts the probes then answer with ([`super::verdict`]).
+//!
+//! Invariants: nothing here changes state; every question is bounded by the caller's timeout;
+//! readiness asks the OVN Southbound only through ovn-controller's own connection status.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::verdict::{fail, ok};
+use super::{DaemonState, Health, Snapshot, Verdict};
+use crate::config::paths::Layout;
+use crate::daemon::Daemon;
+use crate::ovs::jsonrpc::Client;
+use crate::{ovs::openflow, ovs::ovsdb, ovs::unixctl, settings};
+
+/// The control socket of a daemon: its pidfile's pid (right under a `DEBUG_WRAPPER` too),
+/// else the pid the supervisor spawned.
+pub fn ctl_of(layout: &Layout, d: Daemon, spawned: Option<i32>) -> Option<std::path::PathBuf> {
+    let pid = d.read_pid(layout).ok().flatten().or(spawned)?;
+    Some(d.ctl(layout, pid))
+}
+
+/// Asks a daemon its version over unixctl: the cheapest proof that its main loop runs.
+pub async fn answers(
+    layout: &Layout,
+    d: Daemon,
+    spawned: Option<i32>,
+    t: Duration,
+) -> Result<(), String> {
+    let ctl = ctl_of(layout, d, spawned).ok_or_else(|| format!("{} has no pid yet", d.name()))?;
+    unixctl::call(&ctl, "version", &[], t)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{} does not answer: {e}", d.name()))
+}
+
+/// Every running daemon asked at once; the verdict names the first that did not answer.
+async fn live_check(layout: &Layout, snap: &Snapshot, t: Duration) -> (Verdict, Vec<String>) {
+    let mut checks = Vec::new();
+    for info in snap
+        .daemons
+        .iter()
+        .filter(|i| i.state == DaemonState::Running)
+    {
+        let Some(d) = Daemon::from_name(&info.name) else {
+            continue;
+        };
+        let (layout, pid) = (layout.clone(), info.pid);
+        checks.push((
+            d,
+            tokio::spawn(async move { answers(&layout, d, pid, t).await }),
+        ));
+    }
+    let n = checks.len();
+    let (mut first, mut silent) = (None, Vec::new());
+    for (d, c) in checks {
+        let err = match c.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(reason)) => reason,
+            Err(e) => format!("{} check failed: {e}", d.name()),
+        };
+        first.get_or_insert(err);
+        silent.push(d.name().to_string());
+    }
+    match first {
+        Some(reason) => (fail(reason), silent),
+        None => (ok(format!("alive: {n} daemons answer")), silent),
+    }
+}
+
+async fn cfg_current(l: &Layout, t: Duration) -> Result<(), String> {
+    let c = Client::connect(&l.db_sock(), t)
+        .await
+        .map_err(|e| format!("ovsdb-server does not answer: {e}"))?;
+    let r = ovsdb::transact(
+        &c,
+        "Open_vSwitch",
+        vec![ovsdb::op_select(
+            "Open_vSwitch",
+            json!([]),
+            &["cur_cfg", "next_cfg"],
+        )],
+        t,
+    )
+    .await
+    .map_err(|e| format!("ovsdb-server: {e}"))?;
+    let row = r.first().and_then(|v| v.get("rows")).and_then(|r| r.get(0));
+    let get = |k: &str| row.and_then(|r| r.get(k)).and_then(|v| v.as_i64());
+    match (get("cur_cfg"), get("next_cfg")) {
+        (Some(cur), Some(next)) if cur >= next => Ok(()),
+        (cur, next) => Err(format!(
+            "ovs-vswitchd has not applied the configuration: cur_cfg {cur:?} < next_cfg {next:?}"
+        )),
+    }
+}
+
+async fn southbound_connected(
+    l: &Layout,
+    spawned: Option<i32>,
+    remote: &str,
+    t: Duration,
+) -> Result<(), String> {
+    let ctl = ctl_of(l, Daemon::OvnController, spawned).ok_or("ovn-controller has no pid yet")?;
+    crate::daemon::wait::controller_connected(&ctl, t)
+        .await
+        .map_err(|e| format!("{e} at {remote}"))
+}
+
+async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {
+    let controller = snap
+        .daemon(Daemon::OvnController.name())
+        .and_then(|d| d.pid);
+    let mgmt = layout.mgmt_sock(settings::BRIDGE);
+    let (a, b, c) = tokio::join!(
+        cfg_current(layout, t),
+        openflow::hello(&mgmt, t),
+        southbound_connected(layout, controller, &snap.southbound, t)
+    );
+    if let Err(e) = a {
+        return fail(e);
+    }
+    if let Err(e) = b {
+        return fail(format!("br-int.mgmt: {e}"));
+    }
+    if let Err(e) = c {
+        return fail(e);
+    }
+    if let Some(skew) = &snap.version_skew {
+        return fail(skew.describe());
+    }
+    ok("ready")
+}
+
+/// One background health check: both verdicts, each check bounded by `t`.
+pub async fn check(
+    layout: &Layout,
+    snap: &Snapshot,
+    t: Duration,
+    now_ms: impl Fn() -> u64,
+) -> Health {
+    let ((liveness, unresponsive), readiness) =
+        tokio::join!(live_check(layout, snap, t), ready_check(layout, snap, t));
+    Health {
+        checked_at_ms: now_ms(),
+        unresponsive,
+        liveness,
+        readiness,
+    }
+}
