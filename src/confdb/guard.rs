@@ -1,4 +1,4 @@
-//! Keeping conf.db through disk-full starts, deletion and damage (issue 11, item 5).
+//! Keeping conf.db through disk-full starts, deletion and damage.
 //!
 //! - [`create`]: `ovsdb-tool create` writes a temp file in the same directory, which is fsynced
 //!   and renamed into place, so a failed create (a full disk) leaves no partial database that

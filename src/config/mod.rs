@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod debug_wrapper;
 pub mod paths;
+pub mod restart;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -137,7 +138,7 @@ pub struct Config {
     /// Take over from a live instance (rolling update) rather than refuse to start.
     pub takeover: bool,
     /// How crashed and hung daemons are restarted.
-    pub restart: crate::daemon::policy::Policy,
+    pub restart: restart::Policy,
     /// Readiness marker for dependents: present exactly while the node is ready.
     pub ready_file: Option<PathBuf>,
     /// Cadence of the background health check.
@@ -611,7 +612,7 @@ impl Config {
                 ),
             ));
         }
-        let restart = crate::daemon::policy::Policy {
+        let restart = restart::Policy {
             backoff: Policy {
                 base: restart_base,
                 cap: restart_cap,

@@ -16,7 +16,7 @@
 //!
 //! `handover` (a newer instance, `params[1].pid` its pid) is answered once our daemons have
 //! stopped; at once with an error while we stop for good, or with `handed_over: false` when
-//! we handed the node over already and run nothing (`crate::supervisor` … `handback`).
+//! we handed the node over already and run nothing.
 
 pub mod client;
 pub mod conns;

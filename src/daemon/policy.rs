@@ -14,20 +14,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::process::backoff;
 use crate::process::ExitStatus;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    pub backoff: backoff::Policy,
-    /// No longer consulted: the backoff resets when a restarted daemon answers again, which
-    /// always comes before any period of stable running. Kept so `..._RESTART_STABLE_MS`
-    /// stays an accepted setting.
-    pub stable_after: Duration,
-    pub max_restarts: u32,
-    pub window: Duration,
-    pub hung_after: Duration,
-}
+pub use crate::config::restart::Policy;
 
 /// What the supervisor remembers about one daemon between events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,6 +94,7 @@ impl Track {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::backoff;
 
     fn policy() -> Policy {
         Policy {
@@ -186,7 +176,8 @@ mod tests {
             &p,
             &[
                 // Killed from outside every 1.5 s, back within 0.3 s each time: every restart
-                // comes from the shortest ceiling (issue 11 item 8: it used to climb to 10 s).
+                // comes from the shortest ceiling (it used to climb
+                // to a 10 s ceiling, so a node killed often was down for seconds each time).
                 (0, Ev::Exit(1.0), restart_ms(50)),
                 (300, Ev::Ready, None),
                 (1500, Ev::Exit(1.0), restart_ms(50)),

@@ -1,5 +1,5 @@
 //! One supervisor per run directory: an exclusive `flock` on `OVS_RUNDIR/ovs-ovn-supervisor.lock`
-//! (issue 11, item 2: of 10 simultaneous starts, losers deleted the winner's control socket and
+//! (without it, of 10 simultaneous starts, the losers deleted the winner's control socket and
 //! two vswitchds ran on one run dir).
 //!
 //! Invariants: the lock is taken before host preparation changes anything (only the

@@ -44,18 +44,9 @@ impl Supervisor {
         self.take_over_legacy().await?;
         let system_id = self.conf_db(&cfg).await?;
         if cfg.southbound.embedded {
-            let c = self.start_database(&cfg, Daemon::SbServer).await?;
-            let stage = Stage {
-                name: "southbound",
-                budget: cfg.stage_deadline,
-                waiting_for: "the embedded Southbound to accept its first rows",
-            };
-            self.stage(stage, async {
-                Ok(settings::init_southbound(&c, cfg.stage_deadline).await?)
-            })
-            .await?;
+            self.start_southbound(&cfg).await?;
         }
-        let client = self.start_database(&cfg, Daemon::OvsdbServer).await?;
+        let client = self.start_ovsdb_server(&cfg).await?;
         let next_cfg = self.settings(&cfg, &client, &system_id).await?;
         if self.restore.is_some() {
             // Before vswitchd starts: it must neither flush nor process until flows are back.
@@ -102,23 +93,38 @@ impl Supervisor {
         .await
     }
 
-    /// Spawns a database server and waits until it answers; returns a connection to it.
-    async fn start_database(&mut self, cfg: &Config, d: Daemon) -> Result<Client, Interrupt> {
+    /// The sandbox's embedded Southbound: answering, with its first rows.
+    async fn start_southbound(&mut self, cfg: &Config) -> Result<(), Interrupt> {
+        let d = Daemon::SbServer;
+        let pid = self.spawn_or_fail(d)?;
+        let stage = Stage {
+            name: "southbound",
+            budget: d.answer_budget(cfg) + cfg.stage_deadline,
+            waiting_for: "the embedded Southbound to answer and take its first rows",
+        };
+        self.stage(stage, async {
+            let c = database(d.wait_answering(cfg, pid).await?);
+            Ok(settings::init_southbound(&c, cfg.stage_deadline).await?)
+        })
+        .await?;
+        self.event(d, Event::Answering { pid });
+        Ok(())
+    }
+
+    /// ovsdb-server, answering and serving `Open_vSwitch`; returns a connection to it.
+    async fn start_ovsdb_server(&mut self, cfg: &Config) -> Result<Client, Interrupt> {
+        let d = Daemon::OvsdbServer;
         let pid = self.spawn_or_fail(d)?;
         let stage = Stage {
             name: d.name(),
             budget: d.answer_budget(cfg),
-            waiting_for: "its database socket to answer list_dbs",
+            waiting_for: "db.sock to answer list_dbs",
         };
         let answer = self
             .stage(stage, async { Ok(d.wait_answering(cfg, pid).await?) })
             .await?;
         self.event(d, Event::Answering { pid });
-        match answer {
-            Answering::Database(c) => Ok(c),
-            // `wait_answering` of a database server answers with a database connection.
-            _ => unreachable!("{} answered without a database", d.name()),
-        }
+        Ok(database(answer))
     }
 
     /// Threads from the CPU budget, then our settings in one transaction; returns the
@@ -290,5 +296,14 @@ impl Supervisor {
                 source: Box::new(e.into()),
             })
         })
+    }
+}
+
+/// The connection a database server's wait answers with.
+fn database(answer: Answering) -> Client {
+    match answer {
+        Answering::Database(c) => c,
+        // `Daemon::wait_answering` of a database server always answers with its connection.
+        other => unreachable!("a database server answered with {other:?}"),
     }
 }

@@ -1,6 +1,7 @@
-//! After a handover: has the successor taken the node, or must we take it back? (issue 11
-//! item 3). A pure decision of (watch, what answers at the socket path, is the successor
-//! alive, now); `supervisor_handback` gathers the facts and carries the action out.
+//! After a handover: has the successor taken the node, or must we take it back? (A successor
+//! that died after the handover used to leave the node with no daemons at all.) A pure
+//! decision of (watch, what answers at the socket path, is the successor alive, now); the
+//! supervisor's `handback` gathers the facts and carries the action out.
 //!
 //! The confirmation needs nothing new from the successor: once it runs the node it has bound
 //! the control socket path (our own listener stays on the unlinked inode) and answers

@@ -1,7 +1,7 @@
 //! Trusted directories: the run, database and log directories are walked from `/` one
 //! component at a time, relative to the parent's file descriptor, before anything is created
-//! in them (issue 11, item 1: a planted `run/openvswitch` symlink made us create sockets and
-//! delete files elsewhere).
+//! in them (a planted `run/openvswitch` symlink used to make us create sockets and delete
+//! files elsewhere).
 //!
 //! The rule, for every directory on the path (after following the links we accept):
 //! - it is owned by root or by our effective uid (Kube-OVN's init container chowns the host
