@@ -56,10 +56,7 @@ impl Supervisor {
                 _ = tick.tick(), if !in_flight => {
                     self.rewrite_deleted_db().await;
                     in_flight = true;
-                    let (layout, snap, t, tx) = (self.cfg.layout.clone(), self.snapshot_for_check(), self.health_timeout(), checked_tx.clone());
-                    tokio::spawn(async move {
-                        let _ = tx.send(check::check(&layout, &snap, t, status::unix_ms).await).await;
-                    });
+                    self.spawn_check(checked_tx.clone());
                     After::Continue
                 }
                 Some(h) = checked.recv() => {
@@ -85,14 +82,7 @@ impl Supervisor {
                     };
                     self.carry_out(d, event)
                 }
-                ev = self.signals.next() => match ev {
-                    SigEvent::Stop(s) => After::End(Interrupt::Stop(s)),
-                    SigEvent::Hup => { self.reopen_logs().await; After::Continue }
-                    SigEvent::Other(s) => {
-                        tracing::info!(signal = s, "ignored: only SIGTERM, SIGINT and SIGHUP mean anything here");
-                        After::Continue
-                    }
-                },
+                ev = self.signals.next() => self.on_signal(ev).await,
                 changed = async {
                     match tls.as_mut() {
                         Some(w) => w.changed().await,
@@ -124,6 +114,32 @@ impl Supervisor {
                 After::End(i) => return i,
             }
         }
+    }
+
+    async fn on_signal(&self, ev: SigEvent) -> After {
+        match ev {
+            SigEvent::Stop(s) => return After::End(Interrupt::Stop(s)),
+            SigEvent::Hup => self.reopen_logs().await,
+            SigEvent::Other(s) => tracing::info!(
+                signal = s,
+                "ignored: only SIGTERM, SIGINT and SIGHUP mean anything here"
+            ),
+        }
+        After::Continue
+    }
+
+    /// Starts one health check as its own task; its result comes back on `done`.
+    fn spawn_check(&self, done: mpsc::Sender<crate::status::Health>) {
+        let (layout, snap, t) = (
+            self.cfg.layout.clone(),
+            self.snapshot_for_check(),
+            self.health_timeout(),
+        );
+        tokio::spawn(async move {
+            let _ = done
+                .send(check::check(&layout, &snap, t, status::unix_ms).await)
+                .await;
+        });
     }
 
     /// Applies `event` to `d` and carries out what its slot decides.

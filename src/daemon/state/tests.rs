@@ -29,185 +29,51 @@ const KILLED: ExitStatus = ExitStatus::Signaled(Signal::SIGKILL);
 fn transitions() {
     use DaemonState::*;
     let t0 = Instant::now();
-    let s = Duration::from_secs;
+    let (s, ms) = (Duration::from_secs, Duration::from_millis);
+    let down = |state, pid, since| Slot {
+        down_since: Some(since),
+        ..slot(state, pid)
+    };
+    let planned = Slot {
+        planned: true,
+        ..slot(Running, Some(7))
+    };
+    let failing = Slot {
+        track: Track {
+            unresponsive_since: Some(t0),
+            ..Track::default()
+        },
+        ..slot(Running, Some(7))
+    };
+    let exited = |pid| Event::Exited {
+        pid,
+        status: KILLED,
+    };
     // (before, event, at, after: state and pid, action); unit 0.5 jitters 100 ms to 50 ms.
+    #[rustfmt::skip]
     let rows: Vec<(Slot, Event, Instant, DaemonState, Option<i32>, Action)> = vec![
-        (
-            Slot::default(),
-            Event::Spawned {
-                pid: 7,
-                restart: false,
-            },
-            t0,
-            Starting,
-            Some(7),
-            Action::Recorded,
-        ),
-        (
-            slot(Starting, Some(7)),
-            Event::Answering { pid: 7 },
-            t0,
-            Running,
-            Some(7),
-            Action::Recorded,
-        ),
+        (Slot::default(), Event::Spawned { pid: 7, restart: false }, t0, Starting, Some(7), Action::Recorded),
+        (slot(Starting, Some(7)), Event::Answering { pid: 7 }, t0, Running, Some(7), Action::Recorded),
         // An older process's report changes nothing.
-        (
-            slot(Starting, Some(7)),
-            Event::Answering { pid: 6 },
-            t0,
-            Starting,
-            Some(7),
-            Action::Ignore,
-        ),
-        (
-            slot(Running, Some(7)),
-            Event::Exited {
-                pid: 6,
-                status: KILLED,
-            },
-            t0,
-            Running,
-            Some(7),
-            Action::Ignore,
-        ),
-        (
-            slot(Running, Some(7)),
-            Event::DiedStarting {
-                pid: 7,
-                status: KILLED,
-            },
-            t0,
-            Exited,
-            None,
-            Action::Recorded,
-        ),
-        (
-            slot(Running, Some(7)),
-            Event::Exited {
-                pid: 7,
-                status: KILLED,
-            },
-            t0,
-            Restarting,
-            None,
-            Action::RestartAt(t0 + Duration::from_millis(50)),
-        ),
-        (
-            slot(Restarting, None),
-            Event::Spawned {
-                pid: 8,
-                restart: true,
-            },
-            t0,
-            Restarting,
-            Some(8),
-            Action::Recorded,
-        ),
-        (
-            Slot {
-                down_since: Some(t0),
-                ..slot(Restarting, Some(8))
-            },
-            Event::Answering { pid: 8 },
-            t0 + s(1),
-            Running,
-            Some(8),
-            Action::Recovered {
-                down_for: Some(s(1)),
-            },
-        ),
-        (
-            slot(Restarting, Some(8)),
-            Event::NeverAnswered { pid: 8 },
-            t0,
-            Hung,
-            Some(8),
-            Action::Kill(8),
-        ),
-        (
-            slot(Hung, Some(8)),
-            Event::Exited {
-                pid: 8,
-                status: KILLED,
-            },
-            t0,
-            Restarting,
-            None,
-            Action::RestartAt(t0 + Duration::from_millis(50)),
-        ),
+        (slot(Starting, Some(7)), Event::Answering { pid: 6 }, t0, Starting, Some(7), Action::Ignore),
+        (slot(Running, Some(7)), exited(6), t0, Running, Some(7), Action::Ignore),
+        (slot(Running, Some(7)), Event::DiedStarting { pid: 7, status: KILLED }, t0, Exited, None, Action::Recorded),
+        (slot(Running, Some(7)), exited(7), t0, Restarting, None, Action::RestartAt(t0 + ms(50))),
+        (slot(Restarting, None), Event::Spawned { pid: 8, restart: true }, t0, Restarting, Some(8), Action::Recorded),
+        (down(Restarting, Some(8), t0), Event::Answering { pid: 8 }, t0 + s(1), Running, Some(8), Action::Recovered { down_for: Some(s(1)) }),
+        (slot(Restarting, Some(8)), Event::NeverAnswered { pid: 8 }, t0, Hung, Some(8), Action::Kill(8)),
+        (slot(Hung, Some(8)), exited(8), t0, Restarting, None, Action::RestartAt(t0 + ms(50))),
         // A planned exit restarts at once and is no crash.
-        (
-            Slot {
-                planned: true,
-                ..slot(Running, Some(7))
-            },
-            Event::Exited {
-                pid: 7,
-                status: ExitStatus::Exited(0),
-            },
-            t0,
-            Restarting,
-            None,
-            Action::RestartAt(t0),
-        ),
+        (planned, Event::Exited { pid: 7, status: ExitStatus::Exited(0) }, t0, Restarting, None, Action::RestartAt(t0)),
         // Health: killed as hung only after failing for `hung_after`.
-        (
-            slot(Running, Some(7)),
-            Event::Health { answered: false },
-            t0,
-            Running,
-            Some(7),
-            Action::Ignore,
-        ),
-        (
-            Slot {
-                track: Track {
-                    unresponsive_since: Some(t0),
-                    ..Track::default()
-                },
-                ..slot(Running, Some(7))
-            },
-            Event::Health { answered: false },
-            t0 + s(6),
-            Hung,
-            Some(7),
-            Action::Kill(7),
-        ),
+        (slot(Running, Some(7)), Event::Health { answered: false }, t0, Running, Some(7), Action::Ignore),
+        (failing, Event::Health { answered: false }, t0 + s(6), Hung, Some(7), Action::Kill(7)),
         // Not running (restarting): health answers are not about it.
-        (
-            slot(Restarting, Some(8)),
-            Event::Health { answered: false },
-            t0 + s(60),
-            Restarting,
-            Some(8),
-            Action::Ignore,
-        ),
-        (
-            slot(Running, Some(7)),
-            Event::Stopped { handed_over: false },
-            t0,
-            Stopped,
-            None,
-            Action::Recorded,
-        ),
-        (
-            slot(Running, Some(7)),
-            Event::Stopped { handed_over: true },
-            t0,
-            HandedOver,
-            None,
-            Action::Recorded,
-        ),
+        (slot(Restarting, Some(8)), Event::Health { answered: false }, t0 + s(60), Restarting, Some(8), Action::Ignore),
+        (slot(Running, Some(7)), Event::Stopped { handed_over: false }, t0, Stopped, None, Action::Recorded),
+        (slot(Running, Some(7)), Event::Stopped { handed_over: true }, t0, HandedOver, None, Action::Recorded),
         // A restart that could not be spawned counts as an exit.
-        (
-            slot(Restarting, None),
-            Event::SpawnFailed,
-            t0,
-            Restarting,
-            None,
-            Action::RestartAt(t0 + Duration::from_millis(50)),
-        ),
+        (slot(Restarting, None), Event::SpawnFailed, t0, Restarting, None, Action::RestartAt(t0 + ms(50))),
     ];
     for (i, (mut before, event, now, state, pid, action)) in rows.into_iter().enumerate() {
         let got = before.on(&policy(), event, now, 1_000, 0.5);

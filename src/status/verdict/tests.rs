@@ -66,106 +66,23 @@ fn handed(confirmed: bool, now: u64) -> Snapshot {
 fn verdicts_in_every_state() {
     let now = 100_000;
     let run3 = ["running"; 3];
+    let fresh = |live, ready| Some((now - 500, live, ready));
+    let with = |states: &[&str]| snap(true, false, states, fresh(true, true));
     // (what, snapshot, startup, liveness, readiness, reason fragment of the first failing one)
+    #[rustfmt::skip]
     let cases: Vec<(&str, Snapshot, bool, bool, bool, &str)> = vec![
-        (
-            "starting",
-            snap(false, false, &["running"], None),
-            false,
-            true,
-            false,
-            "starting: stage ovs-vswitchd",
-        ),
-        (
-            "ready",
-            snap(true, false, &run3, Some((now - 500, true, true))),
-            true,
-            true,
-            true,
-            "",
-        ),
-        (
-            "SB down: ready fails, live holds",
-            snap(true, false, &run3, Some((now - 500, true, false))),
-            true,
-            true,
-            false,
-            "ready-reason",
-        ),
-        (
-            "hung daemon",
-            snap(true, false, &run3, Some((now - 500, false, false))),
-            true,
-            false,
-            false,
-            "live-reason",
-        ),
-        (
-            "daemon exited",
-            snap(
-                true,
-                false,
-                &["running", "exited", "running"],
-                Some((now - 500, true, true)),
-            ),
-            true,
-            false,
-            false,
-            "ovs-vswitchd is exited",
-        ),
-        (
-            "daemon restarting",
-            snap(
-                true,
-                false,
-                &["running", "restarting", "running"],
-                Some((now - 500, true, true)),
-            ),
-            true,
-            true,
-            false,
-            "ovs-vswitchd is restarting",
-        ),
-        (
-            "checker stalled",
-            snap(true, false, &run3, Some((now - 60_000, true, true))),
-            true,
-            false,
-            false,
-            "stalled",
-        ),
-        (
-            "no check yet",
-            snap(true, false, &run3, None),
-            true,
-            false,
-            false,
-            "pending",
-        ),
-        (
-            "stopping",
-            snap(true, true, &run3, Some((now - 500, true, true))),
-            true,
-            true,
-            false,
-            "stopping",
-        ),
-        (
-            "handed over, successor not confirmed: nothing runs",
-            handed(false, now),
-            true,
-            false,
-            false,
-            "has not confirmed: no daemon runs",
-        ),
-        (
-            "handed over and confirmed: idle until terminated",
-            handed(true, now),
-            true,
-            true,
-            false,
-            "which runs it",
-        ),
+        ("starting", snap(false, false, &["running"], None), false, true, false, "starting: stage ovs-vswitchd"),
+        ("ready", snap(true, false, &run3, fresh(true, true)), true, true, true, ""),
+        ("SB down: ready fails, live holds", snap(true, false, &run3, fresh(true, false)), true, true, false, "ready-reason"),
+        ("hung daemon", snap(true, false, &run3, fresh(false, false)), true, false, false, "live-reason"),
+        ("daemon exited", with(&["running", "exited", "running"]), true, false, false, "ovs-vswitchd is exited"),
+        ("daemon restarting", with(&["running", "restarting", "running"]), true, true, false, "ovs-vswitchd is restarting"),
+        ("daemon killed as hung, its restart coming", with(&["running", "hung", "running"]), true, true, false, "ovs-vswitchd is hung"),
+        ("checker stalled", snap(true, false, &run3, Some((now - 60_000, true, true))), true, false, false, "stalled"),
+        ("no check yet", snap(true, false, &run3, None), true, false, false, "pending"),
+        ("stopping", snap(true, true, &run3, fresh(true, true)), true, true, false, "stopping"),
+        ("handed over, successor not confirmed: nothing runs", handed(false, now), true, false, false, "has not confirmed: no daemon runs"),
+        ("handed over and confirmed: idle until terminated", handed(true, now), true, true, false, "which runs it"),
     ];
     for (what, s, want_start, want_live, want_ready, reason) in cases {
         assert_eq!(startup(&s).ok, want_start, "{what}: startup");
