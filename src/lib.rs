@@ -14,6 +14,7 @@ pub mod confdb;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dataplane;
 pub mod host;
 pub mod kubeovn_compat;
 pub mod logging;

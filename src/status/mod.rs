@@ -54,6 +54,10 @@ pub struct Snapshot {
     /// ovn-controller's version skew with ovn-northd, while its log keeps reporting one.
     #[serde(default)]
     pub version_skew: Option<crate::status::skew::VersionSkew>,
+    /// ovs-vswitchd keeps the datapath's flows (`flow-restore-wait`) until ovn-controller's
+    /// table is complete: not ready meanwhile.
+    #[serde(default)]
+    pub flow_restore_wait: bool,
     /// Set once this instance has handed the node over.
     #[serde(default)]
     pub handover: Option<HandedOver>,

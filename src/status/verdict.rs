@@ -102,6 +102,9 @@ pub fn readiness(snap: &Snapshot, now_ms: u64) -> Verdict {
     if !snap.started {
         return fail(format!("starting: stage {}", snap.stage));
     }
+    if snap.flow_restore_wait {
+        return fail("ovs-vswitchd keeps the datapath's flows (flow-restore-wait) until ovn-controller's table is complete");
+    }
     if let Some(d) = snap
         .daemons
         .iter()

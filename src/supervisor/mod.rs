@@ -28,6 +28,7 @@ use crate::status::{self, Snapshot};
 mod handback;
 mod marker;
 pub mod prepare;
+mod restore_wait;
 pub mod signals;
 mod slots;
 mod stage;
@@ -72,6 +73,9 @@ pub enum RunError {
     Control(#[from] ControlError),
 }
 
+/// A (re)started process's report: back in service, or not.
+type Ready = (Daemon, i32, Result<(), StageError>);
+
 /// What interrupted a stage, or ended supervision.
 enum Interrupt {
     Stop(&'static str),
@@ -86,7 +90,7 @@ enum Interrupt {
     /// A newer instance takes the node over; answer it once our daemons are stopped.
     HandOver(
         tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
-        Option<crate::takeover::flows::SavedFlows>,
+        Option<crate::dataplane::flows::SavedFlows>,
         Option<i32>,
     ),
 }
@@ -99,6 +103,9 @@ pub struct Supervisor {
     slots: BTreeMap<Daemon, Slot>,
     exits_tx: mpsc::UnboundedSender<(Daemon, i32, ExitStatus)>,
     exits: mpsc::UnboundedReceiver<(Daemon, i32, ExitStatus)>,
+    /// A (re)started process is back in service (or is not): from the tasks that wait for it.
+    ready_tx: mpsc::UnboundedSender<Ready>,
+    ready_rx: mpsc::UnboundedReceiver<Ready>,
     signals: signals::Signals,
     snap: watch::Sender<Snapshot>,
     /// Our settings, kept to apply again when ovsdb-server restarts.
@@ -106,7 +113,7 @@ pub struct Supervisor {
     handover_tx: mpsc::Sender<control::HandoverRequest>,
     handover_rx: mpsc::Receiver<control::HandoverRequest>,
     /// Flows handed over by the instance we took over from.
-    restore: Option<crate::takeover::flows::SavedFlows>,
+    restore: Option<crate::dataplane::flows::SavedFlows>,
     /// `ovs-ctl`/`ovn-ctl` daemons to stop before anything of ours starts.
     legacy: Option<crate::takeover::legacy::LegacyNode>,
     started: Instant,
@@ -131,6 +138,7 @@ impl Supervisor {
         };
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let (handover_tx, handover_rx) = mpsc::channel(1);
+        let (ready_tx, ready_rx) = mpsc::unbounded_channel();
         Ok(Supervisor {
             snap: watch::Sender::new(Snapshot {
                 pid: std::process::id() as i32,
@@ -153,6 +161,8 @@ impl Supervisor {
             reaper,
             exits_tx,
             exits,
+            ready_tx,
+            ready_rx,
             signals: signals::Signals::new().map_err(RunError::Signals)?,
             started: Instant::now(),
             skew: Default::default(),

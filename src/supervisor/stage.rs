@@ -35,6 +35,8 @@ pub enum StageError {
     Legacy(#[from] crate::takeover::legacy::LegacyError),
     #[error(transparent)]
     HostPrep(#[from] crate::host::prep::HostPrepError),
+    #[error(transparent)]
+    RestoreWait(#[from] crate::dataplane::restore_wait::ClearError),
     #[error("ovsdb-server closed the connection")]
     Closed,
 }

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::daemon::state::Event;
 use crate::daemon::wait::{controller_connected_by, Answering};
 use crate::daemon::Daemon;
+use crate::dataplane::restore_wait;
 use crate::ovs::jsonrpc::Client;
 use crate::{confdb, settings, settings::tuning};
 
@@ -48,24 +49,15 @@ impl Supervisor {
         }
         let client = self.start_ovsdb_server(&cfg).await?;
         let next_cfg = self.settings(&cfg, &client, &system_id).await?;
-        if self.restore.is_some() {
-            // Before vswitchd starts: it must neither flush nor process until flows are back.
-            let stage = Stage {
-                name: "flow-restore-wait",
-                budget: cfg.stage_deadline,
-                waiting_for: "ovsdb-server to set other_config:flow-restore-wait",
-            };
-            self.stage(
-                stage,
-                steps::set_flow_restore_wait(&client, true, cfg.stage_deadline),
-            )
-            .await?;
-        }
-        self.start_switch(&cfg, &client, next_cfg).await?;
+        // Before vswitchd starts: with flows to keep it must neither flush nor process until
+        // ovn-controller's table is complete.
+        let keep = self.keep_flows(&cfg, &client).await?;
+        let vswitchd = self.start_switch(&cfg, &client, next_cfg, keep).await?;
         self.start_controller(&cfg).await?;
         steps::restrict_files(&cfg.layout);
-        if self.restore.take().is_some() {
-            self.flows_settled(&cfg, &client).await?;
+        self.restore = None;
+        if keep {
+            self.clear_flows_kept(vswitchd);
         }
         Ok(())
     }
@@ -91,6 +83,27 @@ impl Supervisor {
             Ok(id)
         })
         .await
+    }
+
+    /// Sets flow-restore-wait when there are flows to keep through the vswitchd start.
+    async fn keep_flows(&mut self, cfg: &Config, client: &Client) -> Result<bool, Interrupt> {
+        let (reaper, handed_over) = (self.reaper, self.restore.is_some());
+        // The userspace datapath dies with vswitchd: nothing to keep but flows handed over.
+        if !handed_over && cfg.datapath_type != crate::config::DatapathType::System {
+            return Ok(false);
+        }
+        let stage = Stage {
+            name: "flow-restore-wait",
+            budget: cfg.stage_deadline,
+            waiting_for: "ovs-dpctl to count the datapath's flows and ovsdb-server to set the flag",
+        };
+        let keep = self
+            .stage(stage, async {
+                Ok(restore_wait::keep(cfg, reaper, client, handed_over).await)
+            })
+            .await?;
+        self.snap.send_modify(|s| s.flow_restore_wait = keep);
+        Ok(keep)
     }
 
     /// The sandbox's embedded Southbound: answering, with its first rows.
@@ -166,13 +179,15 @@ impl Supervisor {
     }
 
     /// ovs-vswitchd: applied our settings, then br-int.mgmt answers OpenFlow; then the flows
-    /// a predecessor handed over go back in.
+    /// a predecessor handed over go back in. With the datapath's flows `kept`, it is in service
+    /// only once the flag is cleared ([`Self::clear_flows_kept`]). Returns its pid.
     async fn start_switch(
         &mut self,
         cfg: &Config,
         client: &Client,
         next_cfg: i64,
-    ) -> Result<(), Interrupt> {
+        kept: bool,
+    ) -> Result<i32, Interrupt> {
         let d = Daemon::Vswitchd;
         let pid = self.spawn_or_fail(d)?;
         let stage = Stage {
@@ -190,7 +205,9 @@ impl Supervisor {
         };
         self.stage(stage, async { Ok(d.wait_answering(cfg, pid).await?) })
             .await?;
-        self.event(d, Event::Answering { pid });
+        if !kept {
+            self.event(d, Event::Answering { pid });
+        }
         if let Some(saved) = self.restore.clone() {
             let (l, reaper) = (&cfg.layout, self.reaper);
             let stage = Stage {
@@ -199,7 +216,7 @@ impl Supervisor {
                 waiting_for: "ovs-ofctl to restore br-int's flows and groups",
             };
             self.stage(stage, async {
-                match crate::takeover::flows::restore(reaper, l, &saved).await {
+                match crate::dataplane::flows::restore(reaper, l, &saved).await {
                     Ok(()) => tracing::info!(flows = saved.flow_count, "restored br-int flows"),
                     Err(e) => tracing::warn!("cannot restore br-int flows: {e}"),
                 }
@@ -207,7 +224,7 @@ impl Supervisor {
             })
             .await?;
         }
-        Ok(())
+        Ok(pid)
     }
 
     /// ovn-controller: answering its control socket; connected to the Southbound within a
@@ -240,27 +257,6 @@ impl Supervisor {
         .await?;
         self.event(d, Event::Answering { pid });
         Ok(())
-    }
-
-    /// After a takeover: ovn-controller's flows are in, so vswitchd may process packets with
-    /// its own table (`flow-restore-wait` cleared).
-    async fn flows_settled(&mut self, cfg: &Config, client: &Client) -> Result<(), Interrupt> {
-        let (l, reaper) = (&cfg.layout, self.reaper);
-        let dl = Instant::now() + cfg.stage_deadline;
-        let stage = Stage {
-            name: "flows-settled",
-            budget: cfg.stage_deadline,
-            waiting_for: "br-int's flow table to stop changing",
-        };
-        self.stage(stage, async {
-            let every = Duration::from_millis(50);
-            match crate::takeover::flows::settled(reaper, l, every, 3, dl).await {
-                Ok(n) => tracing::info!(flows = n, "ovn-controller's flows are in"),
-                Err(e) => tracing::warn!("{e}; clearing flow-restore-wait anyway"),
-            }
-            steps::set_flow_restore_wait(client, false, cfg.stage_deadline).await
-        })
-        .await
     }
 
     /// Stops the `ovs-ctl`/`ovn-ctl` daemons found by host preparation, keeping br-int's flows

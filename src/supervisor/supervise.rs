@@ -17,12 +17,10 @@ use super::{Interrupt, StageError, Supervisor};
 use crate::daemon::state::{Action, Event};
 use crate::daemon::wait::Answering;
 use crate::daemon::Daemon;
+use crate::dataplane::restore_wait;
 use crate::ovs::unixctl;
 use crate::status::{self, check};
 use crate::{confdb, settings};
-
-/// A restarted process's readiness report: answering (and re-configured) or not.
-type Ready = (Daemon, i32, Result<(), StageError>);
 
 /// What the loop does after an action was carried out.
 enum After {
@@ -45,7 +43,6 @@ impl Supervisor {
         // Checks run as their own task so a hung daemon never delays signals or exits here.
         let (checked_tx, mut checked) = mpsc::channel(1);
         let mut in_flight = false;
-        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Ready>();
         let mut tls = self.tls_watch();
         // After a restart, clients of the restarted daemon reconnect on their own backoff:
         // check often until the node is ready again, so probes see it as soon as it is.
@@ -70,18 +67,9 @@ impl Supervisor {
                     After::Continue
                 }
                 _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now).into()), if next.is_some() => {
-                    self.restart_due(&ready_tx).await
+                    self.restart_due().await
                 }
-                Some((d, pid, result)) = ready_rx.recv() => {
-                    let event = match result {
-                        Ok(()) => Event::Answering { pid },
-                        Err(e) => {
-                            tracing::error!(daemon = d.name(), pid, "restarted but not answering: {e}; killing it");
-                            Event::NeverAnswered { pid }
-                        }
-                    };
-                    self.carry_out(d, event)
-                }
+                Some((d, pid, result)) = self.ready_rx.recv() => self.back_in_service(d, pid, result),
                 ev = self.signals.next() => self.on_signal(ev).await,
                 changed = async {
                     match tls.as_mut() {
@@ -196,15 +184,42 @@ impl Supervisor {
         }
     }
 
+    /// A (re)started process reports: answering (and, for vswitchd, the datapath's flows
+    /// handed back to it), or not — then it is killed and restarted.
+    fn back_in_service(&mut self, d: Daemon, pid: i32, result: Result<(), StageError>) -> After {
+        if self.pid(d) != Some(pid) {
+            return After::Continue;
+        }
+        if d == Daemon::Vswitchd {
+            self.snap.send_modify(|s| s.flow_restore_wait = false);
+        }
+        let event = match result {
+            Ok(()) => Event::Answering { pid },
+            Err(e) => {
+                tracing::error!(
+                    daemon = d.name(),
+                    pid,
+                    "restarted but not in service: {e}; killing it"
+                );
+                Event::NeverAnswered { pid }
+            }
+        };
+        match self.carry_out(d, event) {
+            // Probes answer from the last check: a start that waited for the table too.
+            After::Continue => After::Recovered,
+            other => other,
+        }
+    }
+
     /// Spawns every daemon whose restart is due; a failed spawn counts as another exit.
-    async fn restart_due(&mut self, ready: &mpsc::UnboundedSender<Ready>) -> After {
+    async fn restart_due(&mut self) -> After {
         let now = Instant::now();
         let due: Vec<Daemon> = (self.slots.iter())
             .filter(|(_, s)| s.restart_at.is_some_and(|t| t <= now))
             .map(|(d, _)| *d)
             .collect();
         for d in due {
-            if let Err(e) = self.restart(d, ready.clone()).await {
+            if let Err(e) = self.restart(d).await {
                 tracing::error!(daemon = d.name(), "restart failed: {e}");
                 if let After::End(i) = self.carry_out(d, Event::SpawnFailed) {
                     return After::End(i);
@@ -237,9 +252,9 @@ impl Supervisor {
     }
 
     /// br-int's flows and groups, saved for the instance we hand the node over to.
-    async fn save_for_successor(&self) -> Option<crate::takeover::flows::SavedFlows> {
+    async fn save_for_successor(&self) -> Option<crate::dataplane::flows::SavedFlows> {
         self.pid(Daemon::Vswitchd)?;
-        match crate::takeover::flows::save(self.reaper, &self.cfg.layout).await {
+        match crate::dataplane::flows::save(self.reaper, &self.cfg.layout).await {
             Ok(s) => {
                 tracing::info!(
                     flows = s.flow_count,
@@ -317,11 +332,7 @@ impl Supervisor {
     }
 
     /// Spawns `d` again and starts the task that reports when it answers.
-    async fn restart(
-        &mut self,
-        d: Daemon,
-        ready: mpsc::UnboundedSender<Ready>,
-    ) -> Result<(), StageError> {
+    async fn restart(&mut self, d: Daemon) -> Result<(), StageError> {
         let l = &self.cfg.layout;
         let db = match d {
             Daemon::OvsdbServer => Some((l.conf_db(), &self.cfg.vswitch_schema, "OVS_PKGDATADIR")),
@@ -334,11 +345,18 @@ impl Supervisor {
                 confdb::ensure_db(self.reaper, &db, schema, var).await?;
             }
         }
+        let keep = d == Daemon::Vswitchd && self.keep_datapath_flows().await;
         let pid = self.spawn(d, true)?;
-        let cfg = self.cfg.clone();
-        let owned = self.owned.clone();
+        let (cfg, owned, reaper) = (self.cfg.clone(), self.owned.clone(), self.reaper);
+        let ready = self.ready_tx.clone();
         tokio::spawn(async move {
-            let result = back_in_service(&cfg, owned.as_ref(), d, pid).await;
+            let mut result = serving(&cfg, owned.as_ref(), d, pid).await;
+            if keep && result.is_ok() {
+                result = restore_wait::clear_after_start(&cfg, reaper)
+                    .await
+                    .map(|_| ())
+                    .map_err(StageError::from);
+            }
             let _ = ready.send((d, pid, result));
         });
         Ok(())
@@ -348,7 +366,7 @@ impl Supervisor {
 /// Waits until a restarted daemon answers ([`Daemon::wait_answering`], as at the start) and
 /// gives it back what it lost: the Southbound's first rows, our settings in a recreated
 /// conf.db, ovsdb-server's log levels.
-async fn back_in_service(
+async fn serving(
     cfg: &crate::config::Config,
     owned: Option<&settings::Owned>,
     d: Daemon,

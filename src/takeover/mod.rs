@@ -2,15 +2,15 @@
 //!
 //! Protocol, in order:
 //! 1. The new instance finds the old one by its control socket and asks it to `handover`.
-//! 2. The old one saves br-int's OpenFlow groups and flows ([`flows::save`]), stops its daemons the
+//! 2. The old one saves br-int's OpenFlow groups and flows ([`crate::dataplane::flows::save`]), stops its daemons the
 //!    graceful way (ovn-controller `exit --restart`, vswitchd `exit` without `--cleanup`, so a
 //!    kernel datapath keeps forwarding), answers with where the flows are, and idles until it is
 //!    terminated, then exits 0 touching nothing.
 //! 3. Only then does the new one start its daemons — never two ovsdb-servers on one conf.db or
 //!    two vswitchds on one run dir, not even for a moment — with
-//!    `other_config:flow-restore-wait=true` set before vswitchd starts, [`flows::restore`]s the flows
+//!    `other_config:flow-restore-wait=true` set before vswitchd starts, [`crate::dataplane::flows::restore`]s the flows
 //!    through `br-int.mgmt` (which vswitchd serves even while waiting), starts ovn-controller,
-//!    waits until the flow table is [`flows::settled`], and then clears `flow-restore-wait`.
+//!    waits until the flow table is [`crate::dataplane::restore_wait`], and then clears `flow-restore-wait`.
 //!
 //! The instance lock ([`crate::host::instance`]) orders it: the new instance finds the lock held by
 //! an instance that answers ([`claim`]), asks it to hand over, and takes the lock the old one
@@ -20,7 +20,6 @@
 //! takeover goes on without them (a normal start), because refusing would leave the node with
 //! no daemons at all.
 
-pub mod flows;
 pub mod handback;
 pub mod legacy;
 
@@ -30,7 +29,7 @@ use crate::config::Config;
 use crate::control;
 use crate::host::instance::{self, InstanceLock, LockError};
 
-pub use flows::SavedFlows;
+pub use crate::dataplane::flows::SavedFlows;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TakeoverError {

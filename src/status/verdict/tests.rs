@@ -78,6 +78,7 @@ fn verdicts_in_every_state() {
         ("daemon exited", with(&["running", "exited", "running"]), true, false, false, "ovs-vswitchd is exited"),
         ("daemon restarting", with(&["running", "restarting", "running"]), true, true, false, "ovs-vswitchd is restarting"),
         ("daemon killed as hung, its restart coming", with(&["running", "hung", "running"]), true, true, false, "ovs-vswitchd is hung"),
+        ("keeping the datapath's flows", Snapshot { flow_restore_wait: true, ..with(&run3) }, true, true, false, "flow-restore-wait"),
         ("checker stalled", snap(true, false, &run3, Some((now - 60_000, true, true))), true, false, false, "stalled"),
         ("no check yet", snap(true, false, &run3, None), true, false, false, "pending"),
         ("stopping", snap(true, true, &run3, fresh(true, true)), true, true, false, "stopping"),

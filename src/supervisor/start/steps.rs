@@ -12,7 +12,6 @@ use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::kubeovn_compat;
 use crate::ovs::jsonrpc::Client;
-use crate::ovs::ovsdb;
 use crate::process::Reaper;
 use crate::supervisor::StageError;
 
@@ -107,31 +106,4 @@ fn cur_cfg_in(v: &serde_json::Value) -> Option<i64> {
         .as_object()?
         .values()
         .find_map(|row| row.get("new")?.get("cur_cfg")?.as_i64())
-}
-
-/// Sets or clears `other_config:flow-restore-wait` (only during a takeover: it is not one of the
-/// keys we keep, so a later ovsdb-server restart does not set it again).
-pub(super) async fn set_flow_restore_wait(
-    client: &Client,
-    on: bool,
-    timeout: Duration,
-) -> Result<(), StageError> {
-    let all = serde_json::json!([]);
-    let key = ["flow-restore-wait".to_string()];
-    let mut ops = vec![ovsdb::op_mutate_delete_keys(
-        "Open_vSwitch",
-        all.clone(),
-        "other_config",
-        &key,
-    )];
-    if on {
-        ops.extend(ovsdb::op_mutate_map_keys(
-            "Open_vSwitch",
-            all,
-            "other_config",
-            &[(key[0].clone(), "true".into())],
-        ));
-    }
-    ovsdb::transact(client, "Open_vSwitch", ops, timeout).await?;
-    Ok(())
 }

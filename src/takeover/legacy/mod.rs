@@ -1,7 +1,7 @@
 //! Migration from Kube-OVN's `start-ovs.sh` pod: on the first rollout with `maxSurge: 1` our pod
 //! starts beside one whose daemons run under `ovs-ctl`/`ovn-ctl --monitor` on the same host
 //! paths, with no supervisor on our control socket. We take that node over the way `ovs-ctl
-//! restart` does: save br-int's flows and groups ([`crate::takeover::flows::save`]), stop the old
+//! restart` does: save br-int's flows and groups ([`crate::dataplane::flows::save`]), stop the old
 //! daemons, and start ours down the rolling-update path (`flow-restore-wait`, restore, clear).
 //!
 //! What `--monitor` looks like (Debian 12: OVS 3.1, OVN 23.03): the pidfile holds the worker's
@@ -33,9 +33,9 @@ use nix::unistd::Pid;
 
 use crate::config::paths::Layout;
 use crate::daemon::Daemon;
+use crate::dataplane::flows::SavedFlows;
 use crate::host::stale::Finding;
 use crate::process::Reaper;
-use crate::takeover::flows::SavedFlows;
 
 /// The old node's daemons, in the order they stop.
 const ORDER: [Daemon; 3] = Daemon::NODE;
@@ -307,7 +307,7 @@ pub async fn take_over(
     tracing::info!(old = %node.describe(), "taking the node over from ovs-ctl/ovn-ctl daemons");
     let has_vswitchd = node.daemons.iter().any(|o| o.daemon == Daemon::Vswitchd);
     let saved = if has_vswitchd {
-        match tokio::time::timeout(SAVE_DEADLINE, crate::takeover::flows::save(reaper, l)).await {
+        match tokio::time::timeout(SAVE_DEADLINE, crate::dataplane::flows::save(reaper, l)).await {
             Ok(Ok(s)) => {
                 tracing::info!(flows = s.flow_count, "saved br-int flows of the old node");
                 Some(s)

@@ -1,12 +1,11 @@
 //! br-int's OpenFlow state across a takeover: [`save`] it from the old switch, [`restore`] it
-//! into the new one, wait until ovn-controller's table has [`settled`].
+//! into the new one; [`flow_count`] for the wait until ovn-controller's table is complete.
 //!
 //! Invariants: every `ovs-ofctl` run is bounded ([`OFCTL_DEADLINE`]) and killed past it; files
 //! are written only in the run dir, under names derived from the bridge's.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +16,8 @@ use crate::settings::BRIDGE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowsError {
-    #[error("ovs-ofctl not found: install openvswitch-common")]
-    NoTool,
+    #[error("{tool} not found: install openvswitch-common (or openvswitch-switch)")]
+    NoTool { tool: &'static str },
     #[error(transparent)]
     Process(#[from] ProcessError),
     #[error("ovs-ofctl {args}: {status}: {stderr}")]
@@ -32,8 +31,6 @@ pub enum FlowsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("flow table still changing ({flows} flows)")]
-    Unsettled { flows: usize },
 }
 
 /// Where the old instance left br-int's state for the new one.
@@ -51,7 +48,7 @@ const OF: &str = "OpenFlow15";
 const OFCTL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn ofctl(reaper: &Reaper, args: &[&str]) -> Result<String, FlowsError> {
-    let bin = find_in_path("ovs-ofctl").ok_or(FlowsError::NoTool)?;
+    let bin = find_in_path("ovs-ofctl").ok_or(FlowsError::NoTool { tool: "ovs-ofctl" })?;
     let mut cmd = Command::new(bin);
     cmd.args(args);
     let out = reaper.output("ovs-ofctl", cmd, OFCTL_DEADLINE).await?;
@@ -118,31 +115,6 @@ pub async fn restore(reaper: &Reaper, l: &Layout, saved: &SavedFlows) -> Result<
 pub async fn flow_count(reaper: &Reaper, l: &Layout) -> Result<usize, FlowsError> {
     let listing = ofctl(reaper, &["-O", OF, "dump-flows", "--no-stats", &target(l)]).await?;
     Ok(entries(&listing).len())
-}
-
-/// Waits until the flow table stops changing (ovn-controller has installed its flows):
-/// the same count in `stable` consecutive reads `every` apart. OVN 23.03 offers no signal for
-/// "flows installed" without ovn-northd's `nb_cfg`, so stability is the observable proxy.
-pub async fn settled(
-    reaper: &Reaper,
-    l: &Layout,
-    every: Duration,
-    stable: u32,
-    deadline: Instant,
-) -> Result<usize, FlowsError> {
-    let (mut last, mut same) = (None, 0);
-    loop {
-        let n = flow_count(reaper, l).await?;
-        same = if Some(n) == last { same + 1 } else { 0 };
-        last = Some(n);
-        if same >= stable {
-            return Ok(n);
-        }
-        if Instant::now() + every > deadline {
-            return Err(FlowsError::Unsettled { flows: n });
-        }
-        tokio::time::sleep(every).await;
-    }
 }
 
 #[cfg(test)]

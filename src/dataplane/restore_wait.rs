@@ -1,0 +1,254 @@
+//! `other_config:flow-restore-wait`: a vswitchd started with it set leaves the kernel
+//! datapath's flows alone (they keep forwarding) and handles no new packets until it is
+//! cleared. We set it before a vswitchd start whenever there is something to keep — flows a
+//! predecessor handed over, or a kernel datapath that still has flows (a pod restart, a crash
+//! of vswitchd) — and clear it once br-int's table is complete again.
+//!
+//! "Complete": ovn-controller reinstalls its whole table in one go once it is connected to the
+//! switch (from memory after a vswitchd restart; after its own start, once it has the
+//! Southbound's data and has computed). OVN 23.03 to 25.03 publish no node-local signal for
+//! that (`ovn-nb-cfg` moves only when ovn-northd's `nb_cfg` does), so the observable proxy is
+//! a table that is not empty and has not changed for [`STABLE_READS`] reads.
+//!
+//! Invariants: the flag is always cleared by a deadline, settled or not — held too long, a node
+//! whose own networking runs through an OVS bridge cannot reach the Southbound, and OVN learnt
+//! that the hard way (it reverted its own flow-restore-wait handling for that deadlock); on the
+//! userspace datapath there is nothing to keep (the datapath dies with vswitchd), so it is not
+//! used there except for flows handed over.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::flows::{self, FlowsError};
+use crate::config::paths::Layout;
+use crate::config::{Config, DatapathType};
+use crate::daemon::find_in_path;
+use crate::daemon::wait::connect_when_up;
+use crate::ovs::jsonrpc::Client;
+use crate::ovs::ovsdb::{self, OvsdbError};
+use crate::process::Reaper;
+
+/// Reads of an unchanged, non-empty table that count as complete.
+pub const STABLE_READS: u32 = 3;
+/// Between two reads: ovn-controller installs its table in bursts a few ms apart.
+pub const READ_EVERY: Duration = Duration::from_millis(50);
+
+/// Whether a sequence of flow counts has settled: non-empty and unchanged for `stable` reads
+/// after the first. An empty table is ovn-controller not connected (or not computed) yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settle {
+    stable: u32,
+    last: Option<usize>,
+    same: u32,
+}
+
+impl Settle {
+    pub fn new(stable: u32) -> Settle {
+        Settle {
+            stable,
+            last: None,
+            same: 0,
+        }
+    }
+
+    /// One read of the table's size; true once it has settled.
+    pub fn observe(&mut self, flows: usize) -> bool {
+        self.same = match self.last == Some(flows) && flows > 0 {
+            true => self.same + 1,
+            false => 0,
+        };
+        self.last = Some(flows);
+        self.same >= self.stable
+    }
+}
+
+/// The number of flows in the kernel datapath from `ovs-dpctl show`'s `flows: N` line.
+pub fn datapath_flows(show: &str) -> Option<usize> {
+    show.lines()
+        .find_map(|l| l.trim().strip_prefix("flows:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Flows the kernel datapath `ovs-system` holds now (0 when it does not exist: a fresh boot,
+/// or no openvswitch module). Read straight from the kernel: vswitchd need not run.
+pub async fn kernel_flows(reaper: &Reaper) -> Result<usize, FlowsError> {
+    let bin = find_in_path("ovs-dpctl").ok_or(FlowsError::NoTool { tool: "ovs-dpctl" })?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["show", "system@ovs-system"]);
+    // A netlink dump of one datapath: milliseconds; bounded like every tool we run.
+    let out = reaper
+        .output("ovs-dpctl", cmd, Duration::from_secs(10))
+        .await?;
+    // Non-zero: the datapath does not exist; nothing to keep.
+    Ok(match out.status.success() {
+        true => datapath_flows(&out.stdout).unwrap_or(0),
+        false => 0,
+    })
+}
+
+/// Sets or clears `other_config:flow-restore-wait` (never one of the keys we keep, so an
+/// ovsdb-server restart does not set it again).
+pub async fn set(client: &Client, on: bool, timeout: Duration) -> Result<(), OvsdbError> {
+    let all = json!([]);
+    let key = ["flow-restore-wait".to_string()];
+    let mut ops = vec![ovsdb::op_mutate_delete_keys(
+        "Open_vSwitch",
+        all.clone(),
+        "other_config",
+        &key,
+    )];
+    if on {
+        ops.extend(ovsdb::op_mutate_map_keys(
+            "Open_vSwitch",
+            all,
+            "other_config",
+            &[(key[0].clone(), "true".into())],
+        ));
+    }
+    ovsdb::transact(client, "Open_vSwitch", ops, timeout)
+        .await
+        .map(|_| ())
+}
+
+/// How the wait for a complete table ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// br-int's table settled with this many flows.
+    Complete(usize),
+    /// The deadline came first; the table had this many flows.
+    Deadline(usize),
+}
+
+/// Waits until br-int's table is complete or `deadline`, reading it every [`READ_EVERY`].
+pub async fn wait_complete(
+    reaper: &Reaper,
+    l: &Layout,
+    deadline: Instant,
+) -> Result<Settled, FlowsError> {
+    let mut settle = Settle::new(STABLE_READS);
+    loop {
+        // A switch that is not answering yet reads as an empty table.
+        let n = flows::flow_count(reaper, l).await.unwrap_or(0);
+        if settle.observe(n) {
+            return Ok(Settled::Complete(n));
+        }
+        if Instant::now() + READ_EVERY > deadline {
+            return Ok(Settled::Deadline(n));
+        }
+        tokio::time::sleep(READ_EVERY).await;
+    }
+}
+
+/// Waits for the table (bounded by `deadline`), then clears the flag through `db`, logging
+/// how it ended. The flag is cleared in every case.
+pub async fn clear_when_complete(
+    reaper: &Reaper,
+    l: &Layout,
+    db: &Client,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Settled, OvsdbError> {
+    let settled = wait_complete(reaper, l, deadline).await;
+    match settled {
+        Ok(Settled::Complete(n)) => tracing::info!(flows = n, "br-int's flows are in"),
+        Ok(Settled::Deadline(n)) => tracing::warn!(
+            flows = n,
+            "br-int's table still incomplete at the deadline; clearing flow-restore-wait anyway"
+        ),
+        Err(ref e) => tracing::warn!("{e}; clearing flow-restore-wait anyway"),
+    }
+    set(db, false, timeout).await?;
+    Ok(settled.unwrap_or(Settled::Deadline(0)))
+}
+
+/// After a vswitchd start that kept the datapath's flows: waits (bounded by the stage
+/// deadline) for br-int's table, then clears the flag over a connection of its own.
+pub async fn clear_after_start(cfg: &Config, reaper: &Reaper) -> Result<Settled, ClearError> {
+    let deadline = Instant::now() + cfg.stage_deadline;
+    let db = connect_when_up(&cfg.layout.db_sock(), deadline).await?;
+    let t = cfg.stage_deadline.min(Duration::from_secs(5));
+    Ok(clear_when_complete(reaper, &cfg.layout, &db, deadline, t).await?)
+}
+
+/// Why flow-restore-wait could not be cleared (it stays set; the caller restarts vswitchd).
+#[derive(Debug, thiserror::Error)]
+pub enum ClearError {
+    #[error("cannot reach ovsdb-server to clear flow-restore-wait: {0}")]
+    Connect(#[from] crate::daemon::wait::Attempt),
+    #[error("cannot clear flow-restore-wait: {0}")]
+    Ovsdb(#[from] OvsdbError),
+}
+
+/// Whether to keep the datapath's flows through a vswitchd start: flows were handed over, or
+/// the kernel datapath has some. An unreadable datapath counts as empty (a warning).
+pub async fn worth_keeping(cfg: &Config, reaper: &Reaper, handed_over: bool) -> bool {
+    if handed_over {
+        return true;
+    }
+    if cfg.datapath_type != DatapathType::System {
+        return false;
+    }
+    match kernel_flows(reaper).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(
+                    kernel_flows = n,
+                    "keeping the kernel datapath's flows through the vswitchd start"
+                );
+            }
+            n > 0
+        }
+        Err(e) => {
+            tracing::warn!("cannot count the kernel datapath's flows: {e}; not keeping them");
+            false
+        }
+    }
+}
+
+/// Before a vswitchd start: sets the flag through `db` when there is something to keep; true
+/// when it did. A failure is a warning: the node starts, losing the datapath's flows.
+pub async fn keep(cfg: &Config, reaper: &Reaper, db: &Client, handed_over: bool) -> bool {
+    if !worth_keeping(cfg, reaper, handed_over).await {
+        return false;
+    }
+    let t = cfg.stage_deadline.min(Duration::from_secs(5));
+    match set(db, true, t).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("cannot set flow-restore-wait: {e}; the datapath's flows go");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_settles_only_non_empty_and_unchanged() {
+        // (reads, settled at read index)
+        let rows: [(&[usize], Option<usize>); 5] = [
+            (&[0, 0, 0, 0, 0, 0], None),
+            (&[5, 5, 5, 5], Some(3)),
+            (&[0, 12, 40, 40, 40, 40], Some(5)),
+            (&[7, 7, 9, 9, 9, 9], Some(5)),
+            (&[3, 3, 3, 0, 3, 3], None),
+        ];
+        for (reads, want) in rows {
+            let mut s = Settle::new(3);
+            let got = reads.iter().position(|n| s.observe(*n));
+            assert_eq!(got, want, "{reads:?}");
+        }
+    }
+
+    #[test]
+    fn datapath_flows_from_dpctl_show() {
+        let show = "system@ovs-system:\n  lookups: hit:1207 missed:56 lost:0\n  flows: 12\n  masks: hit:2010 total:4 hit/pkt:1.59\n  port 0: ovs-system (internal)\n";
+        assert_eq!(datapath_flows(show), Some(12));
+        assert_eq!(datapath_flows("system@ovs-system:\n  flows: 0\n"), Some(0));
+        assert_eq!(datapath_flows("garbage"), None);
+    }
+}

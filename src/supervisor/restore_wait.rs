@@ -1,0 +1,44 @@
+//! The supervisor's side of keeping the kernel datapath's flows through a vswitchd start
+//! ([`crate::dataplane::restore_wait`]): set the flag before the spawn, publish it (readiness
+//! names it), and clear it in the background once br-int's table is complete.
+//!
+//! Invariant: the flag is published exactly while it is set by us; the task that clears it
+//! reports through the same channel as a restart's readiness, so vswitchd counts as back in
+//! service only once it forwards with its own table.
+
+use std::time::{Duration, Instant};
+
+use super::Supervisor;
+use crate::daemon::wait::connect_when_up;
+use crate::daemon::Daemon;
+use crate::dataplane::restore_wait;
+
+impl Supervisor {
+    /// Before a vswitchd restart: sets flow-restore-wait when the kernel datapath has flows
+    /// to keep, and publishes it; true when it did.
+    pub(super) async fn keep_datapath_flows(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let keep = match connect_when_up(&self.cfg.layout.db_sock(), deadline).await {
+            Ok(db) => restore_wait::keep(&self.cfg, self.reaper, &db, false).await,
+            Err(e) => {
+                tracing::warn!("cannot set flow-restore-wait: {e}; the datapath's flows go");
+                false
+            }
+        };
+        self.snap.send_modify(|s| s.flow_restore_wait = keep);
+        keep
+    }
+
+    /// After the start: clears the flag once br-int's table is complete, then reports vswitchd
+    /// (`pid`) in service.
+    pub(super) fn clear_flows_kept(&self, pid: i32) {
+        let (cfg, reaper, ready) = (self.cfg.clone(), self.reaper, self.ready_tx.clone());
+        tokio::spawn(async move {
+            let result = restore_wait::clear_after_start(&cfg, reaper)
+                .await
+                .map(|_| ())
+                .map_err(Into::into);
+            let _ = ready.send((Daemon::Vswitchd, pid, result));
+        });
+    }
+}
