@@ -113,7 +113,7 @@ pub(crate) fn other_instance(cfg: &Config) -> Option<i32> {
 }
 
 fn firewall_check(cfg: &Config) -> Check {
-    let runner = HostRunner { netns: None };
+    let runner = HostRunner::default();
     let backend = firewall::detect_backend(&runner);
     let rule = firewall::rule_for(cfg.tunnel);
     let program = match backend {
@@ -121,7 +121,8 @@ fn firewall_check(cfg: &Config) -> Check {
         firewall::Backend::Nft => "iptables-nft",
     };
     let spec = rule.spec();
-    let mut args = vec!["-w", "-C", "INPUT"];
+    let mut args = firewall::LOCK_WAIT.to_vec();
+    args.extend(["-C", "INPUT"]);
     args.extend(spec.iter().map(String::as_str));
     let what = format!("INPUT accept {}/{} ({backend:?})", rule.proto, rule.port);
     match runner.run(program, &args) {
@@ -340,7 +341,7 @@ pub fn prepare(
     }
     remove_stale(cfg)?;
     if cfg.firewall {
-        let runner = HostRunner { netns: None };
+        let runner = HostRunner::default();
         let backend = firewall::detect_backend(&runner);
         for change in firewall::ensure(
             &runner,
