@@ -298,26 +298,6 @@ fn module_check(
         return Check::ok(name, "not needed (userspace datapath)");
     }
     let rel = facts.release.as_deref().unwrap_or("REL");
-    let (missing, why) = if need.out_of_tree {
-        (
-            Status::Warn,
-            format!("{m} is not in the upstream kernel; OVS must provide it"),
-        )
-    } else if datapath == DatapathType::System {
-        (
-            Status::Fail,
-            "the kernel datapath (datapath_type=system) needs it".to_string(),
-        )
-    } else {
-        (
-            Status::Warn,
-            "the userspace datapath (netdev) can run without it".to_string(),
-        )
-    };
-    let build_in = match need.config {
-        Some(opt) => format!("use a kernel built with {opt}=y"),
-        None => format!("use a kernel that has {m} built in"),
-    };
     match state {
         State::Loaded => Check::ok(name, "loaded"),
         State::BuiltIn(evidence) => Check::ok(name, format!("built into the kernel ({evidence})")),
@@ -340,37 +320,72 @@ fn module_check(
             "modprobe {m} on the node (DISABLE_MODULES_MANAGEMENT=true turns off automatic \
              loading)"
         )),
-        State::Unloadable(file) => Check::new(
-            name,
-            missing,
-            format!(
+        State::Unloadable(file) => {
+            let (status, why) = missing(need, datapath);
+            let detail = format!(
                 "not built in, and the kernel cannot load modules (no proc/modules), so \
                  lib/modules/{rel}/{file} is unusable; {why}"
-            ),
-        )
-        .with_fix(build_in),
-        State::Absent => {
-            let searched = match (&facts.release, facts.loaded.is_some()) {
-                (_, false) => {
-                    "not built in, and the kernel cannot load modules (no proc/modules)".to_string()
-                }
-                (Some(rel), true) => {
-                    format!("not loaded, not built in, and not found under lib/modules/{rel}")
-                }
-                (None, true) => "not loaded and not built in; lib/modules not searched \
-                                 (kernel release unknown)"
-                    .to_string(),
-            };
-            let fix = if facts.loaded.is_none() {
-                build_in
-            } else if need.out_of_tree {
-                format!("install Open vSwitch's kernel module package providing {m}, or use TUNNEL_TYPE=geneve")
-            } else {
-                format!("install the kernel module package providing {m}, or {build_in}")
-            };
-            Check::new(name, missing, format!("{searched}; {why}")).with_fix(fix)
+            );
+            Check::new(name, status, detail).with_fix(build_in(need))
         }
+        State::Absent => absent_check(name, need, facts, datapath),
     }
+}
+
+/// A module that is neither loaded, built in, nor usable as a file: how bad that is for
+/// `datapath` (stt, not being upstream, is at most a warning), and why.
+fn missing(need: &Need, datapath: DatapathType) -> (Status, String) {
+    if need.out_of_tree {
+        let why = format!(
+            "{} is not in the upstream kernel; OVS must provide it",
+            need.name
+        );
+        (Status::Warn, why)
+    } else if datapath == DatapathType::System {
+        let why = "the kernel datapath (datapath_type=system) needs it";
+        (Status::Fail, why.to_string())
+    } else {
+        let why = "the userspace datapath (netdev) can run without it";
+        (Status::Warn, why.to_string())
+    }
+}
+
+/// The fix when only a different kernel can provide the module.
+fn build_in(need: &Need) -> String {
+    match need.config {
+        Some(opt) => format!("use a kernel built with {opt}=y"),
+        None => format!("use a kernel that has {} built in", need.name),
+    }
+}
+
+/// [`State::Absent`]: says where we looked, and what to install (or which kernel to use).
+fn absent_check(name: String, need: &Need, facts: &Facts, datapath: DatapathType) -> Check {
+    let m = need.name;
+    let (status, why) = missing(need, datapath);
+    let searched = match (&facts.release, facts.loaded.is_some()) {
+        (_, false) => {
+            "not built in, and the kernel cannot load modules (no proc/modules)".to_string()
+        }
+        (Some(rel), true) => {
+            format!("not loaded, not built in, and not found under lib/modules/{rel}")
+        }
+        (None, true) => "not loaded and not built in; lib/modules not searched \
+                         (kernel release unknown)"
+            .to_string(),
+    };
+    let fix = if facts.loaded.is_none() {
+        build_in(need)
+    } else if need.out_of_tree {
+        format!(
+            "install Open vSwitch's kernel module package providing {m}, or use TUNNEL_TYPE=geneve"
+        )
+    } else {
+        format!(
+            "install the kernel module package providing {m}, or {}",
+            build_in(need)
+        )
+    };
+    Check::new(name, status, format!("{searched}; {why}")).with_fix(fix)
 }
 
 /// A module that exists on the host but is not loaded and that we may not load (no
