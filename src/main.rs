@@ -221,9 +221,7 @@ fn firewall(args: &FirewallArgs) -> ExitCode {
     };
     let root = args.host_root.clone().unwrap_or_else(|| "/".into());
     let families = prep::families(ipv6, &root);
-    let runner = firewall::HostRunner {
-        netns: args.netns.clone(),
-    };
+    let runner = firewall::HostRunner::new(args.netns.clone());
     let backend = firewall::detect_backend(&runner);
     let result = match args.action {
         FirewallAction::Ensure => firewall::ensure(&runner, backend, tunnel, &families),

@@ -21,9 +21,7 @@ const OURS: &str = "ovs-ovn-supervisor";
 /// The firewall library's own view of a test namespace.
 impl Netns {
     fn runner(&self) -> HostRunner {
-        HostRunner {
-            netns: Some(self.name.clone()),
-        }
+        HostRunner::new(Some(self.name.clone()))
     }
 
     fn try_run(&self, program: &str, args: &[&str]) -> Output {

@@ -8,20 +8,16 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::cli::PathArgs;
-use crate::config::ConfigError;
+use super::cli::PathArgs;
+use super::error::ConfigError;
 
 /// A path from the environment: no control characters (a newline in a path ends up in
 /// `ovn-remote`, in log lines and in argv), and absolute unless `relative_ok` (only the sandbox
-/// directory is anchored at the current directory; any other relative path would depend on
+/// directory is taken relative to the current directory; any other relative path would depend on
 /// where the pod happened to start).
 pub fn check_path(var: &'static str, p: &Path, relative_ok: bool) -> Result<(), ConfigError> {
     let text = p.to_string_lossy();
-    let invalid = |expected: &str| ConfigError::Invalid {
-        var,
-        value: text.clone().into_owned(),
-        expected: expected.into(),
-    };
+    let invalid = |expected: &str| ConfigError::invalid(var, &text, expected);
     if text.chars().any(char::is_control) {
         return Err(invalid("a path without control characters or newlines"));
     }
@@ -70,11 +66,11 @@ impl Layout {
             match dir.to_str() {
                 Some(s) if !s.contains(',') => {}
                 _ => {
-                    return Err(ConfigError::Invalid {
-                        var: "OVS_OVN_SUPERVISOR_SANDBOX",
-                        value: dir.to_string_lossy().into_owned(),
-                        expected: "a UTF-8 directory path without commas (it becomes part of the OVN Southbound address)".into(),
-                    })
+                    return Err(ConfigError::invalid(
+                        "OVS_OVN_SUPERVISOR_SANDBOX",
+                        &dir.to_string_lossy(),
+                        "a UTF-8 directory path without commas (it becomes part of the OVN Southbound address)",
+                    ))
                 }
             }
             for (var, v) in given {

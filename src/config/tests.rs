@@ -1,7 +1,10 @@
 //! Table-driven tests of [`Config::resolve`]: every accepted and rejected form of each variable.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::cli::{NodeArgs, PathArgs};
 use super::*;
-use crate::config::cli::PathArgs;
 
 fn sandbox_args() -> NodeArgs {
     NodeArgs {
@@ -42,152 +45,66 @@ fn defaults_in_the_sandbox() {
     assert_eq!(c.sandbox_net, Some(SandboxNet::Auto));
 }
 
+/// Sets the field that the variable `var` feeds, as clap would from the environment.
+fn set(a: &mut NodeArgs, var: &str, value: &str) {
+    let field = match var {
+        "OVN_REMOTE_PROBE_INTERVAL" => &mut a.ovn_remote_probe_interval,
+        "OVN_REMOTE_OPENFLOW_INTERVAL" => &mut a.ovn_remote_openflow_interval,
+        "TUNNEL_TYPE" => &mut a.tunnel_type,
+        "KUBE_OVN_SB_PORT" => &mut a.kube_ovn_sb_port,
+        "OVN_DB_IPS" => &mut a.ovn_db_ips,
+        "OVN_SB_ADDR" => &mut a.ovn_sb_addr,
+        "OVN_SB_SERVICE_HOST" => &mut a.ovn_sb_service_host,
+        "OVN_SB_SERVICE_PORT" => &mut a.ovn_sb_service_port,
+        "OVS_OVN_SUPERVISOR_DATAPATH_TYPE" => &mut a.datapath_type,
+        "OVS_OVN_SUPERVISOR_N_HANDLER_THREADS" => &mut a.n_handler_threads,
+        "OVS_OVN_SUPERVISOR_N_REVALIDATOR_THREADS" => &mut a.n_revalidator_threads,
+        "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_BASE_MS" => &mut a.mgmt_backoff_base_ms,
+        "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_CAP_MS" => &mut a.mgmt_backoff_cap_ms,
+        "OVS_OVN_SUPERVISOR_STOP_BUDGET_MS" => &mut a.stop_budget_ms,
+        "OVS_OVN_SUPERVISOR_LOG_FORMAT" => &mut a.log_format,
+        "OVS_OVN_SUPERVISOR_SANDBOX_NET" => &mut a.sandbox_net,
+        other => panic!("no field for {other} in this test"),
+    };
+    *field = s(value);
+}
+
 #[test]
+#[rustfmt::skip]
 fn rejected_values_name_the_variable_and_what_is_accepted() {
-    type Setter = fn(&mut NodeArgs);
-    let cases: &[(&str, Setter, &str)] = &[
-        (
-            "OVN_REMOTE_PROBE_INTERVAL",
-            |a| a.ovn_remote_probe_interval = s("abc"),
-            "whole number",
-        ),
-        (
-            "OVN_REMOTE_PROBE_INTERVAL",
-            |a| a.ovn_remote_probe_interval = s("-5"),
-            "whole number",
-        ),
-        (
-            "OVN_REMOTE_PROBE_INTERVAL",
-            |a| a.ovn_remote_probe_interval = s("+5"),
-            "whole number",
-        ),
-        (
-            "OVN_REMOTE_PROBE_INTERVAL",
-            |a| a.ovn_remote_probe_interval = s("99999999999999999999999"),
-            "whole number",
-        ),
-        (
-            "OVN_REMOTE_PROBE_INTERVAL",
-            |a| a.ovn_remote_probe_interval = s("2147483648"),
-            "2147483647",
-        ),
-        (
-            "OVN_REMOTE_PROBE_INTERVAL",
-            |a| a.ovn_remote_probe_interval = s("1.5"),
-            "whole number",
-        ),
-        (
-            "OVN_REMOTE_OPENFLOW_INTERVAL",
-            |a| a.ovn_remote_openflow_interval = s("3m"),
-            "whole number",
-        ),
-        (
-            "TUNNEL_TYPE",
-            |a| a.tunnel_type = s("gre0"),
-            "geneve, vxlan, stt",
-        ),
-        (
-            "TUNNEL_TYPE",
-            |a| a.tunnel_type = s("GENEVE "),
-            "geneve, vxlan, stt",
-        ),
-        (
-            "KUBE_OVN_SB_PORT",
-            |a| {
-                a.ovn_db_ips = s("10.0.0.1");
-                a.kube_ovn_sb_port = s("70000")
-            },
-            "65535",
-        ),
-        (
-            "KUBE_OVN_SB_PORT",
-            |a| {
-                a.ovn_db_ips = s("10.0.0.1");
-                a.kube_ovn_sb_port = s("0")
-            },
-            "from 1",
-        ),
-        (
-            "OVN_DB_IPS",
-            |a| a.ovn_db_ips = s("10.0.0.1,node_b"),
-            "or a host name",
-        ),
-        (
-            "OVN_DB_IPS",
-            |a| a.ovn_db_ips = s("10.0.0.300"),
-            "or a host name",
-        ),
-        (
-            "OVN_DB_IPS",
-            |a| a.ovn_db_ips = s("-bad.example"),
-            "or a host name",
-        ),
-        ("OVN_DB_IPS", |a| a.ovn_db_ips = s(",,"), "comma-separated"),
-        (
-            "OVN_SB_ADDR",
-            |a| a.ovn_sb_addr = s("10.0.0.1:6642"),
-            "tcp:",
-        ),
-        ("OVN_SB_ADDR", |a| a.ovn_sb_addr = s("tcp:"), "tcp:"),
-        (
-            "OVN_SB_SERVICE_HOST",
-            |a| a.ovn_sb_service_host = s("not an ip"),
-            "IPv4 or IPv6",
-        ),
-        (
-            "OVN_SB_SERVICE_PORT",
-            |a| {
-                a.ovn_sb_service_host = s("10.96.0.5");
-                a.ovn_sb_service_port = s("x")
-            },
-            "whole number",
-        ),
-        (
-            "OVS_OVN_SUPERVISOR_DATAPATH_TYPE",
-            |a| a.datapath_type = s("dpdk"),
-            "system, netdev",
-        ),
-        (
-            "OVS_OVN_SUPERVISOR_N_HANDLER_THREADS",
-            |a| a.n_handler_threads = s("0"),
-            "from 1 to 1024",
-        ),
-        (
-            "OVS_OVN_SUPERVISOR_N_REVALIDATOR_THREADS",
-            |a| a.n_revalidator_threads = s("5000"),
-            "from 1 to 1024",
-        ),
-        (
-            "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_CAP_MS",
-            |a| {
-                a.mgmt_backoff_base_ms = s("100");
-                a.mgmt_backoff_cap_ms = s("50")
-            },
-            "at least",
-        ),
-        (
-            "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_BASE_MS",
-            |a| a.mgmt_backoff_base_ms = s("0"),
-            "from 1",
-        ),
-        (
-            "OVS_OVN_SUPERVISOR_STOP_BUDGET_MS",
-            |a| a.stop_budget_ms = s("5"),
-            "from 100",
-        ),
-        (
-            "OVS_OVN_SUPERVISOR_LOG_FORMAT",
-            |a| a.log_format = s("xml"),
-            "text, json",
-        ),
-        (
-            "OVS_OVN_SUPERVISOR_SANDBOX_NET",
-            |a| a.sandbox_net = s("host"),
-            "auto, netns, dummy",
-        ),
+    // (variable named in the error, settings as (variable, value), part of what is accepted)
+    type Case = (&'static str, &'static [(&'static str, &'static str)], &'static str);
+    let cases: &[Case] = &[
+        ("OVN_REMOTE_PROBE_INTERVAL", &[("OVN_REMOTE_PROBE_INTERVAL", "abc")], "whole number"),
+        ("OVN_REMOTE_PROBE_INTERVAL", &[("OVN_REMOTE_PROBE_INTERVAL", "-5")], "whole number"),
+        ("OVN_REMOTE_PROBE_INTERVAL", &[("OVN_REMOTE_PROBE_INTERVAL", "+5")], "whole number"),
+        ("OVN_REMOTE_PROBE_INTERVAL", &[("OVN_REMOTE_PROBE_INTERVAL", "99999999999999999999999")], "whole number"),
+        ("OVN_REMOTE_PROBE_INTERVAL", &[("OVN_REMOTE_PROBE_INTERVAL", "2147483648")], "2147483647"),
+        ("OVN_REMOTE_PROBE_INTERVAL", &[("OVN_REMOTE_PROBE_INTERVAL", "1.5")], "whole number"),
+        ("OVN_REMOTE_OPENFLOW_INTERVAL", &[("OVN_REMOTE_OPENFLOW_INTERVAL", "3m")], "whole number"),
+        ("TUNNEL_TYPE", &[("TUNNEL_TYPE", "gre0")], "geneve, vxlan, stt"),
+        ("TUNNEL_TYPE", &[("TUNNEL_TYPE", "GENEVE ")], "geneve, vxlan, stt"),
+        ("KUBE_OVN_SB_PORT", &[("OVN_DB_IPS", "10.0.0.1"), ("KUBE_OVN_SB_PORT", "70000")], "65535"),
+        ("KUBE_OVN_SB_PORT", &[("OVN_DB_IPS", "10.0.0.1"), ("KUBE_OVN_SB_PORT", "0")], "from 1"),
+        ("OVN_DB_IPS", &[("OVN_DB_IPS", "10.0.0.1,node_b")], "or a host name"),
+        ("OVN_DB_IPS", &[("OVN_DB_IPS", "10.0.0.300")], "or a host name"),
+        ("OVN_DB_IPS", &[("OVN_DB_IPS", "-bad.example")], "or a host name"),
+        ("OVN_DB_IPS", &[("OVN_DB_IPS", ",,")], "comma-separated"),
+        ("OVN_SB_ADDR", &[("OVN_SB_ADDR", "10.0.0.1:6642")], "tcp:"),
+        ("OVN_SB_ADDR", &[("OVN_SB_ADDR", "tcp:")], "tcp:"),
+        ("OVN_SB_SERVICE_HOST", &[("OVN_SB_SERVICE_HOST", "not an ip")], "IPv4 or IPv6"),
+        ("OVN_SB_SERVICE_PORT", &[("OVN_SB_SERVICE_HOST", "10.96.0.5"), ("OVN_SB_SERVICE_PORT", "x")], "whole number"),
+        ("OVS_OVN_SUPERVISOR_DATAPATH_TYPE", &[("OVS_OVN_SUPERVISOR_DATAPATH_TYPE", "dpdk")], "system, netdev"),
+        ("OVS_OVN_SUPERVISOR_N_HANDLER_THREADS", &[("OVS_OVN_SUPERVISOR_N_HANDLER_THREADS", "0")], "from 1 to 1024"),
+        ("OVS_OVN_SUPERVISOR_N_REVALIDATOR_THREADS", &[("OVS_OVN_SUPERVISOR_N_REVALIDATOR_THREADS", "5000")], "from 1 to 1024"),
+        ("OVS_OVN_SUPERVISOR_MGMT_BACKOFF_CAP_MS", &[("OVS_OVN_SUPERVISOR_MGMT_BACKOFF_BASE_MS", "100"), ("OVS_OVN_SUPERVISOR_MGMT_BACKOFF_CAP_MS", "50")], "at least"),
+        ("OVS_OVN_SUPERVISOR_MGMT_BACKOFF_BASE_MS", &[("OVS_OVN_SUPERVISOR_MGMT_BACKOFF_BASE_MS", "0")], "from 1"),
+        ("OVS_OVN_SUPERVISOR_STOP_BUDGET_MS", &[("OVS_OVN_SUPERVISOR_STOP_BUDGET_MS", "5")], "from 100"),
+        ("OVS_OVN_SUPERVISOR_LOG_FORMAT", &[("OVS_OVN_SUPERVISOR_LOG_FORMAT", "xml")], "text, json"),
+        ("OVS_OVN_SUPERVISOR_SANDBOX_NET", &[("OVS_OVN_SUPERVISOR_SANDBOX_NET", "host")], "auto, netns, dummy"),
     ];
-    for (var, set, expected) in cases {
-        let err = resolve(*set).expect_err(var);
+    for (var, settings, expected) in cases {
+        let err = resolve(|a| settings.iter().for_each(|(v, value)| set(a, v, value))).expect_err(var);
         let msg = err.to_string();
         assert!(msg.starts_with(var), "{var}: {msg}");
         assert!(msg.contains(expected), "{var}: {msg} lacks {expected:?}");

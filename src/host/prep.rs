@@ -91,7 +91,7 @@ pub fn remove_stale(cfg: &Config) -> Result<(), HostPrepError> {
 }
 
 fn firewall_check(cfg: &Config) -> Check {
-    let runner = HostRunner { netns: None };
+    let runner = HostRunner::default();
     let backend = firewall::detect_backend(&runner);
     let rule = firewall::rule_for(cfg.tunnel);
     let program = match backend {
@@ -99,7 +99,8 @@ fn firewall_check(cfg: &Config) -> Check {
         firewall::Backend::Nft => "iptables-nft",
     };
     let spec = rule.spec();
-    let mut args = vec!["-w", "-C", "INPUT"];
+    let mut args = firewall::LOCK_WAIT.to_vec();
+    args.extend(["-C", "INPUT"]);
     args.extend(spec.iter().map(String::as_str));
     let what = format!("INPUT accept {}/{} ({backend:?})", rule.proto, rule.port);
     match runner.run(program, &args) {
@@ -299,7 +300,7 @@ pub fn fix(cfg: &Config) -> Result<(), HostPrepError> {
     }
     remove_stale(cfg)?;
     if cfg.firewall {
-        let runner = HostRunner { netns: None };
+        let runner = HostRunner::default();
         let backend = firewall::detect_backend(&runner);
         let families = families(cfg.firewall_ipv6, &cfg.host_root);
         for change in firewall::ensure(&runner, backend, cfg.tunnel, &families)? {

@@ -17,8 +17,10 @@ pub mod report;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::config::{DatapathType, TunnelType};
+use crate::process::bounded::{self, BoundedError};
 
 pub use report::{Check, Report, Status};
 
@@ -65,11 +67,12 @@ pub trait ModuleLoader {
 pub enum ModprobeError {
     #[error("{module:?} is not a module name (expected letters, digits, '_' or '-', not starting with '-')")]
     BadName { module: String },
-    #[error("cannot run modprobe {module}: {source}")]
-    Spawn {
+    /// modprobe could not start, or missed its deadline and was killed.
+    #[error("modprobe {module}: {source}")]
+    Run {
         module: String,
         #[source]
-        source: std::io::Error,
+        source: BoundedError,
     },
     #[error("modprobe {module} failed ({status}): {stderr}")]
     Failed {
@@ -79,11 +82,18 @@ pub enum ModprobeError {
     },
 }
 
-/// Runs `modprobe -- NAME` in the container, against the host's `/lib/modules` mounted there.
+/// How long one modprobe may take before it is killed. Loading a real module can take
+/// seconds: modprobe loads its dependencies first, compressed modules are decompressed, and
+/// each module's init runs inside the call. 30 s leaves room for that on a busy node, while a
+/// modprobe stuck in the kernel cannot hold the start forever.
+pub const MODPROBE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Runs `modprobe -- NAME` in the container, against the host's `/lib/modules` mounted there,
+/// killing it (with its process group) at `deadline`.
 ///
-/// Invariant: called before the supervisor's reaper thread exists. `Command::output()` waits
-/// for its child with std's own `waitpid(pid)`; once the reaper owns `waitpid(-1)` it could
-/// reap modprobe first and std would get ECHILD.
+/// Invariant: called before the supervisor's reaper thread exists: [`bounded::output`] waits
+/// for its own child with `waitpid(pid)`; once the reaper owns `waitpid(-1)` it could reap
+/// modprobe first and the wait would get ECHILD.
 ///
 /// `proc_modules`, when set, is read after a successful modprobe: Kube-OVN's chart turns module
 /// management off by linking `modprobe` to `/bin/true`, which "succeeds" without loading.
@@ -92,6 +102,8 @@ pub struct Modprobe {
     /// `modprobe`, found through PATH.
     pub program: std::path::PathBuf,
     pub proc_modules: Option<std::path::PathBuf>,
+    /// [`MODPROBE_DEADLINE`] unless a test wants a hung modprobe to fail sooner.
+    pub deadline: Duration,
 }
 
 impl Default for Modprobe {
@@ -99,6 +111,7 @@ impl Default for Modprobe {
         Modprobe {
             program: "modprobe".into(),
             proc_modules: None,
+            deadline: MODPROBE_DEADLINE,
         }
     }
 }
@@ -117,14 +130,12 @@ impl Modprobe {
                 module: module.to_string(),
             });
         }
-        let out = Command::new(&self.program)
-            .arg("--")
-            .arg(module)
-            .output()
-            .map_err(|source| ModprobeError::Spawn {
-                module: module.to_string(),
-                source,
-            })?;
+        let mut cmd = Command::new(&self.program);
+        cmd.arg("--").arg(module);
+        let out = bounded::output(cmd, self.deadline).map_err(|source| ModprobeError::Run {
+            module: module.to_string(),
+            source,
+        })?;
         if out.status.success() {
             return Ok(());
         }

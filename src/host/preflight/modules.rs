@@ -13,77 +13,22 @@
 //! here writes; a file we cannot read is a warning naming it, never a panic; missing modules are
 //! fatal only for the kernel datapath (`system`), and `stt` is at most a warning because no
 //! upstream kernel has it.
+//!
+//! Layout: reading the evidence off the host is in `evidence`; what it means for each module
+//! (the [`State`] and the [`Check`]) is here.
+
+mod evidence;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
-use std::path::{Path, PathBuf};
 
 use crate::config::{DatapathType, TunnelType};
 
 use super::report::{Check, Status, MODULE_PREFIX};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ModulesError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
-
-/// How far below `lib/modules/REL` to look for module files: `kernel/drivers/net/ethernet/X/Y`
-/// is the deepest layout in practice.
-const MAX_WALK_DEPTH: usize = 10;
-/// Bounds the walk on a huge or looping tree; a full distro kernel has ~6000 modules.
-const MAX_WALK_ENTRIES: usize = 200_000;
-
-const MODULE_SUFFIXES: [&str; 4] = [".ko", ".ko.xz", ".ko.zst", ".ko.gz"];
-
-/// The kernel's canonical spelling of a module name.
-pub fn normalize(name: &str) -> String {
-    name.replace('-', "_")
-}
-
-/// Names of the modules in `proc/modules` (first field of each line), normalized.
-pub fn parse_proc_modules(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(normalize)
-        .collect()
-}
-
-/// `geneve.ko.xz` -> `geneve`; `None` for anything that is not a module file.
-pub fn module_name_of_file(file: &str) -> Option<&str> {
-    MODULE_SUFFIXES
-        .iter()
-        .find_map(|s| file.strip_suffix(s))
-        .filter(|stem| !stem.is_empty())
-}
-
-/// Module paths of `modules.builtin` or `modules.dep` (`kernel/net/ipv4/geneve.ko.xz: deps...`),
-/// as normalized name -> path relative to `lib/modules/REL`.
-pub fn parse_module_paths(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let path = line.split(':').next().unwrap_or("").trim();
-        let file = path.rsplit('/').next().unwrap_or(path);
-        if let Some(name) = module_name_of_file(file) {
-            out.entry(normalize(name))
-                .or_insert_with(|| path.to_string());
-        }
-    }
-    out
-}
-
-/// True when `release` can name a directory under `lib/modules` without escaping it.
-pub fn is_path_component(release: &str) -> bool {
-    !release.is_empty()
-        && release != "."
-        && release != ".."
-        && !release.contains(['/', '\0'])
-        && !release.chars().any(char::is_control)
-}
+pub use evidence::{
+    gather, is_path_component, module_name_of_file, normalize, parse_module_paths,
+    parse_proc_modules, ModulesError,
+};
 
 /// One needed (or explicitly unneeded) module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,99 +121,6 @@ pub fn state(name: &str, facts: &Facts) -> State {
     }
 }
 
-/// Reads the module evidence for `names` under `root`.
-pub fn gather(root: &Path, release: Option<&str>, names: &[&str]) -> Facts {
-    let mut facts = Facts {
-        release: release.filter(|r| is_path_component(r)).map(str::to_string),
-        ..Facts::default()
-    };
-    let mut read = |path: PathBuf| match read_optional(&path) {
-        Ok(text) => text,
-        Err(e) => {
-            facts.problems.push(e.to_string());
-            // Unreadable is not "absent": for proc/modules it still proves module support.
-            Some(String::new())
-        }
-    };
-    let loaded = read(root.join("proc/modules")).map(|t| parse_proc_modules(&t));
-    let mut builtin = BTreeMap::new();
-    let mut files = BTreeMap::new();
-    let dir = facts
-        .release
-        .as_ref()
-        .map(|r| root.join("lib/modules").join(r));
-    if let Some(dir) = &dir {
-        if let Some(text) = read(dir.join("modules.builtin")) {
-            builtin = parse_module_paths(&text);
-        }
-        if let Some(text) = read(dir.join("modules.dep")) {
-            files = parse_module_paths(&text);
-        }
-    }
-    facts.loaded = loaded;
-    facts.builtin = builtin;
-    facts.files = files;
-    for name in names {
-        let n = normalize(name);
-        let sys = root.join("sys/module");
-        if sys.join(&n).is_dir() || sys.join(name).is_dir() {
-            facts.sysfs.insert(n);
-        }
-    }
-    let unresolved: BTreeSet<String> = names
-        .iter()
-        .map(|n| normalize(n))
-        .filter(|n| state(n, &facts) == State::Absent)
-        .collect();
-    if let (Some(dir), false) = (&dir, unresolved.is_empty()) {
-        // modules.dep can be stale or missing (depmod not run); the files are the truth.
-        for (name, path) in walk(dir, &unresolved) {
-            facts.files.entry(name).or_insert(path);
-        }
-    }
-    facts
-}
-
-/// Finds module files for `wanted` names under `dir`, without following symlinks.
-fn walk(dir: &Path, wanted: &BTreeSet<String>) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![(dir.to_path_buf(), 0usize)];
-    let mut seen = 0usize;
-    while let Some((current, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&current) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            seen += 1;
-            if seen > MAX_WALK_ENTRIES {
-                return found;
-            }
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            if kind.is_dir() {
-                if depth < MAX_WALK_DEPTH {
-                    stack.push((path, depth + 1));
-                }
-            } else if kind.is_file() {
-                let file = entry.file_name();
-                let Some(name) = file.to_str().and_then(module_name_of_file) else {
-                    continue;
-                };
-                let name = normalize(name);
-                if wanted.contains(&name) {
-                    let rel = path.strip_prefix(dir).unwrap_or(&path);
-                    found
-                        .entry(name)
-                        .or_insert_with(|| rel.display().to_string());
-                }
-            }
-        }
-    }
-    found
-}
-
 /// The module checks, in the order of `needs`, then one warning per unreadable file.
 pub fn evaluate(needs: &[Need], facts: &Facts, manage: bool, datapath: DatapathType) -> Vec<Check> {
     let mut checks: Vec<Check> = needs
@@ -298,26 +150,6 @@ fn module_check(
         return Check::ok(name, "not needed (userspace datapath)");
     }
     let rel = facts.release.as_deref().unwrap_or("REL");
-    let (missing, why) = if need.out_of_tree {
-        (
-            Status::Warn,
-            format!("{m} is not in the upstream kernel; OVS must provide it"),
-        )
-    } else if datapath == DatapathType::System {
-        (
-            Status::Fail,
-            "the kernel datapath (datapath_type=system) needs it".to_string(),
-        )
-    } else {
-        (
-            Status::Warn,
-            "the userspace datapath (netdev) can run without it".to_string(),
-        )
-    };
-    let build_in = match need.config {
-        Some(opt) => format!("use a kernel built with {opt}=y"),
-        None => format!("use a kernel that has {m} built in"),
-    };
     match state {
         State::Loaded => Check::ok(name, "loaded"),
         State::BuiltIn(evidence) => Check::ok(name, format!("built into the kernel ({evidence})")),
@@ -340,37 +172,72 @@ fn module_check(
             "modprobe {m} on the node (DISABLE_MODULES_MANAGEMENT=true turns off automatic \
              loading)"
         )),
-        State::Unloadable(file) => Check::new(
-            name,
-            missing,
-            format!(
+        State::Unloadable(file) => {
+            let (status, why) = missing(need, datapath);
+            let detail = format!(
                 "not built in, and the kernel cannot load modules (no proc/modules), so \
                  lib/modules/{rel}/{file} is unusable; {why}"
-            ),
-        )
-        .with_fix(build_in),
-        State::Absent => {
-            let searched = match (&facts.release, facts.loaded.is_some()) {
-                (_, false) => {
-                    "not built in, and the kernel cannot load modules (no proc/modules)".to_string()
-                }
-                (Some(rel), true) => {
-                    format!("not loaded, not built in, and not found under lib/modules/{rel}")
-                }
-                (None, true) => "not loaded and not built in; lib/modules not searched \
-                                 (kernel release unknown)"
-                    .to_string(),
-            };
-            let fix = if facts.loaded.is_none() {
-                build_in
-            } else if need.out_of_tree {
-                format!("install Open vSwitch's kernel module package providing {m}, or use TUNNEL_TYPE=geneve")
-            } else {
-                format!("install the kernel module package providing {m}, or {build_in}")
-            };
-            Check::new(name, missing, format!("{searched}; {why}")).with_fix(fix)
+            );
+            Check::new(name, status, detail).with_fix(build_in(need))
         }
+        State::Absent => absent_check(name, need, facts, datapath),
     }
+}
+
+/// A module that is neither loaded, built in, nor usable as a file: how bad that is for
+/// `datapath` (stt, not being upstream, is at most a warning), and why.
+fn missing(need: &Need, datapath: DatapathType) -> (Status, String) {
+    if need.out_of_tree {
+        let why = format!(
+            "{} is not in the upstream kernel; OVS must provide it",
+            need.name
+        );
+        (Status::Warn, why)
+    } else if datapath == DatapathType::System {
+        let why = "the kernel datapath (datapath_type=system) needs it";
+        (Status::Fail, why.to_string())
+    } else {
+        let why = "the userspace datapath (netdev) can run without it";
+        (Status::Warn, why.to_string())
+    }
+}
+
+/// The fix when only a different kernel can provide the module.
+fn build_in(need: &Need) -> String {
+    match need.config {
+        Some(opt) => format!("use a kernel built with {opt}=y"),
+        None => format!("use a kernel that has {} built in", need.name),
+    }
+}
+
+/// [`State::Absent`]: says where we looked, and what to install (or which kernel to use).
+fn absent_check(name: String, need: &Need, facts: &Facts, datapath: DatapathType) -> Check {
+    let m = need.name;
+    let (status, why) = missing(need, datapath);
+    let searched = match (&facts.release, facts.loaded.is_some()) {
+        (_, false) => {
+            "not built in, and the kernel cannot load modules (no proc/modules)".to_string()
+        }
+        (Some(rel), true) => {
+            format!("not loaded, not built in, and not found under lib/modules/{rel}")
+        }
+        (None, true) => "not loaded and not built in; lib/modules not searched \
+                         (kernel release unknown)"
+            .to_string(),
+    };
+    let fix = if facts.loaded.is_none() {
+        build_in(need)
+    } else if need.out_of_tree {
+        format!(
+            "install Open vSwitch's kernel module package providing {m}, or use TUNNEL_TYPE=geneve"
+        )
+    } else {
+        format!(
+            "install the kernel module package providing {m}, or {}",
+            build_in(need)
+        )
+    };
+    Check::new(name, status, format!("{searched}; {why}")).with_fix(fix)
 }
 
 /// A module that exists on the host but is not loaded and that we may not load (no
@@ -397,25 +264,6 @@ pub fn on_demand(m: &str, datapath: DatapathType) -> String {
         _ => format!(
             "the kernel loads it on demand when ovs-vswitchd creates the first {m} tunnel port"
         ),
-    }
-}
-
-/// `Ok(None)` when the file, or a directory on its way, does not exist.
-fn read_optional(path: &Path) -> Result<Option<String>, ModulesError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(source) => Err(ModulesError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
     }
 }
 

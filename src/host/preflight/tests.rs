@@ -304,6 +304,7 @@ fn a_modprobe_that_succeeds_without_loading_is_a_failure() {
     let mut m = Modprobe {
         program: "/bin/true".into(),
         proc_modules: Some(modules),
+        ..Default::default()
     };
     assert_eq!(m.load("openvswitch"), Ok(()));
     let e = m.load("geneve").unwrap_err();
@@ -320,6 +321,42 @@ fn modprobe_rejects_names_that_are_not_module_names() {
         let err = Modprobe::default().load(bad).unwrap_err();
         assert!(err.contains("is not a module name"), "{bad:?}: {err}");
     }
+}
+
+#[test]
+fn a_hung_modprobe_is_killed_at_its_deadline_naming_module_and_deadline() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("modprobe");
+    std::fs::write(&program, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let deadline = std::time::Duration::from_millis(200);
+    let m = Modprobe {
+        program,
+        deadline,
+        ..Default::default()
+    };
+    // Another test's fork may hold the script's write descriptor a moment longer (ETXTBSY).
+    let busy = |e: &ModprobeError| matches!(e, ModprobeError::Run { source: BoundedError::Spawn { source, .. }, .. } if source.raw_os_error() == Some(nix::libc::ETXTBSY));
+    let mut err = m.run("geneve").unwrap_err();
+    for _ in 0..50 {
+        if !busy(&err) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        err = m.run("geneve").unwrap_err();
+    }
+    let ModprobeError::Run {
+        module,
+        source: BoundedError::Deadline { deadline: d, .. },
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((module.as_str(), *d), ("geneve", deadline));
+    let text = err.to_string();
+    assert!(text.starts_with("modprobe geneve: "), "{text}");
+    assert!(text.contains("did not finish within 200ms"), "{text}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Async JSON-RPC 1.0 client over one Unix socket (OVSDB or unixctl).
 //!
-//! A background reader task owns the read half and the [`Decoder`]; it routes
+//! A background reader task owns the read half and the [`Decoder`](super::Decoder); it routes
 //! each reply to the call waiting on its id, answers the server's `echo`
 //! requests, and forwards notifications. Writers share the write half behind
 //! a tokio mutex so whole messages never interleave.
@@ -14,29 +14,28 @@
 //! - Dropping the last [`Client`] clone aborts the reader task.
 //! - Only notifications arriving after [`Client::notifications`] was first
 //!   called are kept, so an unread stream cannot grow without bound.
+//!
+//! Layout: [`Client`] (connecting, calls, the notification stream) is here; the shared state
+//! and the reader task are in `conn`, and why a connection stopped in `termination`.
 
-use std::collections::HashMap;
+mod conn;
+mod termination;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::codec::{encode_error, encode_request, encode_response, CodecError, Decoder, Message};
-
-const READ_CHUNK: usize = 64 * 1024;
-
-/// Bounds how long the reader may be kept from reading by an echo reply
-/// waiting behind a stuck writer.
-const ECHO_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+use super::codec::{encode_request, CodecError};
+use conn::{lock, read_loop, Pending, Shared, WriteFail};
+use termination::Termination;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
@@ -79,139 +78,6 @@ fn compact(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// Why the connection stopped; cloneable so every waiter gets its own error.
-#[derive(Debug, Clone)]
-enum Termination {
-    Eof,
-    Io {
-        kind: io::ErrorKind,
-        raw: Option<i32>,
-        msg: String,
-    },
-    Codec(CodecErrorCopy),
-    /// A write could not complete, so the stream may hold half a message.
-    WriterBroken,
-}
-
-/// `CodecError` holds a non-`Clone` `serde_json::Error`; this keeps what is
-/// needed to rebuild an equivalent error for each waiter.
-#[derive(Debug, Clone)]
-enum CodecErrorCopy {
-    Malformed { msg: String, offset: usize },
-    TooLarge { limit: usize },
-    NotJsonRpc { snippet: String },
-    Truncated { bytes: usize },
-}
-
-impl CodecErrorCopy {
-    fn of(e: &CodecError) -> Self {
-        match e {
-            CodecError::Malformed { source, offset } => CodecErrorCopy::Malformed {
-                msg: source.to_string(),
-                offset: *offset,
-            },
-            CodecError::TooLarge { limit } => CodecErrorCopy::TooLarge { limit: *limit },
-            CodecError::NotJsonRpc { snippet } => CodecErrorCopy::NotJsonRpc {
-                snippet: snippet.clone(),
-            },
-            CodecError::Truncated { bytes } => CodecErrorCopy::Truncated { bytes: *bytes },
-        }
-    }
-
-    fn rebuild(&self) -> CodecError {
-        match self {
-            CodecErrorCopy::Malformed { msg, offset } => CodecError::Malformed {
-                source: <serde_json::Error as serde::de::Error>::custom(msg),
-                offset: *offset,
-            },
-            CodecErrorCopy::TooLarge { limit } => CodecError::TooLarge { limit: *limit },
-            CodecErrorCopy::NotJsonRpc { snippet } => CodecError::NotJsonRpc {
-                snippet: snippet.clone(),
-            },
-            CodecErrorCopy::Truncated { bytes } => CodecError::Truncated { bytes: *bytes },
-        }
-    }
-}
-
-impl Termination {
-    fn to_error(&self, path: &Path, method: &str) -> RpcError {
-        let path = path.to_path_buf();
-        match self {
-            Termination::Eof | Termination::WriterBroken => RpcError::Closed {
-                path,
-                method: method.to_owned(),
-            },
-            Termination::Io { kind, raw, msg } => RpcError::Io {
-                path,
-                source: match raw {
-                    Some(code) => io::Error::from_raw_os_error(*code),
-                    None => io::Error::new(*kind, msg.clone()),
-                },
-            },
-            Termination::Codec(c) => RpcError::Codec {
-                path,
-                source: c.rebuild(),
-            },
-        }
-    }
-}
-
-type Reply = Result<(Value, Value), Termination>;
-
-#[derive(Default)]
-struct Pending {
-    waiters: HashMap<u64, oneshot::Sender<Reply>>,
-    /// Set once by the reader when it stops; later calls fail at once.
-    closed: Option<Termination>,
-}
-
-struct Shared {
-    path: PathBuf,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
-    /// Set when a write was cut short: the stream may hold half a message.
-    writer_broken: AtomicBool,
-    pending: Mutex<Pending>,
-    next_id: AtomicU64,
-    notify_tx: Mutex<Option<mpsc::UnboundedSender<(String, Value)>>>,
-    notify_taken: AtomicBool,
-}
-
-/// Poisoning only means another thread panicked mid-update of plain maps;
-/// the data is still consistent enough to keep serving.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Shared {
-    /// Writes one whole message; a write interrupted by the deadline marks
-    /// the connection unusable because the peer would see a torn message.
-    async fn write_message(&self, bytes: &[u8], deadline: Instant) -> Result<(), WriteFail> {
-        let mut w = timeout_at(deadline, self.writer.lock())
-            .await
-            .map_err(|_| WriteFail::Timeout)?;
-        if self.writer_broken.load(Ordering::Acquire) {
-            return Err(WriteFail::Broken);
-        }
-        match timeout_at(deadline, w.write_all(bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.writer_broken.store(true, Ordering::Release);
-                Err(WriteFail::Io(e))
-            }
-            Err(_) => {
-                self.writer_broken.store(true, Ordering::Release);
-                Err(WriteFail::Timeout)
-            }
-        }
-    }
-}
-
-enum WriteFail {
-    Timeout,
-    Broken,
-    Io(io::Error),
 }
 
 struct Inner {
@@ -364,88 +230,6 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         lock(&self.shared.pending).waiters.remove(&self.id);
-    }
-}
-
-async fn read_loop(shared: Arc<Shared>, mut read_half: OwnedReadHalf) {
-    let mut decoder = Decoder::new();
-    let mut buf = vec![0u8; READ_CHUNK];
-    let termination = loop {
-        let n = match read_half.read(&mut buf).await {
-            Ok(0) => match decoder.finish() {
-                Ok(()) => break Termination::Eof,
-                Err(e) => break Termination::Codec(CodecErrorCopy::of(&e)),
-            },
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                break Termination::Io {
-                    kind: e.kind(),
-                    raw: e.raw_os_error(),
-                    msg: e.to_string(),
-                }
-            }
-        };
-        match decoder.feed(&buf[..n]) {
-            Ok(messages) => {
-                for m in messages {
-                    dispatch(&shared, m).await;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(path = %shared.path.display(), error = %e, "JSON-RPC stream unusable");
-                break Termination::Codec(CodecErrorCopy::of(&e));
-            }
-        }
-    };
-    tracing::debug!(path = %shared.path.display(), ?termination, "JSON-RPC reader stopped");
-    let waiters = {
-        let mut p = lock(&shared.pending);
-        p.closed = Some(termination.clone());
-        std::mem::take(&mut p.waiters)
-    };
-    for (_, tx) in waiters {
-        let _ = tx.send(Err(termination.clone()));
-    }
-    // Ends the notification stream so consumers see the connection is gone.
-    lock(&shared.notify_tx).take();
-}
-
-async fn dispatch(shared: &Shared, m: Message) {
-    match m {
-        Message::Response { id, result, error } => {
-            let waiter = id
-                .as_u64()
-                .and_then(|n| lock(&shared.pending).waiters.remove(&n));
-            match waiter {
-                // The caller may have just timed out; nothing else to do.
-                Some(tx) => drop(tx.send(Ok((result, error)))),
-                None => {
-                    tracing::debug!(path = %shared.path.display(), %id, "reply with unknown id dropped")
-                }
-            }
-        }
-        Message::Request { id, method, params } => {
-            let reply = if method == "echo" {
-                encode_response(&id, &params)
-            } else {
-                tracing::debug!(path = %shared.path.display(), %method, "refusing server request");
-                encode_error(&id, &Value::String("unknown method".to_owned()))
-            };
-            let deadline = Instant::now() + ECHO_WRITE_TIMEOUT;
-            if shared.write_message(&reply, deadline).await.is_err() {
-                tracing::debug!(path = %shared.path.display(), %method, "could not answer server request");
-            }
-        }
-        Message::Notification { method, params } => {
-            let mut tx = lock(&shared.notify_tx);
-            if let Some(sender) = tx.as_ref() {
-                if sender.send((method, params)).is_err() {
-                    // Receiver gone: stop queueing for nobody.
-                    tx.take();
-                }
-            }
-        }
     }
 }
 

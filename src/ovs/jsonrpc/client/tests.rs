@@ -5,9 +5,10 @@
 //! timing itself is under test (split writes, a server that never answers).
 
 use super::*;
-use crate::ovs::jsonrpc::codec::{Decoder, Message};
+use crate::ovs::jsonrpc::codec::{encode_error, encode_response, Decoder, Message};
 use serde_json::json;
 use std::future::Future;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 
 const T: Duration = Duration::from_secs(5);
