@@ -79,7 +79,8 @@ fn run(args: &NodeArgs) -> ExitCode {
     if let Err(e) = fsguard::prepare_layout(&cfg.layout) {
         return fail_run(PREFLIGHT_FAILED, e, &dirs);
     }
-    // Host fixes run before any thread exists: modprobe and iptables are waited on through std,
+    // Host fixes run before any thread exists: modprobe and iptables are waited on through std
+    // (under deadlines),
     // which must not race the reaper. The instance lock comes before any of them.
     let (predecessor, lock) = match prepare::prepare(&cfg) {
         Ok(p) => p,

@@ -26,7 +26,7 @@
 
 
 use libfuzzer_sys::fuzz_target;
-use ovs_ovn_supervisor::jsonrpc::codec::{
+use ovs_ovn_supervisor::ovs::jsonrpc::codec::{
     classify, CodecError, Decoder, Message, DEFAULT_MAX_MESSAGE,
 };
 

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use ovs_ovn_supervisor::cli::{NodeArgs, PREFIX};
+use ovs_ovn_supervisor::config::cli::{NodeArgs, PREFIX};
 use ovs_ovn_supervisor::config::{
     parse_bool, parse_tristate, parse_tunnel, parse_uint, Config, ConfigError, TunnelType,
 };
@@ -257,10 +257,12 @@ fn check_config(c: &Config, args: &NodeArgs) {
     for d in [c.stop_budget, c.health_interval] {
         assert!(d >= Duration::from_millis(100) && d <= day, "{d:?}");
     }
-    assert!(c
-        .debug_wrapper
-        .iter()
-        .all(|w| !w.is_empty() && !w.chars().any(char::is_whitespace)));
+    if let ovs_ovn_supervisor::config::DebugWrapper::Command(words) = &c.debug_wrapper {
+        assert!(!words.is_empty());
+        assert!(words
+            .iter()
+            .all(|w| !w.is_empty() && !w.chars().any(char::is_whitespace)));
+    }
     assert!(!c.log_filter.is_empty());
     if let Some(p) = &c.ready_file {
         assert!(!p.as_os_str().is_empty());

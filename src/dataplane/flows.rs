@@ -1,7 +1,7 @@
 //! br-int's OpenFlow state across a takeover: [`save`] it from the old switch, [`restore`] it
 //! into the new one; [`flow_count`] for the wait until ovn-controller's table is complete.
 //!
-//! Invariants: every `ovs-ofctl` run is bounded ([`OFCTL_DEADLINE`]) and killed past it; files
+//! Invariants: every `ovs-ofctl` run is bounded (`OFCTL_DEADLINE`) and killed past it; files
 //! are written only in the run dir, under names derived from the bridge's.
 
 use std::path::{Path, PathBuf};

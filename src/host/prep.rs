@@ -4,7 +4,8 @@
 //!
 //! Invariants: [`report`] only reads; [`load_modules`] and [`fix`] change the host, and the
 //! caller (`supervisor::prepare`) runs them only after the report has no fail, before the
-//! reaper thread exists (modprobe and iptables are waited on through std). The sandbox never
+//! reaper thread exists (modprobe and iptables are waited on through std, each under a
+//! deadline: `process::bounded`). The sandbox never
 //! touches anything outside its directory: no modules, no link, no firewall (the config turns
 //! those off), only its own stale files. Nothing here talks to another supervisor: who runs
 //! the node is the caller's question, passed in.
@@ -13,6 +14,7 @@ use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::host::firewall::{self, Family, HostRunner, Runner};
 use crate::host::preflight::{self, Check, Report, Status};
+use crate::process::bounded::BoundedError;
 use crate::{host::stale, host::symlink, settings};
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +125,12 @@ fn firewall_check(cfg: &Config) -> Check {
             "firewall",
             Status::Warn,
             format!("cannot run {program}: {e}"),
-            Some("install iptables in the image"),
+            Some(match e {
+                firewall::RunError::Bounded(BoundedError::Spawn { .. }) => {
+                    "install iptables in the image"
+                }
+                _ => "find what holds iptables up (the xtables lock, a hung nft)",
+            }),
         ),
     }
 }

@@ -1,14 +1,14 @@
 //! `run`: bring the node up stage by stage, supervise it, stop it in order.
 //!
 //! Invariants:
-//! - Each stage runs under its own deadline ([`stage`]) and is raced against SIGTERM/SIGINT and
+//! - Each stage runs under its own deadline (`stage.rs`) and is raced against SIGTERM/SIGINT and
 //!   against any started daemon exiting, so a signal during any stage stops cleanly, a daemon
 //!   crash during start is reported as that, and a stage that hangs fails naming itself and
 //!   what it waited for.
 //! - ovn-controller starts only after `br-int.mgmt` completed an OpenFlow exchange, so its own
 //!   1-2-4-8 s reconnect backoff never starts (the `br-int.mgmt: connection failed` incident).
 //! - Every daemon has one [`Slot`] (state, pid, restart track); every change goes through
-//!   [`Slot::on`] and is published at once ([`slots`]).
+//!   [`Slot::on`] and is published at once (`slots.rs`).
 //! - The stop is ordered ovn-controller → ovs-vswitchd → ovsdb-server(s), each asked through
 //!   unixctl first, then SIGTERM, then SIGKILL to its process group, within the stop budget.
 //! - SIGHUP is never forwarded (OVS daemons die on it): it becomes `vlog/reopen`.

@@ -5,7 +5,7 @@
 //! live supervisor that holds it is asked to hand over); the preflight report must have no fail
 //! after the modules are loaded; only then is the run-dir link set, stale files removed and the
 //! tunnel port rule ensured. Runs before the reaper thread exists (modprobe and iptables are
-//! waited on through std).
+//! waited on through std, each under a deadline).
 
 use crate::config::Config;
 use crate::host::instance::{self, InstanceLock, LockError};
