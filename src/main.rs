@@ -80,8 +80,7 @@ fn run(args: &NodeArgs) -> ExitCode {
         return fail_run(PREFLIGHT_FAILED, e, &dirs);
     }
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std
-    // (under deadlines),
-    // which must not race the reaper. The instance lock comes before any of them.
+    // (under deadlines), which must not race the reaper. The instance lock comes first.
     let (predecessor, lock) = match prepare::prepare(&cfg) {
         Ok(p) => p,
         Err(e) => {
