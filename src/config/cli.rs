@@ -190,6 +190,10 @@ pub struct NodeArgs {
     /// Override of other_config:n-revalidator-threads (default: scaled from usable CPUs).
     #[arg(long, env = "OVS_OVN_SUPERVISOR_N_REVALIDATOR_THREADS")]
     pub n_revalidator_threads: Option<String>,
+    /// How long a (re)connecting ovn-controller computes before it replaces br-int's flows
+    /// (external_ids:ovn-ofctrl-wait-before-clear), ms; 0 leaves the key unset.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS")]
+    pub ofctrl_wait_before_clear_ms: Option<String>,
     /// First retry delay ceiling of the br-int.mgmt check, ms.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_MGMT_BACKOFF_BASE_MS")]
     pub mgmt_backoff_base_ms: Option<String>,

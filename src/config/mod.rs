@@ -104,6 +104,8 @@ pub struct Config {
     pub datapath_type: DatapathType,
     pub handler_threads: Option<u32>,
     pub revalidator_threads: Option<u32>,
+    /// ovn-controller's `ovn-ofctrl-wait-before-clear`; zero: not set.
+    pub ofctrl_wait_before_clear: Duration,
     pub mgmt_backoff: Policy,
     pub mgmt_deadline: Duration,
     pub stage_deadline: Duration,

@@ -60,6 +60,7 @@ impl Config {
             datapath_type: datapath.kind,
             handler_threads: datapath.handler_threads,
             revalidator_threads: datapath.revalidator_threads,
+            ofctrl_wait_before_clear: datapath.wait_before_clear,
             mgmt_backoff: deadlines.mgmt_backoff,
             mgmt_deadline: deadlines.mgmt,
             stage_deadline: deadlines.stage,
@@ -139,9 +140,18 @@ struct Datapath {
     kind: DatapathType,
     handler_threads: Option<u32>,
     revalidator_threads: Option<u32>,
+    wait_before_clear: Duration,
 }
 
-/// The datapath type (the sandbox defaults to userspace) and vswitchd's thread overrides.
+/// With the kernel datapath, a restarted ovn-controller computes its whole table before it
+/// replaces br-int's flows, or the flows missing from a partial table drop packets (the kernel
+/// datapath's flows are checked against the new table). OVN's own advice is twice the longest
+/// recompute; a small node recomputes in well under a second. The userspace datapath dies with
+/// vswitchd, so there the wait would only delay a restarted vswitchd's flows: off by default.
+const WAIT_BEFORE_CLEAR_MS: u64 = 2_000;
+
+/// The datapath type (the sandbox defaults to userspace), vswitchd's thread overrides and how
+/// long ovn-controller computes before it replaces br-int's flows.
 fn datapath(args: &NodeArgs, sandbox: bool) -> Result<Datapath, ConfigError> {
     let kind = parse_choice(
         "OVS_OVN_SUPERVISOR_DATAPATH_TYPE",
@@ -166,6 +176,15 @@ fn datapath(args: &NodeArgs, sandbox: bool) -> Result<Datapath, ConfigError> {
         revalidator_threads: threads(
             "OVS_OVN_SUPERVISOR_N_REVALIDATOR_THREADS",
             &args.n_revalidator_threads,
+        )?,
+        wait_before_clear: parse_ms(
+            "OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS",
+            &args.ofctrl_wait_before_clear_ms,
+            match kind {
+                DatapathType::System => WAIT_BEFORE_CLEAR_MS,
+                DatapathType::Netdev => 0,
+            },
+            0,
         )?,
     })
 }

@@ -64,6 +64,7 @@ fn set(a: &mut NodeArgs, var: &str, value: &str) {
         "OVS_OVN_SUPERVISOR_STOP_BUDGET_MS" => &mut a.stop_budget_ms,
         "OVS_OVN_SUPERVISOR_LOG_FORMAT" => &mut a.log_format,
         "OVS_OVN_SUPERVISOR_SANDBOX_NET" => &mut a.sandbox_net,
+        "OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS" => &mut a.ofctrl_wait_before_clear_ms,
         other => panic!("no field for {other} in this test"),
     };
     *field = s(value);
@@ -196,6 +197,26 @@ fn outside_the_sandbox_a_southbound_is_required() {
     let c = Config::resolve(&a, "h", Path::new("/")).unwrap();
     assert_eq!(c.datapath_type, DatapathType::System);
     assert_eq!(c.sandbox_net, None);
+}
+
+#[test]
+fn ovn_controller_computes_before_replacing_flows_on_the_kernel_datapath_only() {
+    let wait = |f: fn(&mut NodeArgs)| resolve(f).unwrap().ofctrl_wait_before_clear;
+    assert_eq!(wait(|_| {}), Duration::ZERO, "userspace datapath");
+    let system = |a: &mut NodeArgs| set(a, "OVS_OVN_SUPERVISOR_DATAPATH_TYPE", "system");
+    assert_eq!(wait(system), Duration::from_secs(2));
+    assert_eq!(
+        wait(|a| {
+            set(a, "OVS_OVN_SUPERVISOR_DATAPATH_TYPE", "system");
+            set(a, "OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS", "0");
+        }),
+        Duration::ZERO
+    );
+    let e = resolve(|a| set(a, "OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS", "soon"));
+    assert!(e
+        .unwrap_err()
+        .to_string()
+        .contains("OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS"));
 }
 
 #[test]

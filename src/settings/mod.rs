@@ -68,6 +68,10 @@ pub fn owned(cfg: &Config, system_id: &str, threads: Threads) -> Owned {
             (cfg.openflow_probe_interval_s * 1000).to_string(),
         ),
     ];
+    let wait = cfg.ofctrl_wait_before_clear.as_millis();
+    if wait > 0 {
+        external_ids.push(s("ovn-ofctrl-wait-before-clear", wait.to_string()));
+    }
     if cfg.layout.sandbox.is_some() {
         // In a real node kube-ovn-cni owns ovn-encap-ip; the sandbox has nobody else to set it,
         // and without it ovn-controller registers no Encap for the chassis.
@@ -272,6 +276,19 @@ mod tests {
             Some("180000")
         );
         assert_eq!(get(&o.other_config, "hw-offload").as_deref(), Some("true"));
+        let threads = Threads {
+            handlers: 1,
+            revalidators: 1,
+        };
+        for (ms, want) in [(0, None), (2_000, Some("2000"))] {
+            let c = Config {
+                ofctrl_wait_before_clear: std::time::Duration::from_millis(ms),
+                ..cfg()
+            };
+            let o = owned(&c, "sid", threads);
+            let got = get(&o.external_ids, "ovn-ofctrl-wait-before-clear");
+            assert_eq!(got.as_deref(), want, "{ms} ms");
+        }
         assert_eq!(
             get(&o.other_config, "n-handler-threads").as_deref(),
             Some("3")
