@@ -6,13 +6,11 @@
 //! the takeover switched off, `run` refuses (exit 4) and the old node is untouched. The
 //! migration's figures are printed (`--nocapture`), not asserted.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(60);
 const OVS_CTL: &str = "/usr/share/openvswitch/scripts/ovs-ctl";

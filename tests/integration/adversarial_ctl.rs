@@ -2,15 +2,13 @@
 //! flooded with idle or slow clients (and the fd limit exhausted), and restarts under sustained
 //! kills with the crash-loop limit raised. Figures are printed (`--nocapture`) for the notes.
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

@@ -2,15 +2,13 @@
 //! a redirected run directory (item 1), ten starts at the same instant on one directory
 //! (item 2), and conf.db lost or damaged (item 5). Waiting is on real conditions with deadlines.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

@@ -3,14 +3,12 @@
 //! neither stops nor restarts anything, and the node becomes ready when the Southbound answers;
 //! readiness reports ovn-controller's version skew with ovn-northd.
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 
@@ -305,7 +303,10 @@ fn readiness_reports_version_skew_with_ovn_northd() {
 
 /// Kube-OVN's own `ovs-ovn` pod environment (tests/fixtures/kube-ovn-ovs-ovn.env).
 fn kube_ovn_env() -> Vec<(String, String)> {
-    let text = include_str!("fixtures/kube-ovn-ovs-ovn.env");
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/kube-ovn-ovs-ovn.env"
+    ));
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
         .map(|l| {
