@@ -16,13 +16,16 @@
 //! Run: `cargo bench --bench node -- idle|recovery` (both without an argument).
 //! Prints markdown tables.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+// The integration tests' harness, for its `Node`: this bench uses a few of its items, and
+// rustc checks the rest for dead code where they are used, in the integration test binary.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/integration/harness/mod.rs"]
+mod harness;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start-to-ready of a sandbox node, ours vs Debian's ovs-ctl + ovn-ctl doing the same work (as in
-# the issue-2 comparison: local SB ovsdb-server, conf.db, ovsdb-server, vswitchd with the
+# Start-to-ready of a sandbox node, ours vs Debian's ovs-ctl + ovn-ctl doing the same work (local
+# SB ovsdb-server, conf.db, ovsdb-server, vswitchd with the
 # userspace datapath, netdev br-int, Kube-OVN's settings, ovn-controller), alternated run by
 # run. Ready = ovn-controller says `connected` to the SB and its log shows `br-int.mgmt:
 # connected`; both sides are polled the same way (every 10 ms). Each run has its own temp dir

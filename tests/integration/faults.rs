@@ -2,11 +2,9 @@
 //! loop, stray signals. Recovery times are printed (`--nocapture`) for the notes; the tests
 //! assert behaviour, not speed.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

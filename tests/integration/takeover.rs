@@ -3,12 +3,10 @@
 //! old instance idles and exits 0 on SIGTERM without touching the new one's daemons. The time
 //! br-int's OpenFlow table is unreachable or empty is printed for the notes.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

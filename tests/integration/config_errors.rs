@@ -1,14 +1,14 @@
 //! Bad configuration: exit code 2, a message naming the variable, its value and what is
 //! accepted, and nothing created on disk — not even the sandbox directory.
 
-mod common;
-
 use std::process::Command;
+
+use crate::harness;
 
 fn run_with(env: &[(&str, &str)]) -> (Option<i32>, String, tempfile::TempDir, std::path::PathBuf) {
     let parent = tempfile::tempdir().unwrap();
     let sandbox = parent.path().join("sandbox");
-    let out = common::base_command(&sandbox)
+    let out = harness::base_command(&sandbox)
         .envs(env.iter().copied())
         .output()
         .unwrap();
@@ -58,13 +58,13 @@ fn each_bad_value_exits_2_naming_it_and_creates_nothing() {
 
 #[test]
 fn unknown_flag_and_missing_southbound_are_usage_errors() {
-    let out = Command::new(common::BIN)
+    let out = Command::new(harness::BIN)
         .args(["run", "--no-such-flag"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     // Outside the sandbox a Southbound address is required.
-    let out = Command::new(common::BIN)
+    let out = Command::new(harness::BIN)
         .env_clear()
         .env("OVS_RUNDIR", "/nonexistent/run")
         .arg("run")
@@ -78,7 +78,7 @@ fn unknown_flag_and_missing_southbound_are_usage_errors() {
 
 #[test]
 fn help_lists_the_operator_variables() {
-    let out = Command::new(common::BIN)
+    let out = Command::new(harness::BIN)
         .args(["run", "--help"])
         .output()
         .unwrap();

@@ -3,12 +3,10 @@
 //! first; `preflight` on this machine and on a fake host; a full non-sandbox `run` inside a
 //! private network namespace (its own iptables), with every path in a temp dir.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

@@ -1,11 +1,9 @@
 //! End-to-end: `ovs-ovn-supervisor run --sandbox DIR` on the real Debian daemons.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

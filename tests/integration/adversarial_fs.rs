@@ -1,8 +1,6 @@
-//! Issue 11, the filesystem items, attacked on purpose against the real binary and daemons:
-//! a redirected run directory (item 1), ten starts at the same instant on one directory
-//! (item 2), and conf.db lost or damaged (item 5). Waiting is on real conditions with deadlines.
-
-mod common;
+//! The filesystem, attacked on purpose against the real binary and daemons: a redirected run
+//! directory, ten starts at the same instant on one directory, and conf.db lost or damaged.
+//! Waiting is on real conditions with deadlines.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 
@@ -56,7 +54,7 @@ fn run_once(node: &mut Node, env: &[(&str, &str)]) -> (Option<i32>, String) {
 }
 
 #[test]
-fn item1_a_world_writable_or_foreign_sandbox_is_refused_creating_nothing() {
+fn a_world_writable_or_foreign_sandbox_is_refused_creating_nothing() {
     let mut node = Node::new();
     let dir = node.path().to_path_buf();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -74,7 +72,7 @@ fn item1_a_world_writable_or_foreign_sandbox_is_refused_creating_nothing() {
 }
 
 #[test]
-fn item1_a_planted_run_dir_symlink_is_refused_and_its_target_untouched() {
+fn a_planted_run_dir_symlink_is_refused_and_its_target_untouched() {
     let victim = tempfile::tempdir().unwrap();
     // A live process's pidfile (nobody holds its lock: the old code judged it stale) and a file.
     let mut sleeper = Command::new("sleep").arg("600").spawn().unwrap();
@@ -106,7 +104,7 @@ fn item1_a_planted_run_dir_symlink_is_refused_and_its_target_untouched() {
 }
 
 #[test]
-fn item2_ten_simultaneous_starts_leave_one_node_with_its_control_socket() {
+fn ten_simultaneous_starts_leave_one_node_with_its_control_socket() {
     let node_dir = tempfile::Builder::new().prefix("oos").tempdir().unwrap();
     let dir = node_dir.path().to_path_buf();
     let logs = tempfile::tempdir().unwrap();
@@ -203,7 +201,7 @@ fn failing_create_tool() -> tempfile::TempDir {
 }
 
 #[test]
-fn item5a_a_failed_create_leaves_no_partial_conf_db_and_the_next_start_works() {
+fn a_failed_create_leaves_no_partial_conf_db_and_the_next_start_works() {
     let fake = failing_create_tool();
     let path = format!(
         "{}:{}",
@@ -238,7 +236,7 @@ fn add_port(node: &Node, port: &str) {
 }
 
 #[test]
-fn item5b_conf_db_deleted_under_a_running_server_keeps_its_ports_through_a_restart() {
+fn conf_db_deleted_under_a_running_server_keeps_its_ports_through_a_restart() {
     let mut node = Node::new();
     node.start(&[("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")]);
     node.wait_ready(READY);
@@ -277,7 +275,7 @@ fn item5b_conf_db_deleted_under_a_running_server_keeps_its_ports_through_a_resta
 }
 
 #[test]
-fn item5c_a_truncated_conf_db_is_kept_as_a_copy_and_reported_at_error_level() {
+fn a_truncated_conf_db_is_kept_as_a_copy_and_reported_at_error_level() {
     let mut node = Node::new();
     node.start(&[]);
     node.wait_ready(READY);
@@ -328,7 +326,7 @@ fn host_preflight(d: &Path) -> (Option<i32>, String) {
 }
 
 #[test]
-fn item1_a_real_nodes_dirs_owned_by_kube_ovns_pod_uid_are_trusted_even_as_root() {
+fn a_real_nodes_dirs_owned_by_kube_ovns_pod_uid_are_trusted_even_as_root() {
     // Kube-OVN's hostpath-init chowns the host paths to 65534, also when the container then
     // runs as root (its IPsec mode): refusing them would break those nodes.
     let dir = tempfile::Builder::new().prefix("oos").tempdir().unwrap();

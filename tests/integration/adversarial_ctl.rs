@@ -1,8 +1,6 @@
-//! Issue 11 items 3, 4 and 8 on the real daemons: a handover nobody completes, a control socket
+//! The control side attacked on the real daemons: a handover nobody completes, a control socket
 //! flooded with idle or slow clients (and the fd limit exhausted), and restarts under sustained
 //! kills with the crash-loop limit raised. Figures are printed (`--nocapture`) for the notes.
-
-mod common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 
@@ -49,7 +47,7 @@ fn probe_ms(node: &Node, kind: &str) -> (i32, String) {
     )
 }
 
-/// Item 3: the successor asks for the node, then dies during its start. The old instance must
+/// The successor asks for the node, then dies during its start. The old instance must
 /// take the node back by itself, and a third instance must then take over without a 60 s wait.
 #[test]
 fn a_handover_nobody_completes_is_taken_back() {
@@ -114,7 +112,7 @@ fn a_handover_nobody_completes_is_taken_back() {
     assert!(c.wait_exit(Duration::from_secs(30)).0.success());
 }
 
-/// Item 4: 1,000 idle clients and 20 slow ones (half a request each) hold the control socket,
+/// 1,000 idle clients and 20 slow ones (half a request each) hold the control socket,
 /// reconnecting when closed, while probes keep passing.
 #[test]
 fn probes_pass_under_a_thousand_idle_and_slow_clients() {
@@ -158,7 +156,7 @@ fn probes_pass_under_a_thousand_idle_and_slow_clients() {
     assert!(node.stop().0.success());
 }
 
-/// Item 4: with the supervisor's fd limit exhausted by clients (64 in all, 100 clients pile up
+/// With the supervisor's fd limit exhausted by clients (64 in all, 100 clients pile up
 /// in the backlog), the accept loop must back off instead of spinning on EMFILE.
 #[test]
 fn fd_exhaustion_does_not_make_the_accept_loop_spin() {
@@ -207,7 +205,7 @@ fn fd_exhaustion_does_not_make_the_accept_loop_spin() {
     }
 }
 
-/// Item 8: with the crash-loop limit raised, ovn-controller killed every 1.5 s must come back
+/// With the crash-loop limit raised, ovn-controller killed every 1.5 s must come back
 /// each time well below the 10 s backoff cap.
 #[test]
 fn sustained_kills_with_a_raised_limit_recover_each_time() {
@@ -271,7 +269,7 @@ fn sustained_kills_with_a_raised_limit_recover_each_time() {
     );
 }
 
-/// Item 3, the harder case: the successor is SIGKILLed in the middle of its start, leaving its
+/// The harder case of a handover nobody completes: the successor is SIGKILLed in the middle of its start, leaving its
 /// first daemons running with no supervisor. The old instance stops them and takes the node
 /// back; no two ovsdb-servers ever run on one conf.db.
 #[test]

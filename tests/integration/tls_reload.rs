@@ -1,13 +1,11 @@
 //! TLS reload: with ENABLE_SSL, a Kubernetes-style secret update (the `..data` symlink swap)
 //! restarts ovn-controller gracefully with the new files, once, and the node is ready again.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

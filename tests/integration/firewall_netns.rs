@@ -5,11 +5,9 @@
 //! `PREROUTING`) and checks after each step that the whole `*-save` output, with our one line
 //! filtered out, is byte-for-byte what it was. Needs root (`ip netns add`).
 
-mod common;
-
 use std::sync::Barrier;
 
-use common::Netns;
+use crate::harness::Netns;
 
 use ovs_ovn_supervisor::config::TunnelType;
 use ovs_ovn_supervisor::host::firewall::{

@@ -3,15 +3,13 @@
 //! a SIGTERM in the first milliseconds or right after a daemon spawned, control sockets of
 //! killed daemons piling up, and a full disk named as such.
 
-mod common;
-
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

@@ -1,15 +1,13 @@
 //! Probes and `status` against a real sandbox node, in every state a node can be in, plus abuse
 //! of the control socket.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const READY: Duration = Duration::from_secs(30);
 

@@ -1,0 +1,129 @@
+//! Processes and pidfiles, read from `/proc`: a node's daemons by their pidfiles (and whether a
+//! pid is really this node's), a simulated power loss, `kill`, a process's children, and
+//! counting processes by command line.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::Node;
+
+impl Node {
+    /// Pids from every pidfile in the sandbox.
+    pub fn daemon_pids(&self) -> Vec<(String, i32)> {
+        let mut v = Vec::new();
+        for sub in ["run/openvswitch", "run/ovn"] {
+            let Ok(rd) = std::fs::read_dir(self.path().join(sub)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".pid") {
+                    if let Ok(s) = std::fs::read_to_string(e.path()) {
+                        if let Ok(pid) = s.trim().parse() {
+                            v.push((name, pid));
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// A simulated power loss: the supervisor and every daemon die at once with SIGKILL, and
+    /// nobody cleans up. Returns once each is dead (gone, or a zombie nobody reaps yet).
+    pub fn power_loss(&mut self) {
+        let pids: Vec<_> = self
+            .daemon_pids()
+            .into_iter()
+            .filter(|(_, p)| self.owns(*p))
+            .collect();
+        let sup = self.child.as_ref().unwrap().id() as i32;
+        for pid in std::iter::once(sup).chain(pids.iter().map(|(_, p)| *p)) {
+            Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap();
+        }
+        self.wait_exit(Duration::from_secs(10));
+        // SIGKILL is delivered asynchronously.
+        for (name, pid) in &pids {
+            let t0 = Instant::now();
+            loop {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = stat
+                    .rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().chars().next());
+                if matches!(state, None | Some(Some('Z')) | Some(Some('X'))) {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "{name} survives SIGKILL"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// True when `pid` runs with this node's directory on its command line: a pidfile in the
+    /// node's run dirs may also be another namespace's (ovn-central's), whose pid means
+    /// something else here.
+    pub fn owns(&self, pid: i32) -> bool {
+        let dir = self.path().as_os_str().as_encoded_bytes();
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.windows(dir.len()).any(|w| w == dir))
+    }
+}
+
+/// The pid in the sandbox pidfile named `pidfile`.
+pub fn pid_of(node: &Node, pidfile: &str) -> Option<i32> {
+    node.daemon_pids()
+        .into_iter()
+        .find(|(n, _)| n == pidfile)
+        .map(|(_, p)| p)
+}
+
+/// True while `pid` exists at all (a zombie counts: it has not been reaped).
+pub fn exists(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Processes whose parent is `ppid`.
+pub fn children_of(ppid: u32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Field 4 (after the parenthesised comm, which may hold spaces) is the ppid.
+            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                if rest.split_whitespace().nth(1) == Some(&ppid.to_string()) {
+                    v.push(pid);
+                }
+            }
+        }
+    }
+    v
+}
+
+pub fn kill(sig: &str, pid: i32) {
+    assert!(Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Processes of `program` whose command line mentions `needle` (a path of the test's own, so
+/// other tests' processes never count).
+pub fn count(program: &str, needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(program) && c.contains(needle) && !c.contains("sh -c"))
+        .count()
+}

@@ -1,0 +1,74 @@
+//! OVSDB for nodes that are not sandboxes: a central OVN Southbound of the test's own (an
+//! `ovsdb-server` on a unix socket in the test's temp dir, killed on drop), creating an empty
+//! Southbound database, and the `ovs-vsctl`/`ovn-sbctl` clients.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::wait_for;
+
+/// Holds a running SB ovsdb-server for a non-sandbox node.
+pub struct Southbound(pub std::process::Child);
+
+impl Drop for Southbound {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Creates an empty OVN Southbound database file at `db`.
+pub fn create_sb_db(db: &Path) {
+    assert!(Command::new("ovsdb-tool")
+        .arg("create")
+        .arg(db)
+        .arg("/usr/share/ovn/ovn-sb.ovsschema")
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// A Southbound in `dir` (`sb.db`, `sb.sock`, `sb.ctl`), initialized and answering; its guard
+/// and its `unix:` remote.
+pub fn southbound(dir: &Path) -> (Southbound, String) {
+    let db = dir.join("sb.db");
+    create_sb_db(&db);
+    let sock = dir.join("sb.sock");
+    let child = Command::new("ovsdb-server")
+        .arg(&db)
+        .arg(format!("--remote=punix:{}", sock.display()))
+        .arg(format!("--unixctl={}", dir.join("sb.ctl").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sb = Southbound(child);
+    let remote = format!("unix:{}", sock.display());
+    wait_for("SB up", Duration::from_secs(10), || {
+        Command::new("ovn-sbctl")
+            .args([&format!("--db={remote}"), "--timeout=5", "init"])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    });
+    (sb, remote)
+}
+
+/// `PROGRAM --db=DB --timeout=10 ARGS...` (ovs-vsctl, ovn-sbctl): its trimmed stdout; panics
+/// with its stderr when it fails.
+pub fn db_ctl(program: &str, db: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .arg(format!("--db={db}"))
+        .arg("--timeout=10")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

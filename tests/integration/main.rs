@@ -1,0 +1,27 @@
+//! The integration tests, one binary (as ripgrep's `tests/integration`): one module per area,
+//! all sharing [`harness`]. Most run the real `ovs-ovn-supervisor` binary and the real Debian
+//! OVS/OVN daemons, each test in its own temp dir and network namespace; the rest call the
+//! library against real tools (`ovsdb_real`, `firewall_netns`, `reaper`) or check the manifest.
+//! Tests of every module run at once on libtest's threads, so none may rely on running alone.
+//!
+//! One module: `cargo test --test integration kube_ovn::`; one test: `cargo test --test
+//! integration takeover::a_second_instance`.
+
+mod harness;
+
+mod adversarial_ctl;
+mod adversarial_fs;
+mod adversarial_start;
+mod config_errors;
+mod faults;
+mod firewall_netns;
+mod hostprep;
+mod kube_ovn;
+mod manifest;
+mod migrate;
+mod ovsdb_real;
+mod probes;
+mod reaper;
+mod run_sandbox;
+mod takeover;
+mod tls_reload;

@@ -1,0 +1,189 @@
+//! Migration from Kube-OVN's start-ovs.sh pod, on the real daemons: a node started by Debian's
+//! `ovs-ctl start` and `ovn-ctl start_controller` (each daemon under its `--monitor` parent), in a
+//! temp dir and a network namespace of its own, is taken over by a non-sandbox `run` on the same
+//! directories. No old worker or monitor is left, never two ovsdb-servers on one conf.db nor two
+//! vswitchds on one db.sock, and the system-id, the chassis and other writers' keys stay. With
+//! the takeover switched off, `run` refuses (exit 4) and the old node is untouched. The
+//! migration's figures are printed (`--nocapture`), not asserted.
+
+mod old_node;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use old_node::{controller_connected, mgmt, run_ok, start_old_node, vsctl, HeldNetns};
+
+const READY: Duration = Duration::from_secs(60);
+
+/// `ovs-ovn-supervisor run` (or `preflight`) on the old node's directories, inside its
+/// namespace.
+fn supervisor(ns: &HeldNetns, d: &Path, sb: &str, subcommand: &str) -> Command {
+    let mut c = ns.command(d, BIN);
+    c.arg(subcommand)
+        .env("OVN_SB_ADDR", sb)
+        .env("OVS_OVN_SUPERVISOR_DATAPATH_TYPE", "netdev")
+        .env("OVS_OVN_SUPERVISOR_FIREWALL_IPV6", "false")
+        .env(
+            "OVS_OVN_SUPERVISOR_RUNDIR_LINK",
+            d.join("usr/local/var/run/openvswitch"),
+        )
+        .env("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200")
+        .env("OVS_OVN_SUPERVISOR_LOG", "debug");
+    c
+}
+
+/// The Open_vSwitch row's identity and the keys of other writers.
+fn identity(d: &Path) -> (String, String, String, String) {
+    let get = |col: &str| vsctl(d, &["get", "Open_vSwitch", ".", col]);
+    (
+        std::fs::read_to_string(d.join("etc/openvswitch/system-id.conf")).unwrap(),
+        get("external_ids:system-id"),
+        get("external_ids:kube-ovn-foreign"),
+        get("other_config:foo"),
+    )
+}
+
+fn new_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("oos").tempdir().unwrap()
+}
+
+#[test]
+fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
+    // Dropped last: its guard stops our supervisor and anything left by pidfile.
+    let mut node = Node {
+        dir: new_dir(),
+        child: None,
+    };
+    let d = node.path().to_path_buf();
+    let (_sb, remote) = southbound(&d);
+    let ns = HeldNetns::new();
+    let old = start_old_node(&ns, &d, &remote);
+    let before = identity(&d);
+    let chassis = || {
+        let mut c = Command::new("ovn-sbctl");
+        let db = format!("--db={remote}");
+        c.args([&db, "--bare", "--columns=name", "list", "Chassis"]);
+        run_ok(c)
+    };
+    wait_for("old chassis registered", READY, || !chassis().is_empty());
+    let chassis_before = chassis();
+    let conf_db = d.join("etc/openvswitch/conf.db").display().to_string();
+    let db_sock = d.join("run/openvswitch/db.sock").display().to_string();
+    let sampler = Sampler::start(&conf_db, &db_sock, &mgmt(&d));
+
+    let log = std::fs::File::create(node.log_path()).unwrap();
+    let t0 = Instant::now();
+    node.child = Some(
+        supervisor(&ns, &d, &remote, "run")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let (mut first_gone, mut all_gone) = (None, None);
+    loop {
+        let alive = old.0.iter().filter(|o| o.alive()).count();
+        if alive < old.0.len() {
+            first_gone.get_or_insert(t0.elapsed());
+        }
+        if alive == 0 {
+            all_gone.get_or_insert(t0.elapsed());
+        }
+        if host_probe(&d, "readiness").0 == Some(0) {
+            break;
+        }
+        if let Some(st) = node.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("supervisor exited {st}:\n{}", node.log());
+        }
+        assert!(t0.elapsed() < READY, "not ready:\n{}", node.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ready = t0.elapsed();
+    // Let the sampler see the settled node for a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    let s = sampler.finish();
+    let log = node.log();
+    let lines = |pat: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains(pat))
+            .map(|l| l.chars().take(300).collect())
+            .collect()
+    };
+    eprintln!(
+        "migration: ready {} ms after our start; first old process gone at {:?}, all at {:?}; \
+         br-int flow table unreachable or empty for {} ms in all (longest {} ms)",
+        ready.as_millis(),
+        first_gone.map(|t| t.as_millis()),
+        all_gone.map(|t| t.as_millis()),
+        s.gap.as_millis(),
+        s.longest.as_millis()
+    );
+    for pat in [
+        "old daemon stopped",
+        "old monitor stopped",
+        "br-int flows",
+        "node ready",
+    ] {
+        for l in lines(pat) {
+            eprintln!("  {l}");
+        }
+    }
+
+    for o in &old.0 {
+        assert!(!o.alive(), "old {} (pid {}) still runs", o.what, o.pid);
+    }
+    assert_eq!(s.max_servers, 1, "two ovsdb-servers on one conf.db at once");
+    assert_eq!(s.max_switches, 1, "two vswitchds on one db.sock at once");
+    assert_eq!(identity(&d), before, "system-id or foreign keys changed");
+    assert_eq!(chassis(), chassis_before, "the chassis changed");
+    let other = vsctl(&d, &["get", "Open_vSwitch", ".", "other_config"]);
+    assert!(!other.contains("flow-restore-wait"), "left set: {other}");
+    assert!(
+        !lines("saved br-int flows of the old node").is_empty(),
+        "{log}"
+    );
+    assert!(!lines("restored br-int flows").is_empty(), "{log}");
+    let saved = std::fs::read_to_string(d.join("run/openvswitch/br-int.flows.takeover")).unwrap();
+    assert!(saved.contains("cookie=0xbeef"), "{saved}");
+
+    node.signal("TERM");
+    let (st, _) = node.wait_exit(Duration::from_secs(30));
+    assert!(st.success(), "{}", node.log());
+}
+
+#[test]
+fn without_takeover_the_old_node_is_refused_and_left_alone() {
+    // Its guard kills whatever is left by pidfile, should the old node's own guard miss it.
+    let node = Node {
+        dir: new_dir(),
+        child: None,
+    };
+    let d = node.path();
+    let (_sb, remote) = southbound(d);
+    let ns = HeldNetns::new();
+    let old = start_old_node(&ns, d, &remote);
+    let before = identity(d);
+
+    let out = supervisor(&ns, d, &remote, "preflight").output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(
+        table.contains("taken over from ovs-ctl/ovn-ctl (start-ovs.sh) daemons"),
+        "{table}"
+    );
+
+    let out = supervisor(&ns, d, &remote, "run")
+        .env("OVS_OVN_SUPERVISOR_TAKEOVER", "false")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("outside any supervisor"), "{err}");
+    for o in &old.0 {
+        assert!(o.alive(), "old {} (pid {}) was touched", o.what, o.pid);
+    }
+    assert!(controller_connected(d));
+    assert_eq!(identity(d), before);
+}
