@@ -24,7 +24,9 @@ pub fn in_own_process(body: impl FnOnce()) {
         body();
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
+    // /proc/self/exe, not the path: it still runs this binary when a rebuild has replaced the
+    // file meanwhile.
+    let out = Command::new("/proc/self/exe")
         .args([&name, "--exact", "--test-threads=1", "--nocapture"])
         .env(ENV, &name)
         .output()
