@@ -3,17 +3,45 @@
 //! async runtime; every error is a one-line reason fit for a probe's output.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::ovs::jsonrpc::{codec, Decoder, Message};
+use crate::ovs::jsonrpc::{codec, CodecError, Decoder, Message};
 use crate::status::Verdict;
 
-/// Asks the supervisor behind `path`; blocking, bounded by `timeout` in all. The error is a
-/// one-line reason fit for a probe's output.
-pub fn ask(path: &Path, method: &str, timeout: Duration) -> Result<Value, String> {
+/// Why the supervisor gave no answer; each a one-line reason fit for a probe's output.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    #[error("supervisor not running: no control socket {}", path.display())]
+    NotRunning { path: PathBuf },
+    #[error("supervisor gone: nobody listens on {}", path.display())]
+    Gone { path: PathBuf },
+    #[error("cannot reach the supervisor at {}: {source}", path.display())]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("supervisor did not answer within {} ms", timeout.as_millis())]
+    Timeout { timeout: Duration },
+    #[error("control socket {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("supervisor closed the control connection without an answer")]
+    Closed,
+    #[error("bad answer: {0}")]
+    Codec(#[from] CodecError),
+    #[error("bad answer: {0}")]
+    Shape(#[from] serde_json::Error),
+    #[error("supervisor: {0}")]
+    Refused(String),
+}
+
+/// Asks the supervisor behind `path`; blocking, bounded by `timeout` in all.
+pub fn ask(path: &Path, method: &str, timeout: Duration) -> Result<Value, AskError> {
     ask_with(path, method, None, timeout)
 }
 
@@ -23,20 +51,14 @@ pub fn ask_with(
     method: &str,
     extra: Option<Value>,
     timeout: Duration,
-) -> Result<Value, String> {
+) -> Result<Value, AskError> {
     let t0 = Instant::now();
-    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        match e.raw_os_error().map(nix::errno::Errno::from_raw) {
-            Some(nix::errno::Errno::ENOENT) => {
-                format!(
-                    "supervisor not running: no control socket {}",
-                    path.display()
-                )
-            }
-            Some(nix::errno::Errno::ECONNREFUSED) => {
-                format!("supervisor gone: nobody listens on {}", path.display())
-            }
-            _ => format!("cannot reach the supervisor at {}: {e}", path.display()),
+    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|source| {
+        let path = path.to_path_buf();
+        match source.raw_os_error().map(nix::errno::Errno::from_raw) {
+            Some(nix::errno::Errno::ENOENT) => AskError::NotRunning { path },
+            Some(nix::errno::Errno::ECONNREFUSED) => AskError::Gone { path },
+            _ => AskError::Connect { path, source },
         }
     })?;
     let left = |t0: Instant| {
@@ -44,12 +66,14 @@ pub fn ask_with(
             .saturating_sub(t0.elapsed())
             .max(Duration::from_millis(1))
     };
-    let io = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
-            "supervisor did not answer within {} ms",
-            timeout.as_millis()
-        ),
-        _ => format!("control socket {}: {e}", path.display()),
+    let io = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            AskError::Timeout { timeout }
+        }
+        _ => AskError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     };
     s.set_write_timeout(Some(left(t0))).map_err(io)?;
     // The server's own checks get most of the budget; the rest covers the exchange itself.
@@ -68,28 +92,28 @@ pub fn ask_with(
         s.set_read_timeout(Some(left(t0))).map_err(io)?;
         let n = s.read(&mut buf).map_err(io)?;
         if n == 0 {
-            return Err("supervisor closed the control connection without an answer".into());
+            return Err(AskError::Closed);
         }
-        let msgs = dec
-            .feed(&buf[..n])
-            .map_err(|e| format!("bad answer: {e}"))?;
+        let msgs = dec.feed(&buf[..n])?;
         if let Some(Message::Response { result, error, .. }) = msgs.into_iter().next() {
             return if error.is_null() {
                 Ok(result)
             } else {
-                Err(format!(
-                    "supervisor: {}",
-                    error.as_str().unwrap_or(&error.to_string())
+                Err(AskError::Refused(
+                    error
+                        .as_str()
+                        .map_or_else(|| error.to_string(), str::to_string),
                 ))
             };
         }
     }
 }
 
-/// A probe: `Ok(reason)` when the supervisor says ok, `Err(reason)` otherwise.
+/// A probe: `Ok(reason)` when the supervisor says ok, `Err(reason)` otherwise (its verdict's
+/// reason, or why there was none): both are the probe's one line of output.
 pub fn probe(path: &Path, kind: &str, timeout: Duration) -> Result<String, String> {
-    let v: Verdict = serde_json::from_value(ask(path, kind, timeout)?)
-        .map_err(|e| format!("bad answer: {e}"))?;
+    let answer = ask(path, kind, timeout).map_err(|e| e.to_string())?;
+    let v: Verdict = serde_json::from_value(answer).map_err(|e| AskError::from(e).to_string())?;
     if v.ok {
         Ok(v.reason)
     } else {

@@ -56,14 +56,26 @@ pub const OVSDB_VLOG: [&str; 2] = ["jsonrpc:file:err", "reconnect:file:err"];
 
 /// Sets ovsdb-server's log levels as start-ovs.sh does and asks its version (the package's,
 /// written as `ovs_version`: vswitchd comes from the same package and is not running yet).
-pub async fn ovsdb_server_setup(ctl: &Path, t: Duration) -> Result<String, String> {
-    crate::ovs::unixctl::call(ctl, "vlog/set", &OVSDB_VLOG, t)
-        .await
-        .map_err(|e| format!("ovsdb-server vlog/set: {e}"))?;
-    let answer = crate::ovs::unixctl::call(ctl, "version", &[], t)
-        .await
-        .map_err(|e| format!("ovsdb-server version: {e}"))?;
-    ovs_version_of(&answer).ok_or_else(|| format!("ovsdb-server version: {answer:?}"))
+pub async fn ovsdb_server_setup(ctl: &Path, t: Duration) -> Result<String, SetupError> {
+    let call = |method: &'static str, args: &'static [&'static str]| async move {
+        crate::ovs::unixctl::call(ctl, method, args, t)
+            .await
+            .map_err(|source| SetupError::Call { method, source })
+    };
+    call("vlog/set", &OVSDB_VLOG).await?;
+    let answer = call("version", &[]).await?;
+    ovs_version_of(&answer).ok_or(SetupError::Version { answer })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("ovsdb-server {method}: {source}")]
+    Call {
+        method: &'static str,
+        source: crate::ovs::jsonrpc::RpcError,
+    },
+    #[error("ovsdb-server version: {answer:?}")]
+    Version { answer: String },
 }
 
 /// `KEY=VALUE` from os-release text, unquoted as the shell would for these simple values.

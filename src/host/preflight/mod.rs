@@ -60,7 +60,7 @@ pub fn check(input: &Input) -> Report {
 
 /// Loads a kernel module. A trait so [`apply_fixes`] is tested without touching the kernel.
 pub trait ModuleLoader {
-    fn load(&mut self, module: &str) -> Result<(), String>;
+    fn load(&mut self, module: &str) -> Result<(), ModprobeError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +79,11 @@ pub enum ModprobeError {
         module: String,
         status: std::process::ExitStatus,
         stderr: String,
+    },
+    #[error("modprobe {module} exited 0 but {module} is not in {} (is modprobe a stub, as with Kube-OVN's DISABLE_MODULES_MANAGEMENT?)", proc_modules.display())]
+    NotLoaded {
+        module: String,
+        proc_modules: std::path::PathBuf,
     },
 }
 
@@ -148,8 +153,8 @@ impl Modprobe {
 }
 
 impl ModuleLoader for Modprobe {
-    fn load(&mut self, module: &str) -> Result<(), String> {
-        self.run(module).map_err(|e| e.to_string())?;
+    fn load(&mut self, module: &str) -> Result<(), ModprobeError> {
+        self.run(module)?;
         let Some(path) = &self.proc_modules else {
             return Ok(());
         };
@@ -159,10 +164,10 @@ impl ModuleLoader for Modprobe {
         if loaded {
             Ok(())
         } else {
-            Err(format!(
-                "modprobe {module} exited 0 but {module} is not in {} (is modprobe a stub, as with Kube-OVN's DISABLE_MODULES_MANAGEMENT?)",
-                path.display()
-            ))
+            Err(ModprobeError::NotLoaded {
+                module: module.to_string(),
+                proc_modules: path.clone(),
+            })
         }
     }
 }
