@@ -115,6 +115,8 @@ fn inserted(f: &Fixture, t: TunnelType) -> Change {
     }
 }
 
+/// Every step against one backend and family, with another CNI's rules loaded first; after each,
+/// the other CNI's rules are byte-for-byte what they were.
 fn scenario(backend: Backend, family: Family) {
     let Some(f) = Fixture::new(backend, family) else {
         return;
@@ -125,10 +127,18 @@ fn scenario(backend: Backend, family: Family) {
         before.contains("cali:xyz") && before.contains("DNAT"),
         "{before}"
     );
+    inserted_once_at_the_head(&f, &before);
+    let before = head_left_to_a_later_cni(&f);
+    runs_at_once_end_with_one_rule(&f, &before);
+    another_tunnel_type_replaces_the_rule(&f, &before);
+    leftovers_of_older_runs_are_removed(&f, &before);
+}
 
+/// The first run inserts our one rule at the head of `INPUT`; runs after it change nothing.
+fn inserted_once_at_the_head(f: &Fixture, before: &str) {
     assert_eq!(
         f.ensure(TunnelType::Geneve),
-        [inserted(&f, TunnelType::Geneve)]
+        [inserted(f, TunnelType::Geneve)]
     );
     assert_eq!(f.ours(TunnelType::Geneve), [0], "{:#?}", f.input());
     assert_eq!(
@@ -140,18 +150,24 @@ fn scenario(backend: Backend, family: Family) {
     }
     assert_eq!(f.ours(TunnelType::Geneve), [0]);
     assert_eq!(f.others(), before);
+}
 
-    // Another CNI takes the head: we do not fight it for the position.
+/// Another CNI takes the head: we do not fight it for the position. The other rules as they now
+/// are.
+fn head_left_to_a_later_cni(f: &Fixture) -> String {
     f.ipt("-w -I INPUT -m comment --comment cali:late -j ACCEPT");
     let before = f.others();
     assert_eq!(f.ensure(TunnelType::Geneve), []);
     assert_eq!(f.ours(TunnelType::Geneve), [1], "{:#?}", f.input());
     assert_eq!(f.others(), before);
+    before
+}
 
-    // Runs at once end with exactly one rule (iptables -C/-I races do happen here: a run
-    // inserts beside another, or a delete loses to another's).
+/// Runs at once end with exactly one rule (iptables -C/-I races do happen here: a run inserts
+/// beside another, or a delete loses to another's).
+fn runs_at_once_end_with_one_rule(f: &Fixture, before: &str) {
     for _ in 0..4 {
-        remove(&f.ns.runner(), backend, &[family]).unwrap();
+        remove(&f.ns.runner(), f.backend, &[f.family]).unwrap();
         let start = Barrier::new(3);
         std::thread::scope(|s| {
             for _ in 0..3 {
@@ -164,19 +180,24 @@ fn scenario(backend: Backend, family: Family) {
         assert_eq!(f.ours(TunnelType::Geneve).len(), 1, "{:#?}", f.input());
         assert_eq!(f.others(), before);
     }
+}
 
+/// A run with another tunnel type inserts its rule and removes the old one.
+fn another_tunnel_type_replaces_the_rule(f: &Fixture, before: &str) {
     let changes = f.ensure(TunnelType::Vxlan);
     let geneve_gone = Change::Removed {
-        family,
+        family: f.family,
         rule: rule_for(TunnelType::Geneve),
         count: 1,
     };
-    assert_eq!(changes, [inserted(&f, TunnelType::Vxlan), geneve_gone]);
+    assert_eq!(changes, [inserted(f, TunnelType::Vxlan), geneve_gone]);
     assert_eq!(f.ours(TunnelType::Geneve), [] as [usize; 0]);
     assert_eq!(f.ours(TunnelType::Vxlan), [0]);
     assert_eq!(f.others(), before);
+}
 
-    // Leftovers of older runs (a duplicate, another tunnel type) go too.
+/// Leftovers of older runs (a duplicate, another tunnel type) go too.
+fn leftovers_of_older_runs_are_removed(f: &Fixture, before: &str) {
     for t in [TunnelType::Vxlan, TunnelType::Stt] {
         let spec = rule_for(t).spec();
         let args: Vec<&str> = ["-w", "-A", "INPUT"]
@@ -185,9 +206,9 @@ fn scenario(backend: Backend, family: Family) {
             .collect();
         f.ns.run(f.program, &args);
     }
-    let changes = remove(&f.ns.runner(), backend, &[family]).unwrap();
+    let changes = remove(&f.ns.runner(), f.backend, &[f.family]).unwrap();
     let removed = |t, count| Change::Removed {
-        family,
+        family: f.family,
         rule: rule_for(t),
         count,
     };

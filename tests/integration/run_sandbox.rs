@@ -31,8 +31,27 @@ fn sandbox_comes_up_with_every_setting_and_stops_cleanly() {
         ("OVS_OVN_SUPERVISOR_N_HANDLER_THREADS", "3"),
     ]);
     node.wait_ready(READY);
+    assert_br_int_userspace_and_secure(&node);
+    let system_id = node
+        .file("etc/openvswitch/system-id.conf")
+        .trim()
+        .to_string();
+    assert_every_setting(&node, &system_id);
+    assert_chassis_registered(&node, &system_id);
+    assert_br_int_mgmt_never_failed(&node);
+    let (code, line) = node.probe("liveness");
+    assert_eq!((code, line.starts_with("alive")), (0, true), "{line}");
 
-    // br-int exists with the userspace datapath and the secure fail mode.
+    stop_in_order_leaving_no_daemon(&mut node);
+    assert_chassis_kept_across_the_stop(&node, &system_id);
+    // A clean stop removes the published state: probes now say the supervisor is gone.
+    let (code, line) = node.probe("readiness");
+    assert_eq!(code, 3);
+    assert!(line.contains("not running"), "{line}");
+}
+
+/// br-int exists with the userspace datapath and the secure fail mode.
+fn assert_br_int_userspace_and_secure(node: &Node) {
     assert_eq!(
         node.vsctl(&["get", "Bridge", "br-int", "datapath_type"]),
         "netdev"
@@ -41,35 +60,32 @@ fn sandbox_comes_up_with_every_setting_and_stops_cleanly() {
         node.vsctl(&["get", "Bridge", "br-int", "fail_mode"]),
         "secure"
     );
+}
 
-    // Every setting of the one transaction, read back from the real database.
-    let system_id = node
-        .file("etc/openvswitch/system-id.conf")
-        .trim()
-        .to_string();
-    assert_eq!(ext_id(&node, "system-id"), system_id);
-    assert_eq!(ext_id(&node, "hostname"), "node-under-test");
+/// Every setting of the one transaction, read back from the real database, and applied by
+/// ovs-vswitchd.
+fn assert_every_setting(node: &Node, system_id: &str) {
+    assert_eq!(ext_id(node, "system-id"), system_id);
+    assert_eq!(ext_id(node, "hostname"), "node-under-test");
     assert_eq!(
-        ext_id(&node, "rundir"),
+        ext_id(node, "rundir"),
         node.path().join("run/openvswitch").display().to_string()
     );
     assert_eq!(
-        ext_id(&node, "ovn-remote"),
+        ext_id(node, "ovn-remote"),
         format!(
             "unix:{}",
             node.path().join("run/ovn/ovnsb_db.sock").display()
         )
     );
-    assert_eq!(ext_id(&node, "ovn-encap-type"), "vxlan");
-    assert_eq!(ext_id(&node, "ovn-remote-probe-interval"), "15000");
-    assert_eq!(ext_id(&node, "ovn-openflow-probe-interval"), "30");
-    assert_eq!(ext_id(&node, "ovn-bridge-remote-probe-interval"), "30000");
-    assert_eq!(other_config(&node, "n-handler-threads"), "3");
-    let revalidators: u32 = other_config(&node, "n-revalidator-threads")
-        .parse()
-        .unwrap();
+    assert_eq!(ext_id(node, "ovn-encap-type"), "vxlan");
+    assert_eq!(ext_id(node, "ovn-remote-probe-interval"), "15000");
+    assert_eq!(ext_id(node, "ovn-openflow-probe-interval"), "30");
+    assert_eq!(ext_id(node, "ovn-bridge-remote-probe-interval"), "30000");
+    assert_eq!(other_config(node, "n-handler-threads"), "3");
+    let revalidators: u32 = other_config(node, "n-revalidator-threads").parse().unwrap();
     assert!(revalidators >= 1);
-    assert_eq!(other_config(&node, "hw-offload"), "false");
+    assert_eq!(other_config(node, "hw-offload"), "false");
     let cur: i64 = node
         .vsctl(&["get", "Open_vSwitch", ".", "cur_cfg"])
         .parse()
@@ -79,8 +95,10 @@ fn sandbox_comes_up_with_every_setting_and_stops_cleanly() {
         .parse()
         .unwrap();
     assert!(cur >= next && next >= 1, "cur_cfg {cur} next_cfg {next}");
+}
 
-    // ovn-controller registered this chassis in the embedded Southbound.
+/// ovn-controller registered this chassis in the embedded Southbound.
+fn assert_chassis_registered(node: &Node, system_id: &str) {
     let sb = format!(
         "unix:{}",
         node.path().join("run/ovn/ovnsb_db.sock").display()
@@ -97,8 +115,10 @@ fn sandbox_comes_up_with_every_setting_and_stops_cleanly() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), system_id);
+}
 
-    // The seed incident: ovn-controller never found br-int.mgmt missing or refusing.
+/// The seed incident: ovn-controller never found br-int.mgmt missing or refusing.
+fn assert_br_int_mgmt_never_failed(node: &Node) {
     let controller_log = node.file("log/ovn/ovn-controller.log");
     assert!(
         controller_log.contains("br-int.mgmt: connected"),
@@ -109,11 +129,10 @@ fn sandbox_comes_up_with_every_setting_and_stops_cleanly() {
         0,
         "{controller_log}"
     );
+}
 
-    let (code, line) = node.probe("liveness");
-    assert_eq!((code, line.starts_with("alive")), (0, true), "{line}");
-
-    // SIGTERM: ordered stop, exit 0, every daemon gone (reaped, not a zombie).
+/// SIGTERM: ordered stop, exit 0, every daemon gone (reaped, not a zombie).
+fn stop_in_order_leaving_no_daemon(node: &mut Node) {
     let pids = node.daemon_pids();
     assert_eq!(pids.len(), 4, "{pids:?}");
     let sup_pid = node.child.as_ref().unwrap().id();
@@ -124,7 +143,24 @@ fn sandbox_comes_up_with_every_setting_and_stops_cleanly() {
         assert!(!exists(pid), "{name} pid {pid} left behind");
     }
     assert!(children_of(sup_pid).is_empty());
-    let log = node.log();
+    assert_stopped_in_order(&node.log());
+}
+
+/// `exit --restart` keeps the chassis registered across the stop.
+fn assert_chassis_kept_across_the_stop(node: &Node, system_id: &str) {
+    let q = Command::new("ovsdb-tool")
+        .arg("query")
+        .arg(node.path().join("lib/ovn/ovnsb_db.db"))
+        .arg(
+            r#"["OVN_Southbound",{"op":"select","table":"Chassis","where":[],"columns":["name"]}]"#,
+        )
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&q.stdout).contains(system_id));
+}
+
+/// The log's stop lines: ovn-controller, ovs-vswitchd, ovsdb-server, then the Southbound.
+fn assert_stopped_in_order(log: &str) {
     let order: Vec<usize> = [
         "\"ovn-controller\"",
         "\"ovs-vswitchd\"",
@@ -142,20 +178,6 @@ fn sandbox_comes_up_with_every_setting_and_stops_cleanly() {
         order.windows(2).all(|w| w[0] < w[1]),
         "stop order {order:?}:\n{log}"
     );
-    // `exit --restart` keeps the chassis registered across the stop.
-    let q = Command::new("ovsdb-tool")
-        .arg("query")
-        .arg(node.path().join("lib/ovn/ovnsb_db.db"))
-        .arg(
-            r#"["OVN_Southbound",{"op":"select","table":"Chassis","where":[],"columns":["name"]}]"#,
-        )
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&q.stdout).contains(&system_id));
-    // A clean stop removes the published state: probes now say the supervisor is gone.
-    let (code, line) = node.probe("readiness");
-    assert_eq!(code, 3);
-    assert!(line.contains("not running"), "{line}");
 }
 
 #[test]

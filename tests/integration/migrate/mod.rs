@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use old_node::{controller_connected, mgmt, run_ok, start_old_node, vsctl, HeldNetns};
+use old_node::{controller_connected, mgmt, run_ok, start_old_node, vsctl, HeldNetns, OldNode};
 
 const READY: Duration = Duration::from_secs(60);
 
@@ -49,6 +49,21 @@ fn new_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("oos").tempdir().unwrap()
 }
 
+/// The chassis names in the Southbound at `remote`.
+fn chassis(remote: &str) -> String {
+    let mut c = Command::new("ovn-sbctl");
+    let db = format!("--db={remote}");
+    c.args([&db, "--bare", "--columns=name", "list", "Chassis"]);
+    run_ok(c)
+}
+
+/// When, after our start, the node was ready and the first and the last old process were gone.
+struct Switch {
+    ready: Duration,
+    first_gone: Option<Duration>,
+    all_gone: Option<Duration>,
+}
+
 #[test]
 fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
     // Dropped last: its guard stops our supervisor and anything left by pidfile.
@@ -61,22 +76,39 @@ fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
     let ns = HeldNetns::new();
     let old = start_old_node(&ns, &d, &remote);
     let before = identity(&d);
-    let chassis = || {
-        let mut c = Command::new("ovn-sbctl");
-        let db = format!("--db={remote}");
-        c.args([&db, "--bare", "--columns=name", "list", "Chassis"]);
-        run_ok(c)
-    };
-    wait_for("old chassis registered", READY, || !chassis().is_empty());
-    let chassis_before = chassis();
+    wait_for("old chassis registered", READY, || {
+        !chassis(&remote).is_empty()
+    });
+    let chassis_before = chassis(&remote);
     let conf_db = d.join("etc/openvswitch/conf.db").display().to_string();
     let db_sock = d.join("run/openvswitch/db.sock").display().to_string();
     let sampler = Sampler::start(&conf_db, &db_sock, &mgmt(&d));
 
+    let switch = take_over(&mut node, &ns, &remote, &old);
+    // Let the sampler see the settled node for a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    let s = sampler.finish();
+    let log = node.log();
+    print_figures(&log, &switch, &s);
+
+    assert_old_node_replaced_never_doubled(&old, &s);
+    assert_eq!(identity(&d), before, "system-id or foreign keys changed");
+    assert_eq!(chassis(&remote), chassis_before, "the chassis changed");
+    assert_flows_carried_over(&d, &log);
+
+    node.signal("TERM");
+    let (st, _) = node.wait_exit(Duration::from_secs(30));
+    assert!(st.success(), "{}", node.log());
+}
+
+/// Starts our `run` on the old node's directories and waits until the node is ready, noting
+/// when the old processes went.
+fn take_over(node: &mut Node, ns: &HeldNetns, remote: &str, old: &OldNode) -> Switch {
+    let d = node.path().to_path_buf();
     let log = std::fs::File::create(node.log_path()).unwrap();
     let t0 = Instant::now();
     node.child = Some(
-        supervisor(&ns, &d, &remote, "run")
+        supervisor(ns, &d, remote, "run")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -100,23 +132,29 @@ fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
         assert!(t0.elapsed() < READY, "not ready:\n{}", node.log());
         std::thread::sleep(Duration::from_millis(10));
     }
-    let ready = t0.elapsed();
-    // Let the sampler see the settled node for a moment.
-    std::thread::sleep(Duration::from_millis(300));
-    let s = sampler.finish();
-    let log = node.log();
-    let lines = |pat: &str| -> Vec<String> {
-        log.lines()
-            .filter(|l| l.contains(pat))
-            .map(|l| l.chars().take(300).collect())
-            .collect()
-    };
+    Switch {
+        ready: t0.elapsed(),
+        first_gone,
+        all_gone,
+    }
+}
+
+/// The supervisor's log lines containing `pat`, each cut at 300 characters.
+fn lines(log: &str, pat: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(pat))
+        .map(|l| l.chars().take(300).collect())
+        .collect()
+}
+
+/// The migration's figures and the log lines that tell its steps, printed, not asserted.
+fn print_figures(log: &str, switch: &Switch, s: &Sampled) {
     eprintln!(
         "migration: ready {} ms after our start; first old process gone at {:?}, all at {:?}; \
          br-int flow table unreachable or empty for {} ms in all (longest {} ms)",
-        ready.as_millis(),
-        first_gone.map(|t| t.as_millis()),
-        all_gone.map(|t| t.as_millis()),
+        switch.ready.as_millis(),
+        switch.first_gone.map(|t| t.as_millis()),
+        switch.all_gone.map(|t| t.as_millis()),
         s.gap.as_millis(),
         s.longest.as_millis()
     );
@@ -126,31 +164,34 @@ fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
         "br-int flows",
         "node ready",
     ] {
-        for l in lines(pat) {
+        for l in lines(log, pat) {
             eprintln!("  {l}");
         }
     }
+}
 
+/// No old worker or monitor is left, and never were two ovsdb-servers on one conf.db nor two
+/// vswitchds on one db.sock.
+fn assert_old_node_replaced_never_doubled(old: &OldNode, s: &Sampled) {
     for o in &old.0 {
         assert!(!o.alive(), "old {} (pid {}) still runs", o.what, o.pid);
     }
     assert_eq!(s.max_servers, 1, "two ovsdb-servers on one conf.db at once");
     assert_eq!(s.max_switches, 1, "two vswitchds on one db.sock at once");
-    assert_eq!(identity(&d), before, "system-id or foreign keys changed");
-    assert_eq!(chassis(), chassis_before, "the chassis changed");
-    let other = vsctl(&d, &["get", "Open_vSwitch", ".", "other_config"]);
+}
+
+/// The old node's br-int flows were saved and restored on ours, a foreign one among them, and
+/// flow-restore-wait is not left set.
+fn assert_flows_carried_over(d: &Path, log: &str) {
+    let other = vsctl(d, &["get", "Open_vSwitch", ".", "other_config"]);
     assert!(!other.contains("flow-restore-wait"), "left set: {other}");
     assert!(
-        !lines("saved br-int flows of the old node").is_empty(),
+        !lines(log, "saved br-int flows of the old node").is_empty(),
         "{log}"
     );
-    assert!(!lines("restored br-int flows").is_empty(), "{log}");
+    assert!(!lines(log, "restored br-int flows").is_empty(), "{log}");
     let saved = std::fs::read_to_string(d.join("run/openvswitch/br-int.flows.takeover")).unwrap();
     assert!(saved.contains("cookie=0xbeef"), "{saved}");
-
-    node.signal("TERM");
-    let (st, _) = node.wait_exit(Duration::from_secs(30));
-    assert!(st.success(), "{}", node.log());
 }
 
 #[test]

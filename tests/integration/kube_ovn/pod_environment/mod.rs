@@ -1,0 +1,235 @@
+//! A real (non-sandbox) node run with exactly the environment of Kube-OVN's `ovs-ovn` pod, in a
+//! network namespace of its own: the Open_vSwitch columns and keys, files, modes, nice values,
+//! log levels and the tunnel rule Kube-OVN's components rely on, and its underlay bridges whose
+//! link is gone deleted after a "reboot".
+
+mod pod;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::READY;
+use pod::{kube_ovn_env, mode, nice_of, Pod};
+
+#[test]
+fn a_node_with_kube_ovns_own_environment() {
+    let env = kube_ovn_env();
+    assert_eq!(env.len(), 12, "{env:?}");
+    let pod = Pod::new(env);
+    let mut node = pod.start();
+    pod.wait_ready(&mut node);
+
+    assert_pinger_columns(&pod);
+    assert_keys_from_kube_ovns_variables(&pod);
+    assert_chassis_named_after_node_name(&pod);
+    assert_identity_files_and_rundir_link(&pod);
+    assert_daemons_niced_with_their_ctls(&pod);
+    assert_ovsdb_server_logs_only_errors(&pod);
+    assert_one_tunnel_rule(&pod);
+
+    // Underlay bridges: Kube-OVN's whose link is gone after a "reboot" are deleted.
+    add_underlay_bridges(&pod);
+    pod.stop(&mut node);
+    reboot_losing_the_link_of(&pod, "br-gone");
+    let mut node = pod.start();
+    pod.wait_ready(&mut node);
+    assert_only_the_linkless_bridge_deleted(&pod);
+    pod.stop(&mut node);
+}
+
+/// The Open_vSwitch columns kube-ovn-pinger labels its metrics with, as ovs-ctl sets them.
+fn assert_pinger_columns(pod: &Pod) {
+    let get = |col: &str| {
+        pod.vsctl(&["get", "Open_vSwitch", ".", col])
+            .trim_matches('"')
+            .to_string()
+    };
+    let vswitchd = Command::new("ovs-vswitchd")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let vswitchd = String::from_utf8_lossy(&vswitchd.stdout).to_string();
+    assert_eq!(
+        get("ovs_version"),
+        vswitchd.split_whitespace().nth(3).unwrap(),
+        "{vswitchd}"
+    );
+    let schema = Command::new("ovsdb-tool")
+        .args(["schema-version", "/usr/share/openvswitch/vswitch.ovsschema"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        get("db_version"),
+        String::from_utf8_lossy(&schema.stdout).trim()
+    );
+    let os = std::fs::read_to_string("/etc/os-release").unwrap();
+    let os_value = |k: &str| {
+        os.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
+    };
+    assert_eq!(get("system_type"), os_value("ID"));
+    assert_eq!(get("system_version"), os_value("VERSION_ID"));
+}
+
+/// The keys, from Kube-OVN's variables; ovn-match-northd-version is left to its owner.
+fn assert_keys_from_kube_ovns_variables(pod: &Pod) {
+    let id = |k: &str| pod.external_id(k);
+    assert_eq!(id("hostname"), pod.env("NODE_NAME"));
+    assert_eq!(id("ovn-remote"), "\"tcp:127.0.0.1:6642\"");
+    assert_eq!(id("ovn-encap-type"), "geneve");
+    assert_eq!(id("ovn-remote-probe-interval"), "\"10000\"");
+    assert_eq!(id("ovn-openflow-probe-interval"), "\"180\"");
+    let ids = pod.vsctl(&["get", "Open_vSwitch", ".", "external_ids"]);
+    assert!(
+        !ids.contains("ovn-match-northd-version"),
+        "left to its owner: {ids}"
+    );
+    assert_eq!(
+        pod.vsctl(&["get", "Open_vSwitch", ".", "other_config:hw-offload"]),
+        "\"false\""
+    );
+}
+
+/// kube-ovn-cni sets the tunnel address; ovn-controller then registers its chassis.
+fn assert_chassis_named_after_node_name(pod: &Pod) {
+    pod.vsctl(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "external_ids:ovn-encap-ip=127.0.0.1",
+    ]);
+    let t0 = Instant::now();
+    while pod
+        .sbctl(&["--columns=hostname", "--bare", "list", "Chassis"])
+        .1
+        != pod.env("NODE_NAME")
+    {
+        assert!(t0.elapsed() < READY, "no chassis named after NODE_NAME");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The files kube-ovn-cni and operators rely on.
+fn assert_identity_files_and_rundir_link(pod: &Pod) {
+    let d = pod.path();
+    let sysid = std::fs::read_to_string(d.join("etc/openvswitch/system-id.conf")).unwrap();
+    assert_eq!(
+        pod.external_id("system-id"),
+        format!("\"{}\"", sysid.trim())
+    );
+    assert_eq!(mode(&d.join("etc/openvswitch/system-id.conf")), 0o600);
+    assert_eq!(mode(&d.join("etc/openvswitch/conf.db")), 0o600);
+    assert_eq!(
+        std::fs::read_link(pod.link()).unwrap(),
+        d.join("run/openvswitch")
+    );
+}
+
+/// Each daemon has its pidfile and control socket, and runs at nice -10 as under ovs-ctl.
+fn assert_daemons_niced_with_their_ctls(pod: &Pod) {
+    let daemons = [
+        ("run/openvswitch", "ovsdb-server"),
+        ("run/openvswitch", "ovs-vswitchd"),
+        ("run/ovn", "ovn-controller"),
+    ];
+    for (run, name) in daemons {
+        let p = pod.pid(&format!("{run}/{name}.pid"));
+        assert!(
+            pod.path().join(format!("{run}/{name}.{p}.ctl")).exists(),
+            "{name}'s ctl"
+        );
+        assert_eq!(nice_of(p), -10, "{name} runs at nice -10 as under ovs-ctl");
+    }
+}
+
+/// ovsdb-server's jsonrpc and reconnect modules log errors only.
+fn assert_ovsdb_server_logs_only_errors(pod: &Pod) {
+    let ctl = pod.path().join(format!(
+        "run/openvswitch/ovsdb-server.{}.ctl",
+        pod.pid("run/openvswitch/ovsdb-server.pid")
+    ));
+    let vlog = Command::new("ovs-appctl")
+        .arg("-t")
+        .arg(&ctl)
+        .arg("vlog/list")
+        .output()
+        .unwrap();
+    let vlog = String::from_utf8_lossy(&vlog.stdout).to_string();
+    for module in ["jsonrpc", "reconnect"] {
+        let line = vlog
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(module))
+            .unwrap();
+        assert_eq!(
+            line.split_whitespace().last(),
+            Some("ERR"),
+            "{module}: {vlog}"
+        );
+    }
+}
+
+/// One rule of ours in the namespace's `INPUT`: Geneve's port.
+fn assert_one_tunnel_rule(pod: &Pod) {
+    let rules = pod.ns.run("iptables", &["-S", "INPUT"]);
+    let ours: Vec<&str> = rules
+        .lines()
+        .filter(|l| l.contains("ovs-ovn-supervisor"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{rules}");
+    assert!(ours[0].contains("--dport 6081"), "{rules}");
+}
+
+/// Two of Kube-OVN's underlay bridges (`vendor=kube-ovn`) and one of someone else's.
+fn add_underlay_bridges(pod: &Pod) {
+    for (br, vendor) in [("br-gone", true), ("br-provider", true), ("br-mine", false)] {
+        let mut args = vec![
+            "add-br",
+            br,
+            "--",
+            "set",
+            "Bridge",
+            br,
+            "datapath_type=netdev",
+        ];
+        if vendor {
+            args.push("external_ids:vendor=kube-ovn");
+        }
+        pod.vsctl(&args);
+    }
+}
+
+/// After the stop, the bridges' devices are still there; then `gone`'s goes, as a reboot would
+/// leave it.
+fn reboot_losing_the_link_of(pod: &Pod, gone: &str) {
+    // vswitchd's exit (no --cleanup) leaves the bridges' devices; a reboot would not.
+    for br in ["br-gone", "br-provider", "br-mine"] {
+        assert!(
+            pod.ns
+                .run("ip", &["-o", "link", "show"])
+                .contains(&format!(": {br}")),
+            "{br}"
+        );
+    }
+    pod.ns.run("ip", &["link", "del", gone]);
+}
+
+/// Kube-OVN's bridge whose link is gone is deleted, and says so; the others stay.
+fn assert_only_the_linkless_bridge_deleted(pod: &Pod) {
+    let bridges = pod.vsctl(&["list-br"]);
+    let bridges: Vec<&str> = bridges.lines().collect();
+    assert_eq!(
+        bridges,
+        ["br-int", "br-mine", "br-provider"],
+        "{}",
+        pod.log()
+    );
+    let log = pod.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("deleted Kube-OVN's underlay bridge") && l.contains("br-gone")),
+        "{log}"
+    );
+}
