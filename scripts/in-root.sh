@@ -7,6 +7,7 @@
 #
 # In a mount namespace of its own (`unshare --mount`, private propagation), nothing of which
 # reaches the machine's:
+#   ROOT        bind-mounted on itself, so that "/" is a mount point inside (ip netns needs it)
 #   ROOT/proc   a new proc mount (same pid namespace: pids are the machine's, so a test on the
 #               host and a daemon in the root see each other, as pods with hostPID do)
 #   ROOT/sys, ROOT/dev   bind mounts of the machine's (/dev/net/tun for userspace ports)
@@ -38,6 +39,9 @@ export OOS_IN_ROOT_SHARE_TMP=${OOS_SHARE_TMP:-0}
 # shellcheck disable=SC2016 # expanded by the inner shell
 exec unshare --mount --propagation private -- /bin/sh -ec '
   r=$OOS_IN_ROOT_ROOT
+  # The root a mount point of its own: `ip netns` and `unshare` inside change the propagation of
+  # "/", which fails (EINVAL) on a plain directory.
+  mount --bind "$r" "$r"
   mount -t proc proc "$r/proc"
   mount --rbind /sys "$r/sys"
   mount --rbind /dev "$r/dev"

@@ -8,6 +8,7 @@
 //! chassis by it — a new id after a restart would orphan the node's ports in the Southbound.
 //! Tools run through the process-wide reaper, never `Command::output`, which would race it.
 
+pub mod downgrade;
 pub mod guard;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ pub enum DbFileError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A rollback: the database was written by a newer version (see [`downgrade`]).
+    #[error("{0}")]
+    NewerThanSchema(Box<downgrade::Newer>),
     #[error(
         "{path} holds {content:?}, not a system-id (one word, no spaces); fix or remove the file"
     )]
@@ -80,7 +84,8 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbFileError + '_
     }
 }
 
-/// Creates `db` from `schema` if missing, converts it (after a backup) if the schema is newer.
+/// Creates `db` from `schema` if missing, converts it (after a backup) if the schema is newer;
+/// refuses, changing nothing, if the database's schema is newer than `schema` (a rollback).
 pub async fn ensure_db(
     reaper: &Reaper,
     db: &Path,
@@ -107,6 +112,12 @@ pub async fn ensure_db(
         return Ok(DbAction::Current);
     }
     let version = tool(reaper, &["db-version", &db_s]).await?;
+    // needs-conversion compares checksums, so it says yes for a newer database too, and
+    // `convert` would then silently drop what the newer schema added: refuse a downgrade.
+    let target = tool(reaper, &["schema-version", &schema_s]).await?;
+    if let Some(newer) = downgrade::check(db, &version, schema, &target) {
+        return Err(DbFileError::NewerThanSchema(Box::new(newer)));
+    }
     let cksum = tool(reaper, &["db-cksum", &db_s]).await?;
     let cksum = cksum.split_whitespace().next().unwrap_or("0");
     let backup = PathBuf::from(format!("{db_s}.backup{version}-{cksum}"));
