@@ -26,3 +26,4 @@ mod reaper;
 mod run_sandbox;
 mod takeover;
 mod tls_reload;
+mod upgrade;
