@@ -4,8 +4,12 @@
 #
 # Two stages:
 #   builder  rust:1-bookworm compiles a static (musl) `ovs-ovn-supervisor`. Static so the
-#            binary does not care which libc the runtime has; the runtime is bookworm either way.
-#   runtime  debian:bookworm-slim with Debian's Open vSwitch 3.1 and OVN 23.03 packages. No
+#            binary does not care which libc the runtime has.
+#   runtime  debian:trixie-slim with Debian 13's Open vSwitch 3.5 and OVN 25.03 packages, the
+#            versions Kube-OVN v1.14+ builds (its OVS branch-3.5, OVN branch-25.03). Debian 12's
+#            OVS 3.1 / OVN 23.03 are still supported and tested:
+#              --build-arg BASE_IMAGE=docker.io/library/debian:bookworm-slim
+#            (scripts/container-test.sh: CONTAINER_TEST_BASE=bookworm). No
 #            compilers, no shell scripts in the start path: the entrypoint is the binary itself,
 #            which starts ovsdb-server, ovs-vswitchd and ovn-controller as its own children
 #            (no ovs-ctl, ovn-ctl, start-ovs.sh or dumb-init). Runs as uid 65534 with file
@@ -16,12 +20,13 @@
 # where DIR holds an executable named `ovs-ovn-supervisor`. A named build context with a
 # stage's name takes that stage's place in `RUN --mount=...,from=builder` (podman >= 4.2 /
 # buildah >= 1.27, docker buildx), and the builder stage is then skipped, so rust:1-bookworm is never pulled.
-# The substitute must run on bookworm: a musl static binary, or a glibc binary linked on a
-# Debian 12 (glibc 2.36) machine, which is what the test script uses because no musl target can
-# be installed where it runs. The runtime stage is the same in both cases: the image users get.
+# The substitute must run on the runtime's libc: a musl static binary, or a glibc binary linked
+# on a Debian 12 (glibc 2.36) machine, which runs on bookworm and on trixie (glibc 2.41; glibc is
+# backward compatible) and is what the test script uses because no musl target can be installed
+# where it runs. The runtime stage is the same in both cases: the image users get.
 
 ARG RUST_IMAGE=docker.io/library/rust:1-bookworm
-ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
+ARG BASE_IMAGE=docker.io/library/debian:trixie-slim
 
 # ---------------------------------------------------------------------------------------------
 FROM ${RUST_IMAGE} AS builder
@@ -54,7 +59,9 @@ FROM ${BASE_IMAGE} AS runtime
 # (allowPrivilegeEscalation not false): with it the exec succeeds but grants nothing.
 #
 #   ovsdb-server            NET_BIND_SERVICE                         (as Kube-OVN)
-#   ovs-vswitchd            NET_ADMIN, NET_BIND_SERVICE, SYS_ADMIN   (as Kube-OVN)
+#   ovs-vswitchd            NET_ADMIN, NET_BIND_SERVICE, SYS_ADMIN   (as Kube-OVN; on trixie
+#                           /usr/sbin/ovs-vswitchd links to /usr/lib/openvswitch-switch/, so
+#                           the capability goes on the link's target, readlink -f)
 #   ovn-controller          NET_ADMIN (rtnetlink: OVN >= 25.03 dynamic routing)
 #   xtables-*-multi         NET_ADMIN, NET_RAW                       (as Kube-OVN)
 #   ovs-ovn-supervisor      SYS_NICE (renices the daemons to -10, which Kube-OVN did with

@@ -4,14 +4,17 @@
 #  1. Installs podman, runc and debootstrap if missing; makes podman usable here (runc runtime,
 #     no default ulimits) through a drop-in it owns: /etc/containers/containers.conf.d/.
 #  2. No registry is reachable, so the base image is made here: `debootstrap --variant=minbase
-#     bookworm` from the Debian mirror apt already uses, slimmed like the official -slim variant
-#     (dpkg path excludes, no apt lists), `podman import`ed as docker.io/library/debian:bookworm-slim,
-#     the name the Dockerfile's runtime stage uses. Kept between runs (delete it with
-#     `podman rmi docker.io/library/debian:bookworm-slim` to start cold).
+#     SUITE` from the Debian mirror apt already uses, slimmed like the official -slim variant
+#     (dpkg path excludes, no apt lists), `podman import`ed as docker.io/library/debian:SUITE-slim,
+#     the name the Dockerfile's runtime stage uses. SUITE is CONTAINER_TEST_BASE: trixie (the
+#     default, the Dockerfile's: OVS 3.5 / OVN 25.03) or bookworm (OVS 3.1 / OVN 23.03, built with
+#     `--build-arg BASE_IMAGE=...bookworm-slim`). Kept between runs (delete it with
+#     `podman rmi docker.io/library/debian:SUITE-slim` to start cold).
 #  3. Builds the binary on this machine (`cargo build --release --locked`) and the image from the
 #     Dockerfile with `--build-context builder=DIR`: that named context takes the builder
 #     stage's place, so the rust image is never needed, and the runtime stage built is the one
-#     users get. (The host binary is glibc-dynamic, linked on Debian 12: it runs on bookworm.)
+#     users get. (The host binary is glibc-dynamic, linked on Debian 12: it runs on bookworm and
+#     on trixie.)
 #  4. Runs the image twice in sandbox mode (a whole node inside the sandbox directory: userspace
 #     datapath, a local OVN Southbound, vswitchd dummy devices), with the supervisor as PID 1 and
 #     `--network none`, each time polling `podman exec NAME ovs-ovn-supervisor probe readiness`
@@ -32,8 +35,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BASE_IMAGE=docker.io/library/debian:bookworm-slim
-IMAGE=${CONTAINER_TEST_IMAGE:-localhost/ovs-ovn-supervisor:container-test}
+SUITE=${CONTAINER_TEST_BASE:-trixie}
+case "$SUITE" in trixie | bookworm) ;; *)
+  echo "container-test: CONTAINER_TEST_BASE=$SUITE: expected trixie or bookworm" >&2
+  exit 2
+  ;;
+esac
+BASE_IMAGE=docker.io/library/debian:$SUITE-slim
+IMAGE=${CONTAINER_TEST_IMAGE:-localhost/ovs-ovn-supervisor:container-test-$SUITE}
 NAME=ovs-ovn-supervisor-test-$$
 NR_NAME=$NAME-nonroot
 SANDBOX=/sandbox
@@ -93,7 +102,8 @@ if podman image exists "$BASE_IMAGE"; then
   say "base image $BASE_IMAGE present (cached)"
   base_ms=0
 else
-  # The Debian mirror apt is configured with on this machine (deb822 or one-line sources).
+  # The Debian mirror apt is configured with on this machine (deb822 or one-line sources), for
+  # SUITE (this machine is bookworm: its bookworm, -updates and -security sites, renamed).
   mapfile -t targets < <(apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT)' \
     'Identifier: Packages' | sort -u)
   mirror=""
@@ -106,12 +116,12 @@ else
       bookworm-updates | bookworm-security) ;;
       *) continue ;;
     esac
-    sources+="deb $site $release main"$'\n'
+    sources+="deb $site ${release/bookworm/$SUITE} main"$'\n'
   done
   [ -n "$mirror" ] || die "no 'bookworm main' source in apt's configuration (/etc/apt/sources.list*)"
-  say "debootstrap --variant=minbase bookworm from $mirror"
+  say "debootstrap --variant=minbase $SUITE from $mirror"
   rootfs=$work/rootfs
-  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+  debootstrap --variant=minbase "$SUITE" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     {
       tail -n 30 "$work/debootstrap.log" >&2
       die "debootstrap failed"
@@ -157,7 +167,7 @@ install -m 0755 target/release/ovs-ovn-supervisor "$work/builder/ovs-ovn-supervi
 t_image=$(now_ms)
 say "podman build (builder stage replaced by the host binary through --build-context)"
 podman build --pull=never --network host --layers \
-  --build-context builder="$work/builder" \
+  --build-context builder="$work/builder" --build-arg BASE_IMAGE="$BASE_IMAGE" \
   -t "$IMAGE" -f Dockerfile . >"$work/build.log" 2>&1 ||
   {
     tail -n 40 "$work/build.log" >&2
@@ -348,4 +358,6 @@ say "non-root file capabilities ($nfcaps files): $(tr '\n' ';' <<<"$fcaps")"
 say "non-root firewall ensure (nft backend) and iptables-legacy with the 65534-owned lock: ok"
 
 total_ms=$(($(now_ms) - t_start))
-say "PASS image=$IMAGE size=${size_mb}MB ready_ms=${root_ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${root_stop} exit=0 nonroot_ready_ms=${nr_ready} nonroot_supervisor_ready_ms=${nr_supervisor_ready:-?} nonroot_stop_ms=${nr_stop} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} total_ms=${total_ms}"
+pkgs=$(podman run --rm --network none --entrypoint dpkg-query "$IMAGE" -W -f '${Package}=${Version},' \
+  openvswitch-switch ovn-host)
+say "PASS base=$SUITE packages=${pkgs%,} image=$IMAGE size=${size_mb}MB ready_ms=${root_ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${root_stop} exit=0 nonroot_ready_ms=${nr_ready} nonroot_supervisor_ready_ms=${nr_supervisor_ready:-?} nonroot_stop_ms=${nr_stop} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} total_ms=${total_ms}"

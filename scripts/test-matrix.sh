@@ -12,8 +12,10 @@
 #   upgrade the cross-version tests that need both (upgrade::, #[ignore]d in a plain run): run on
 #           the host with OOS_TRIXIE_ROOT set, they start a second supervisor inside the root.
 #
-# Default filters: run_sandbox:: faults:: probes:: takeover:: (the modules every version must
-# pass). Prints one line per version: its packages, passed/failed, seconds. Needs root.
+# Default filters: run_sandbox:: faults:: probes:: takeover:: confdb_versions:: (the modules
+# every version must pass); any other filters or libtest arguments replace them (`-- --skip
+# manifest::` runs everything but the manifest check). Prints one line per version: its
+# packages, pass/FAIL, seconds. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,7 @@ if [ "${1:-}" = --versions ]; then
   versions=$2
   shift 2
 fi
+[ "${1:-}" != -- ] || shift
 filters=("$@")
 ((${#filters[@]})) || filters=(run_sandbox:: faults:: probes:: takeover:: confdb_versions::)
 
