@@ -5,7 +5,7 @@
 //!
 //! `#[ignore]`d in a plain run: it needs the root. `scripts/test-matrix.sh` runs it with
 //! `OOS_TRIXIE_ROOT` set (`--versions upgrade`). Measured and printed: time to ready of the new
-//! instance, its own `ready_ms`, and how long br-int's flow table was unreachable or empty.
+//! instance, its own `ready_ms` and stage timeline, and how long br-int's flow table was unreachable or empty.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,11 +52,10 @@ fn instance_in_root(root: &Path, dir: &Path) -> Node {
     n
 }
 
-/// `ready_ms=N` of the last "node ready" line in `log`.
-fn ready_ms(log: &str) -> Option<u64> {
+/// `ready_ms=N timeline=...` of the last "node ready" line in `log`.
+fn ready_line(log: &str) -> Option<&str> {
     let line = log.lines().rev().find(|l| l.contains("node ready"))?;
-    let v = line.split("ready_ms=").nth(1)?;
-    v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    line.find("ready_ms=").map(|i| line[i..].trim())
 }
 
 fn flow_count(mgmt: &str) -> usize {
@@ -102,9 +101,9 @@ fn takeover_from_3_1_to_3_5_converts_and_keeps_identity_and_flows() {
     let s = sampler.finish();
     let flows_after = flow_count(&mgmt);
     eprintln!(
-        "upgrade 3.1/23.03 -> 3.5/25.03: ready after {} ms (new instance's ready_ms={:?}); br-int flows {flows_before} -> {flows_after}, table unreachable or empty {} ms in all (longest {} ms)",
+        "upgrade 3.1/23.03 -> 3.5/25.03: ready after {} ms (new instance: {}); br-int flows {flows_before} -> {flows_after}, table unreachable or empty {} ms in all (longest {} ms)",
         took.as_millis(),
-        ready_ms(&new.log()),
+        ready_line(&new.log()).unwrap_or("no node ready line"),
         s.gap.as_millis(),
         s.longest.as_millis()
     );
