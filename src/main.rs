@@ -109,7 +109,9 @@ fn run(args: &NodeArgs) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail_run(RUNTIME_FAILURE, format!("{e:#}"), &dirs),
+        // Our errors carry their sources in their own message: `{e}`, not the chain, or each
+        // cause would print twice.
+        Err(e) => fail_run(RUNTIME_FAILURE, e, &dirs),
     }
 }
 

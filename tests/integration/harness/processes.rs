@@ -33,37 +33,38 @@ impl Node {
     /// A simulated power loss: the supervisor and every daemon die at once with SIGKILL, and
     /// nobody cleans up. Returns once each is dead (gone, or a zombie nobody reaps yet).
     pub fn power_loss(&mut self) {
-        let pids: Vec<_> = self
-            .daemon_pids()
-            .into_iter()
-            .filter(|(_, p)| self.owns(*p))
-            .collect();
         let sup = self.child.as_ref().unwrap().id() as i32;
-        for pid in std::iter::once(sup).chain(pids.iter().map(|(_, p)| *p)) {
-            Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status()
-                .unwrap();
+        let first = self.live_daemons();
+        for pid in std::iter::once(sup).chain(first.iter().map(|(_, p)| *p)) {
+            kill9(pid);
         }
         self.wait_exit(Duration::from_secs(10));
-        // SIGKILL is delivered asynchronously.
-        for (name, pid) in &pids {
-            let t0 = Instant::now();
-            loop {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                let state = stat
-                    .rsplit_once(')')
-                    .map(|(_, r)| r.trim_start().chars().next());
-                if matches!(state, None | Some(Some('Z')) | Some(Some('X'))) {
-                    break;
-                }
-                assert!(
-                    t0.elapsed() < Duration::from_secs(10),
-                    "{name} survives SIGKILL"
-                );
-                std::thread::sleep(Duration::from_millis(5));
+        // A daemon the supervisor was spawning as it died (a fork not yet exec'd, a restart
+        // under load) writes its pidfile after our first read: kill until no pidfile of ours
+        // names a live process, so the next start finds only stale files.
+        let t0 = Instant::now();
+        loop {
+            let left = self.live_daemons();
+            if left.is_empty() {
+                break;
             }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{left:?} survive SIGKILL"
+            );
+            for (_, pid) in &left {
+                kill9(*pid);
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Daemons named by this node's pidfiles that are alive (not gone, not a zombie).
+    fn live_daemons(&self) -> Vec<(String, i32)> {
+        self.daemon_pids()
+            .into_iter()
+            .filter(|(_, p)| self.owns(*p) && alive(*p))
+            .collect()
     }
 
     /// True when `pid` runs with this node's directory on its command line: a pidfile in the
@@ -126,4 +127,20 @@ pub fn count(program: &str, needle: &str) -> usize {
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.contains(program) && c.contains(needle) && !c.contains("sh -c"))
         .count()
+}
+
+/// Alive: in /proc and neither a zombie nor dead.
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.trim_start().chars().next());
+    !matches!(state, None | Some('Z') | Some('X'))
+}
+
+fn kill9(pid: i32) {
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
 }
