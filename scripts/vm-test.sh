@@ -59,9 +59,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The knobs of the VM's scripts, passed on through the kernel command line.
+vm_env=""
+for v in BENCH_RUNS BENCH_EVENTS BENCH_ARP; do
+  if [ -n "${!v:-}" ]; then vm_env+=" $v=$(printf %q "${!v}")"; fi
+done
 echo "vm-test: $mode on $(basename "$kernel"), TCG, ${VM_CPUS:-2} vCPUs; output in $out"
 setsid vng --run "$kernel" --user root --disable-kvm --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-2G}" \
-  --rwdir "$out" -- "bash $root/scripts/vm/inside.sh $mode $out $bin" \
+  --rwdir "$out" -- "env$vm_env bash $root/scripts/vm/inside.sh $mode $out $bin" \
   </dev/null >"$out/console.log" 2>&1 &
 vng_pid=$!
 deadline=$(($(date +%s) + budget))

@@ -1,11 +1,9 @@
 # Sourced by inside.sh: `bench` mode. One node (node1) on the kernel datapath with two pods;
-# `ping -i 0.01` from pod1 to pod2 during each event; lost = icmp_seq numbers missing between
-# the first and the last reply (so a reply still in flight when ping stops is not counted),
-# max_gap = the longest run of consecutive missing ones (x 10 ms = the outage). ready_ms = from
+# `ping -i 0.01` from pod1 to pod2 during each event (see `measure` for the figures). ready_ms = from
 # the event's first action to the node ready again: ours by `probe readiness` (after the
 # replaced daemon wrote its new pidfile, or the new instance logged `node ready`); the anchors
 # when ovsdb-server and vswitchd answer and ovn-controller reports `connected`.
-# Every event: 1 s of pings before it, then the event, then 3 s after ready.
+# Every event: 1 s of pings before it, the event, replies flowing again (deadline 120 s), 3 s.
 # BENCH_RUNS (default 1) runs per event; BENCH_EVENTS (default all) a space-separated subset.
 
 N=node1
@@ -51,7 +49,7 @@ ev_ours_stop_start() {
 
 # ---- what the fix would do, by hand around our supervisor (knob checks) --------------------
 # flow_count: OpenFlow rules in br-int.
-flow_count() { ip netns exec $N ovs-ofctl dump-aggregate br-int 2>/dev/null | grep -o 'flow_count=[0-9]*' | cut -d= -f2; }
+flow_count() { OVS_RUNDIR=$ORUN ovs-ofctl dump-aggregate br-int 2>/dev/null | grep -o 'flow_count=[0-9]*' | cut -d= -f2; }
 # table_settled BASE: br-int holds at least BASE rules and the count did not change in 0.5 s.
 table_settled() {
   local a b
@@ -99,12 +97,12 @@ anchor_ready() {
     [ "$(ovn-appctl --timeout=2 -t ovn-controller connection-status)" = connected ]'
 }
 anchor_start() {
-  actl $OVS_CTL start || fail "ovs-ctl start: $(tail -5 "$D/ctl.log")"
+  actl $OVS_CTL start --system-id=random || fail "ovs-ctl start: $(tail -5 "$D/ctl.log")"
   actl $OVN_CTL start_controller || fail "ovn-ctl start_controller: $(tail -5 "$D/ctl.log")"
   wait_for "anchor node ready" 180 anchor_ready
 }
 ev_anchor_ovs_ctl_restart() {
-  actl $OVS_CTL restart || fail "ovs-ctl restart: $(tail -5 "$D/ctl.log")"
+  actl $OVS_CTL restart --system-id=random || fail "ovs-ctl restart: $(tail -5 "$D/ctl.log")"
   wait_for "anchor node ready" 180 anchor_ready
 }
 ev_anchor_stop_start() {
@@ -117,32 +115,57 @@ ev_anchor_kill9_vswitchd_start() {
   old=$(pidof_file "$ORUN/ovs-vswitchd.pid")
   kill -9 "$old"
   try_for 30 bash -c "! kill -0 $old"
-  actl $OVS_CTL start || fail "ovs-ctl start: $(tail -5 "$D/ctl.log")"
+  actl $OVS_CTL start --system-id=random || fail "ovs-ctl start: $(tail -5 "$D/ctl.log")"
   wait_for "anchor node ready" 180 anchor_ready
 }
 
+# replies_flowing FILE: ping's output grew by more than 5 replies in 0.5 s.
+replies_flowing() {
+  local a b
+  a=$(grep -c 'bytes from' "$1")
+  sleep 0.5
+  b=$(grep -c 'bytes from' "$1")
+  [ "$b" -gt $((a + 5)) ]
+}
+
 # measure IMPL EVENT FN: ping during FN; one result line.
+#   lost      sequence numbers ping sent and got no reply for (from 1 to the last one sent,
+#             that last one not counted if it was still in flight when ping was stopped)
+#   gap_ms    the longest time between two consecutive replies (the outage; ~15 ms normally)
+#   back_ms   from the event's first action to the reply that ended that gap (0 if none > 250 ms)
+#   ready_ms  from the event's first action to the node ready again (see the top)
+#   flowing_ms from the event's first action to replies flowing again after ready
 measure() {
-  local impl=$1 ev=$2 fn=$3 f=$W/ping.$2.$RUN_I.txt pp t0 ready st
+  local impl=$1 ev=$2 fn=$3 f=$W/ping.$1.$2.$RUN_I.txt pp t0 ready flowing st
   ip netns exec pod1 ping -i 0.01 -D $SUBNET.12 >"$f" 2>&1 &
   pp=$!
-  wait_for "pings flowing before $ev" 30 grep -q icmp_seq "$f"
+  wait_for "pings flowing before $ev" 30 grep -q 'bytes from' "$f"
   sleep 1 # baseline window
   t0=$(now_ms)
   $fn
   ready=$(($(now_ms) - t0))
+  if try_for 120 replies_flowing "$f"; then flowing=$(($(now_ms) - t0)); else flowing=never; fi
   sleep 3 # tail window
   kill -INT $pp
   wait $pp
-  st=$(awk '/icmp_seq=/ && !/DUP/ {
+  cp "$f" "$OUT/" 2>/dev/null
+  st=$(awk -v t0="$t0" '
+    /bytes from/ && /icmp_seq=/ && !/DUP/ {
       match($0, /icmp_seq=[0-9]+/); s = substr($0, RSTART + 9, RLENGTH - 9) + 0
-      if (!(s in seen)) { seen[s] = 1; n++ }
-      if (min == "" || s < min) min = s
-      if (s > max) max = s }
-    END { g = 0; mg = 0
-      for (i = min; i <= max; i++) if (i in seen) g = 0; else if (++g > mg) mg = g
-      print "lost=" (max - min + 1 - n), "max_gap=" mg, "sent=" (max - min + 1) }' "$f")
-  res "bench impl=$impl event=$ev run=$RUN_I $st ready_ms=$ready"
+      match($0, /^\[[0-9.]+\]/); ts = substr($0, 2, RLENGTH - 2) * 1000
+      if (!(s in seen)) { seen[s] = ts; n++ } }
+    /packets transmitted/ { tx = $1 }
+    END {
+      lost = 0
+      for (i = 1; i <= tx; i++) if (!(i in seen)) lost++
+      if (tx > 1 && !(tx in seen) && ((tx - 1) in seen)) lost--
+      gap = 0; back = 0; prev = -1
+      for (i = 1; i <= tx; i++) if (i in seen) {
+        if (prev >= 0 && seen[i] - prev > gap) { gap = seen[i] - prev; end = seen[i] }
+        prev = seen[i] }
+      if (gap > 250) back = end - t0
+      printf "lost=%d sent=%d received=%d gap_ms=%d back_ms=%d", lost, tx, n, gap, back }' "$f")
+  res "bench impl=$impl event=$ev run=$RUN_I $st ready_ms=$ready flowing_ms=$flowing"
 }
 
 bench() {
@@ -155,9 +178,20 @@ bench() {
   node_encap $N 192.168.101.2
   pod_add $N pod1 11
   pod_add $N pod2 12
+  # Permanent neighbour entries: a pod's ARP entry for its peer otherwise goes stale every
+  # 15-45 s (ICMP replies do not confirm it), and its re-resolution is a new flow that needs
+  # vswitchd and ovn-controller: a probe that falls inside an event turned a 3 s outage into
+  # 12 s ("Destination Host Unreachable"). With them, every event measures what it does to the
+  # established flows. BENCH_ARP=1 keeps ARP dynamic.
+  if [ "${BENCH_ARP:-0}" != 1 ]; then
+    ip -n pod1 neigh replace $SUBNET.12 lladdr 0a:58:0a:10:00:0c dev pod1 nud permanent
+    ip -n pod2 neigh replace $SUBNET.11 lladdr 0a:58:0a:10:00:0b dev pod2 nud permanent
+  fi
+  res "static_neighbours=$([ "${BENCH_ARP:-0}" != 1 ] && echo yes || echo no)"
   wait_for "pod1 and pod2 up" 180 lsp_up pod1 pod2
   wait_for "first ping pod1 -> pod2" 180 ping1 pod1 $SUBNET.12
   FLOWS=$(flow_count)
+  [ -n "$FLOWS" ] || fail "could not count br-int's OpenFlow rules"
   res "setup_ms=$(($(now_ms) - t0)) br_int_flows=$FLOWS"
   local events=${BENCH_EVENTS:-ours_takeover ours_kill9_ovsdb ours_kill9_controller ours_stop_start ours_kill9_vswitchd fix_kill9_controller fix_kill9_vswitchd fix_stop_start anchor_ovs_ctl_restart anchor_stop_start anchor_kill9_vswitchd_start}
   local anchored=0
