@@ -10,13 +10,15 @@
 #             INPUT policy DROP in each node, our tunnel-port rule removed and restored, another
 #             CNI's rules left alone
 #     bench   packets lost (ping every 10 ms, pod to pod) on each supervisor event, and on
-#             Debian's ovs-ctl/ovn-ctl doing the same (anchors)
+#             Debian's ovs-ctl/ovn-ctl doing the same (anchors); writes the table into
+#             docs/benchmarks.md, section 7 (VM_BENCH_DOC=FILE elsewhere, =none not at all)
 #
 # Prints the VM's key=value results and exits non-zero when the run failed. The results (and
 # the daemons' logs on failure) stay in VM_OUT (default: a new /tmp/oos-vm.* directory).
 # KVM cannot be used here (QEMU aborts: "failed to set MSR 0x10a"), so the VM runs under TCG
 # emulation, ~10x slower than the host. Environment: VM_CPUS (2), VM_MEMORY (2G),
-# VM_TIMEOUT (seconds for the whole VM; per mode below), BENCH_RUNS (bench: runs per event).
+# VM_TIMEOUT (seconds for the whole VM; per mode below), VM_OUT; for bench (scripts/vm/bench.sh):
+# BENCH_RUNS (runs per event, 1), BENCH_EVENTS (a subset), BENCH_ARP=1 (pods resolve ARP).
 set -euo pipefail
 mode=${1:-smoke}
 case "$mode" in
@@ -93,5 +95,11 @@ if [ "$(tail -1 "$out/result")" != "status=pass" ]; then
   echo "vm-test: $mode FAILED; console: $out/console.log, logs: $out/logs/" >&2
   tail -20 "$out/console.log" >&2
   exit 1
+fi
+if [ "$mode" = bench ]; then
+  # The loss table, also written into docs/benchmarks.md (section 7) unless VM_BENCH_DOC=none.
+  doc=${VM_BENCH_DOC:-docs/benchmarks.md}
+  [ "$doc" = none ] && doc=""
+  python3 scripts/vm/bench-table.py "$out/result" $doc
 fi
 echo "vm-test: $mode passed in $((wall_ms / 1000)) s"

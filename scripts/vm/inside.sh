@@ -46,6 +46,9 @@ smoke() {
   st=$(ping_stats pod1 $SUBNET.12 20 0.05)
   res "ping_sent=${st% *} ping_received=${st#* }"
   [ "${st#* }" -ge 19 ] || fail "pod-to-pod ping: $st"
+  # What ovn-controller reports locally once its flows for a Northbound generation are in
+  # (a candidate signal for "br-int's table is complete").
+  res "br_int_external_ids=$(vsctl node1 get bridge br-int external_ids | tr -d ' ')"
   res "inside_ms=$(($(now_ms) - t0))"
 }
 
