@@ -77,6 +77,7 @@ rows = [
      "the same kill, then `ovs-ctl start`", "kill9_vswitchd_start",
      "`flow-restore-wait=true` set before the kill, cleared once br-int's table settled", "kill9_vswitchd"),
 ]
+naive = [l for l in lines if l.startswith("bench impl=naive")]
 n_runs = max((len(v) for v in runs.values()), default=0)
 table = [
     "| event | ours: lost | ours: outage, s | ours: ready, s | ours: forwarding back at, s | anchor | anchor: lost | anchor: ready, s | by hand, the fix's knob | with it: lost |",
@@ -132,6 +133,8 @@ What it shows (the mechanisms, checked in the daemons' logs of these runs):
   a re-resolution that fell into a stop then start with `flow-restore-wait=true` cut the pod off
   until the flag was cleared (12 s, "Destination Host Unreachable"): flows that are not in the
   kernel yet wait for the flag, so it must be cleared as soon as the table is complete.
+
+{"**How to tell that the table is complete.** Above, the flag was cleared once br-int held at least as many rules as before the event and the count had not changed for 0.5 s. With the takeover's own test instead (`takeover::settled`: the same count in 3 reads 50 ms apart, whatever the count; `naive` lines below): " + "; ".join(f"{r.split()[2][6:]} lost={r.split()[4][5:]}" for r in naive) + ". After a kill -9 of vswitchd, ovn-controller is still in its reconnect backoff: the table reads 0, 0, 0, the flag is cleared on an empty table, and the kernel's flows are flushed. After a cold start ovn-controller is started only once br-int.mgmt answers, and its table was in by the first read." if naive else ""}
 
 Result lines of this run (`{result_path}`):
 
