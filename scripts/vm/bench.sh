@@ -100,6 +100,27 @@ ev_naive_stop_start() {
   wait_for "br-int's table settled (naive)" 120 settled_naive
   frw false
 }
+# Both knobs at once around a vswitchd crash: does ovn-ofctrl-wait-before-clear also delay
+# ovn-controller's reinstall after it reconnects to a new vswitchd (and so the clear)?
+ev_both_kill9_vswitchd() {
+  local base=$FLOWS
+  vsctl $N set open_vswitch . external_ids:ovn-ofctrl-wait-before-clear=3000
+  frw true
+  ours_kill9 "$ORUN/ovs-vswitchd.pid"
+  wait_for "br-int's table settled" 120 table_settled "$base"
+  frw false
+  vsctl $N remove open_vswitch . external_ids ovn-ofctrl-wait-before-clear
+}
+# check_*: not measured with ping. flow-restore-wait=true set on a running vswitchd: does a
+# flow that is not in the kernel yet (pod1 resolving pod2's address again) still pass?
+ev_check_frw_running() {
+  frw true
+  ip -n pod1 neigh del $SUBNET.12 dev pod1
+  if try_for 15 ping1 pod1 $SUBNET.12; then res "check frw_on_running_vswitchd new_flow=passes"; else res "check frw_on_running_vswitchd new_flow=blocked"; fi
+  frw false
+  if try_for 30 ping1 pod1 $SUBNET.12; then res "check frw_cleared new_flow=passes"; else res "check frw_cleared new_flow=blocked"; fi
+  ip -n pod1 neigh replace $SUBNET.12 lladdr 0a:58:0a:10:00:0c dev pod1 nud permanent
+}
 ev_fix_kill9_controller() {
   local base=$FLOWS
   vsctl $N set open_vswitch . external_ids:ovn-ofctrl-wait-before-clear=3000
@@ -230,6 +251,7 @@ bench() {
     fi
     for RUN_I in $(seq "${BENCH_RUNS:-1}"); do
       wait_for "ping before $ev" 120 ping1 pod1 $SUBNET.12
+      if [[ $ev == check_* ]]; then "ev_$ev"; continue; fi
       measure "${ev%%_*}" "${ev#*_}" "ev_$ev"
       if [ -s "$W/handed-over.pid" ]; then
         kill -TERM "$(cat "$W/handed-over.pid")" 2>/dev/null
