@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The kernel-datapath test bed: boots Debian's own kernel (openvswitch, geneve, vxlan modules)
+# in QEMU with virtme-ng, on the host's root file system, and runs a whole OVN cluster in it
+# (scripts/vm/): NB + SB + ovn-northd, our supervisor as the node (datapath_type=system, real
+# modprobe), pods as network namespaces.
+#
+#   scripts/vm-test.sh [smoke|tunnel|bench]
+#     smoke   boot, one node ready on the kernel datapath, pod-to-pod ping (CI; ~1.5 min)
+#     tunnel  two nodes in their own namespaces, one pod each, ping across geneve then vxlan;
+#             INPUT policy DROP in each node, our tunnel-port rule removed and restored, another
+#             CNI's rules left alone
+#     bench   packets lost (ping every 10 ms, pod to pod) on each supervisor event, and on
+#             Debian's ovs-ctl/ovn-ctl doing the same (anchors); writes the table into
+#             docs/benchmarks.md, section 7 (VM_BENCH_DOC=FILE elsewhere, =none not at all)
+#
+# Prints the VM's key=value results and exits non-zero when the run failed. The results (and
+# the daemons' logs on failure) stay in VM_OUT (default: a new /tmp/oos-vm.* directory).
+# KVM cannot be used here (QEMU aborts: "failed to set MSR 0x10a"), so the VM runs under TCG
+# emulation, ~10x slower than the host. Environment: VM_CPUS (2), VM_MEMORY (2G),
+# VM_TIMEOUT (seconds for the whole VM; per mode below), VM_OUT; for bench (scripts/vm/bench.sh):
+# BENCH_RUNS (runs per event, 1), BENCH_EVENTS (a subset), BENCH_ARP=1 (pods resolve ARP).
+set -euo pipefail
+mode=${1:-smoke}
+case "$mode" in
+  smoke) budget=${VM_TIMEOUT:-300} ;;
+  tunnel) budget=${VM_TIMEOUT:-900} ;;
+  bench) budget=${VM_TIMEOUT:-2400} ;;
+  *) echo "usage: $0 [smoke|tunnel|bench]" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/.."
+root=$PWD
+t0=$(date +%s%N)
+
+scripts/install-deps.sh --vm
+export PATH=${VNG_VENV:-/var/cache/ovs-ovn-supervisor/vng}/bin:$PATH
+cargo build --release --quiet
+bin=$root/target/release/ovs-ovn-supervisor
+
+# Debian's kernel from linux-image-amd64: the newest /boot/vmlinuz-* that has the openvswitch
+# module (the machine's own kernel may be anything).
+kernel=""
+for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V -r); do
+  v=${k#/boot/vmlinuz-}
+  if find "/lib/modules/$v" -name 'openvswitch.ko*' 2>/dev/null | grep -q .; then kernel=$k; break; fi
+done
+[ -n "$kernel" ] || { echo "vm-test: no /boot/vmlinuz-* with the openvswitch module (install-deps.sh --vm)" >&2; exit 1; }
+
+out=${VM_OUT:-$(mktemp -d /tmp/oos-vm.XXXXXX)}
+mkdir -p "$out"
+rm -f "$out/result"
+
+# vng (and the qemu it starts) in a process group of their own, killed on any exit.
+vng_pid=""
+cleanup() {
+  if [ -n "$vng_pid" ]; then
+    kill -TERM -- "-$vng_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 -- "-$vng_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$vng_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The knobs of the VM's scripts, passed on through the kernel command line.
+vm_env=""
+for v in BENCH_RUNS BENCH_EVENTS BENCH_ARP; do
+  if [ -n "${!v:-}" ]; then vm_env+=" $v=$(printf %q "${!v}")"; fi
+done
+echo "vm-test: $mode on $(basename "$kernel"), TCG, ${VM_CPUS:-2} vCPUs; output in $out"
+setsid vng --run "$kernel" --user root --disable-kvm --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-2G}" \
+  --rwdir "$out" -- "env$vm_env bash $root/scripts/vm/inside.sh $mode $out $bin" \
+  </dev/null >"$out/console.log" 2>&1 &
+vng_pid=$!
+deadline=$(($(date +%s) + budget))
+while kill -0 "$vng_pid" 2>/dev/null; do
+  if (($(date +%s) > deadline)); then
+    echo "vm-test: the VM did not finish within ${budget}s" >&2
+    echo "status=fail" >>"$out/result"
+    break
+  fi
+  sleep 1
+done
+wait "$vng_pid" 2>/dev/null || true
+vng_pid=""
+
+wall_ms=$((($(date +%s%N) - t0) / 1000000))
+if [ ! -s "$out/result" ]; then
+  echo "vm-test: no result from the VM; its console:" >&2
+  tail -40 "$out/console.log" >&2
+  exit 1
+fi
+cat "$out/result"
+echo "wall_ms=$wall_ms"
+if [ "$(tail -1 "$out/result")" != "status=pass" ]; then
+  echo "vm-test: $mode FAILED; console: $out/console.log, logs: $out/logs/" >&2
+  tail -20 "$out/console.log" >&2
+  exit 1
+fi
+if [ "$mode" = bench ]; then
+  # The loss table, also written into docs/benchmarks.md (section 7) unless VM_BENCH_DOC=none.
+  doc=${VM_BENCH_DOC:-docs/benchmarks.md}
+  [ "$doc" = none ] && doc=""
+  python3 scripts/vm/bench-table.py "$out/result" $doc
+fi
+echo "vm-test: $mode passed in $((wall_ms / 1000)) s"

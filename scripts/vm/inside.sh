@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs inside the VM booted by scripts/vm-test.sh: inside.sh MODE OUT BIN
+#   MODE  smoke | tunnel | bench
+#   OUT   the --rwdir directory shared with the host: `result` (key=value lines, ending with
+#         status=pass|fail) and, on failure, logs/logs.tgz
+#   BIN   the ovs-ovn-supervisor built on the host
+set -uo pipefail
+MODE=$1 OUT=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/vm/lib.sh
+. "$HERE/lib.sh"
+: >"$RESULT"
+mkdir -p "$W"
+chmod 755 "$W"
+# The host's file system is 9p: a copy on tmpfs starts faster and cannot change under us.
+cp "$3" "$W/ovs-ovn-supervisor"
+BIN=$W/ovs-ovn-supervisor
+res "kernel=$(uname -r)"
+res "ovs=$(ovs-vswitchd --version | awk 'NR==1 {print $NF}') ovn=$(ovn-controller --version | awk 'NR==1 {print $NF}')"
+
+smoke() {
+  local t0
+  t0=$(now_ms)
+  grep -q '^openvswitch ' /proc/modules && fail "openvswitch already loaded before the supervisor ran"
+  central_start
+  res "central_ms=$(($(now_ms) - t0))"
+  node_net node1 1
+  node_start node1 1 geneve
+  node_wait_ready node1 1 120
+  res "node_ready_ms=$(($(now_ms) - t0))"
+  node_encap node1 192.168.101.2
+  res "supervisor_$(grep -o 'ready_ms=[0-9]*' "$W/node1/supervisor.log" | head -1)"
+  grep -q '^openvswitch ' /proc/modules || fail "openvswitch not loaded by the supervisor"
+  res "modprobe_by_supervisor=$(grep -oE '^(openvswitch|geneve|ip_tables) ' /proc/modules | sort | tr -d ' ' | paste -sd,)"
+  local dp
+  dp=$(vsctl node1 get bridge br-int datapath_type)
+  [ "$dp" = system ] || fail "br-int datapath_type is $dp"
+  ip netns exec node1 ovs-dpctl show | grep -q 'system@ovs-system' || fail "no system@ovs-system datapath"
+  res "datapath=$(ip netns exec node1 ovs-dpctl show | head -1 | tr -d ':')"
+  pod_add node1 pod1 11
+  pod_add node1 pod2 12
+  wait_for "pod1 and pod2 up in the Northbound" 120 lsp_up pod1 pod2
+  wait_for "first ping pod1 -> pod2" 120 ping1 pod1 $SUBNET.12
+  ip netns exec node1 ovs-dpctl show | grep -q 'port [0-9]*: pod1 (internal)' || fail "pod1 is not a port of the kernel datapath"
+  local st
+  st=$(ping_stats pod1 $SUBNET.12 20 0.05)
+  res "ping_sent=${st% *} ping_received=${st#* }"
+  [ "${st#* }" -ge 19 ] || fail "pod-to-pod ping: $st"
+  # What ovn-controller reports locally once its flows for a Northbound generation are in
+  # (a candidate signal for "br-int's table is complete").
+  res "br_int_external_ids=$(vsctl node1 get bridge br-int external_ids | tr -d ' ')"
+  res "inside_ms=$(($(now_ms) - t0))"
+}
+
+case "$MODE" in
+  smoke) smoke ;;
+  tunnel) . "$HERE/tunnel.sh"; tunnel ;;
+  bench) . "$HERE/bench.sh"; bench ;;
+  *) fail "unknown mode $MODE" ;;
+esac
+collect_logs
+res "status=pass"
