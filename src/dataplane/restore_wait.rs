@@ -8,7 +8,8 @@
 //! switch (from memory after a vswitchd restart; after its own start, once it has the
 //! Southbound's data and has computed). OVN 23.03 to 25.03 publish no node-local signal for
 //! that (`ovn-nb-cfg` moves only when ovn-northd's `nb_cfg` does), so the observable proxy is
-//! a table that is not empty and has not changed for [`STABLE_READS`] reads.
+//! a table that is not empty and has not changed for [`STABLE_READS`] reads (each one
+//! aggregate request, whatever the table's size).
 //!
 //! Invariants: the flag is always cleared by a deadline, settled or not — held too long, a node
 //! whose own networking runs through an OVS bridge cannot reach the Southbound, and OVN learnt
@@ -30,8 +31,10 @@ use crate::ovs::jsonrpc::Client;
 use crate::ovs::ovsdb::{self, OvsdbError};
 use crate::process::Reaper;
 
-/// Reads of an unchanged, non-empty table that count as complete.
-pub const STABLE_READS: u32 = 3;
+/// Reads of an unchanged, non-empty table that count as complete: 0.5 s. In the VM, three
+/// reads 150 ms apart once judged a table complete that was not (ovn-controller reconnects to
+/// a new vswitchd on its own backoff); unchanged for 0.5 s held every time.
+pub const STABLE_READS: u32 = 10;
 /// Between two reads: ovn-controller installs its table in bursts a few ms apart.
 pub const READ_EVERY: Duration = Duration::from_millis(50);
 
