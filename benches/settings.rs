@@ -5,9 +5,9 @@
 //! Both sides write the same keys: external_ids system-id, rundir, hostname, ovn-remote,
 //! ovn-encap-type, ovn-encap-ip, ovn-remote-probe-interval, ovn-openflow-probe-interval,
 //! ovn-bridge-remote-probe-interval; other_config n-handler-threads, n-revalidator-threads,
-//! hw-offload; br-int (netdev, fail_mode=secure). Every anchor call has `--no-wait` (no vswitchd
+//! hw-offload; br-int (netdev, fail_mode=secure). Every baseline call has `--no-wait` (no vswitchd
 //! runs here; start-ovs.sh's calls without it would also wait for vswitchd to reconfigure, so
-//! the anchor is measured at its cheapest).
+//! the baseline is measured at its cheapest).
 //!
 //! Run: `RUNS=50 cargo bench --bench settings` (scripts/bench.sh). Prints a markdown table.
 
@@ -33,7 +33,7 @@ fn run(cmd: &mut Command) {
 }
 
 /// The ovs-vsctl calls for our keys, in start-ovs.sh's order and grouping.
-fn anchor_calls(sock: &Path, sid: &str, rundir: &str, remote: &str) -> Vec<Vec<String>> {
+fn baseline_calls(sock: &Path, sid: &str, rundir: &str, remote: &str) -> Vec<Vec<String>> {
     let db = format!("--db=unix:{}", sock.display());
     let c = |args: &[&str]| -> Vec<String> {
         let mut v = vec![db.clone(), "--no-wait".to_string()];
@@ -174,7 +174,7 @@ fn main() {
     let sid = "5b3c1e4a-0000-4000-8000-000000000001";
     let owned = settings::owned(&cfg, sid, threads);
     let rundir = cfg.layout.ovs_rundir.display().to_string();
-    let calls = anchor_calls(&sock, sid, &rundir, &cfg.southbound.remote);
+    let calls = baseline_calls(&sock, sid, &rundir, &cfg.southbound.remote);
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -195,7 +195,7 @@ fn main() {
         run(Command::new("ovs-vsctl").args(c));
     }
 
-    let (mut fresh, mut open, mut anchor, mut anchor_calls_each) =
+    let (mut fresh, mut open, mut baseline, mut baseline_calls_each) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
         // The three take turns going first, so no side always follows the 14 forks.
@@ -215,9 +215,9 @@ fn main() {
                     for c in &calls {
                         let t1 = Instant::now();
                         run(Command::new("ovs-vsctl").args(c));
-                        anchor_calls_each.push(t1.elapsed());
+                        baseline_calls_each.push(t1.elapsed());
                     }
-                    anchor.push(t.elapsed());
+                    baseline.push(t.elapsed());
                 }
                 _ => {
                     // Ours on the connection the supervisor already holds (a daemon restart).
@@ -236,8 +236,8 @@ fn main() {
 
     let (f, fmin, fmax) = stats(fresh);
     let (o, omin, omax) = stats(open);
-    let (a, amin, amax) = stats(anchor);
-    let (c, cmin, cmax) = stats(anchor_calls_each);
+    let (a, amin, amax) = stats(baseline);
+    let (c, cmin, cmax) = stats(baseline_calls_each);
     println!(
         "settings: {runs} runs each, alternated, one ovsdb-server (vswitch schema), same keys"
     );
@@ -255,7 +255,7 @@ fn main() {
         a / f
     );
     println!(
-        "@settings runs={runs} calls={} ours={f:.3} ours_min={fmin:.3} ours_max={fmax:.3} open={o:.3} anchor={a:.3} anchor_min={amin:.3} anchor_max={amax:.3} call={c:.3}",
+        "@settings runs={runs} calls={} ours={f:.3} ours_min={fmin:.3} ours_max={fmax:.3} open={o:.3} baseline={a:.3} baseline_min={amin:.3} baseline_max={amax:.3} call={c:.3}",
         calls.len()
     );
 }

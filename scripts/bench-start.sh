@@ -7,12 +7,12 @@
 # and network namespace. Prints one raw line per run: SIDE DELAY_S MS FAILED_LINES, where
 # FAILED_LINES counts `br-int.mgmt: connection failed` in that run's ovn-controller log.
 #
-#   bench-start.sh cold N            ours vs anchor, N runs each
+#   bench-start.sh cold N            ours vs baseline, N runs each
 #   bench-start.sh slow N D1 D2 ...  vswitchd delayed by D seconds, N runs each per delay:
 #     ours        DEBUG_WRAPPER=wrapper that sleeps D only for ovs-vswitchd, then execs it
-#     anchor      ovs-vswitchd shim on PATH that sleeps D then execs the real one: ovs-ctl
+#     baseline      ovs-vswitchd shim on PATH that sleeps D then execs the real one: ovs-ctl
 #                 waits for it (vswitchd is slow to start; --detach returns after the sleep)
-#     anchor-bg   the shim returns at once and starts the real one after D in the background:
+#     baseline-bg   the shim returns at once and starts the real one after D in the background:
 #                 vswitchd is slow after ovs-ctl has returned (a slow bridge), and
 #                 ovn-controller starts while br-int.mgmt is not there yet
 set -euo pipefail
@@ -46,7 +46,7 @@ wrapper() { # $1 = delay
   echo "$w"
 }
 
-# A PATH dir for the anchor: modprobe shim plus, with a delay, an ovs-vswitchd shim.
+# A PATH dir for the baseline: modprobe shim plus, with a delay, an ovs-vswitchd shim.
 shimdir() { # $1 = delay, $2 = wait|bg
   local s="$WORK/shim-$1-$2"
   if [ ! -d "$s" ]; then
@@ -74,7 +74,7 @@ ours() { # $1 = delay (0: none)
   rm -rf "$d"; echo "$((t1 - t0)) $fails"
 }
 
-anchor_inner() { # runs inside `unshare -n`; $1 dir, $2 t0, $3 PATH prefix
+baseline_inner() { # runs inside `unshare -n`; $1 dir, $2 t0, $3 PATH prefix
   local d=$1 t0=$2
   export OVS_RUNDIR=$d/run OVS_DBDIR=$d/db OVS_LOGDIR=$d/log OVS_SYSCONFDIR=$d/etc OVS_PKGDATADIR=/usr/share/openvswitch
   export OVN_RUNDIR=$d/ovnrun OVN_LOGDIR=$d/log OVN_DBDIR=$d/ovndb OVN_SYSCONFDIR=$d/etc
@@ -103,13 +103,13 @@ anchor_inner() { # runs inside `unshare -n`; $1 dir, $2 t0, $3 PATH prefix
   echo "$((t1 - t0)) $fails"
 }
 
-anchor() { # $1 = delay (0: none), $2 = wait|bg
-  local d; d=$(mktemp -d /tmp/bench-anchor.XXXX)
+baseline() { # $1 = delay (0: none), $2 = wait|bg
+  local d; d=$(mktemp -d /tmp/bench-baseline.XXXX)
   local p="$WORK/shim"; [ "$1" = 0 ] || p=$(shimdir "$1" "$2")
   local t0; t0=$(now_ms)
-  export -f anchor_inner wait_ready now_ms
-  unshare -n bash -c 'anchor_inner "$0" "$1" "$2"' "$d" "$t0" "$p" 2>"$d.err" | tail -1
-  # Anything the anchor left running in this dir (a failed stop) is ended by its pidfile.
+  export -f baseline_inner wait_ready now_ms
+  unshare -n bash -c 'baseline_inner "$0" "$1" "$2"' "$d" "$t0" "$p" 2>"$d.err" | tail -1
+  # Anything the baseline left running in this dir (a failed stop) is ended by its pidfile.
   local f pid
   for f in "$d"/run/*.pid "$d"/ovnrun/*.pid; do
     pid=$(cat "$f" 2>/dev/null) || continue
@@ -122,14 +122,14 @@ case $MODE in
   cold)
     for _ in $(seq "$N"); do
       echo "ours 0 $(ours 0)"
-      echo "anchor 0 $(anchor 0 wait)"
+      echo "baseline 0 $(baseline 0 wait)"
     done ;;
   slow)
     for _ in $(seq "$N"); do
       for delay in "$@"; do
         echo "ours $delay $(ours "$delay")"
-        echo "anchor $delay $(anchor "$delay" wait)"
-        echo "anchor-bg $delay $(anchor "$delay" bg)"
+        echo "baseline $delay $(baseline "$delay" wait)"
+        echo "baseline-bg $delay $(baseline "$delay" bg)"
       done
     done ;;
   *) echo "usage: $0 cold N | slow N DELAY..." >&2; exit 2 ;;

@@ -111,9 +111,9 @@ def tables(text):
 
 cold = runs("cold.txt")
 o = [ms for ms, _ in cold[("ours", 0.0)]]
-a = [ms for ms, _ in cold[("anchor", 0.0)]]
+a = [ms for ms, _ in cold[("baseline", 0.0)]]
 of = sum(f for _, f in cold[("ours", 0.0)])
-af = sum(f for _, f in cold[("anchor", 0.0)])
+af = sum(f for _, f in cold[("baseline", 0.0)])
 ratio = med(a) / med(o)
 
 slow = runs("slow.txt")
@@ -126,12 +126,12 @@ def rng(side):
     return f"{min(v):+.0f} to {max(v):+.0f}"
 def over_rng(v):
     return f"{min(v):+.0f} to {max(v):+.0f}" if min(v) != max(v) else f"{v[0]:+.0f}"
-wait_over = [over("anchor", d, med(a)) for d in delays]
-bg_over = [over("anchor-bg", d, med(a)) for d in delays]
+wait_over = [over("baseline", d, med(a)) for d in delays]
+bg_over = [over("baseline-bg", d, med(a)) for d in delays]
 slow_rows = []
 for d in delays:
     cells = [f"{d:g} s"]
-    for side, base in (("ours", med(o)), ("anchor", med(a)), ("anchor-bg", med(a))):
+    for side, base in (("ours", med(o)), ("baseline", med(a)), ("baseline-bg", med(a))):
         v = [ms for ms, _ in slow[(side, d)]]
         f = sum(x for _, x in slow[(side, d)])
         cells += [mmm(v), f"{med(v) - d * 1000:+.0f}", str(f)]
@@ -150,12 +150,12 @@ def rate(r):
     return f"{int(r['msgs_per_s']):,}".replace(",", " ") if r["msgs_per_s"].isdigit() else r["msgs_per_s"]
 
 rows = [
-    "| # | measure | ours | anchor (what operators run today) | ours vs anchor | goal | met |",
+    "| # | measure | ours | baseline (what operators run today) | ours vs baseline | goal | met |",
     "| --- | --- | --- | --- | --- | --- | --- |",
     f"| 1 | cold start-to-ready, ms, median (min–max), {len(o)} runs each | {mmm(o)} | {mmm(a)} (ovs-ctl start + ovn-ctl start_controller) | {ratio:.1f}× faster | ≥ 5× | {yes(ratio >= 5)} |",
     f"| 1 | `br-int.mgmt: connection failed` lines | {of} in {len(o)} starts | {af} in {len(a)} starts | | 0 | {yes(of == 0)} |",
-    f"| 2 | slow vswitchd, delayed D = {', '.join(f'{d:g}' for d in delays)} s: median ready − D, ms, range over D ({n_slow} runs each) | {rng('ours')}, i.e. cold {over_rng(ours_over)} | {rng('anchor')} when ovs-ctl waits for vswitchd; {rng('anchor-bg')} when vswitchd is slow after ovs-ctl returned (ovn-controller's reconnect backoff) | | track D within the 500 ms jitter cap | {yes(max(ours_over) <= 500)} |",
-    f"| 3 | settings, ms, median (min–max), {st['runs']} runs each | {float(st['ours']):.2f} ({float(st['ours_min']):.2f}–{float(st['ours_max']):.2f}): connect + read + 1 transaction | {float(st['anchor']):.1f} ({float(st['anchor_min']):.1f}–{float(st['anchor_max']):.1f}): {st['calls']} `ovs-vsctl --no-wait` calls | {float(st['anchor']) / float(st['ours']):.0f}× faster | | |",
+    f"| 2 | slow vswitchd, delayed D = {', '.join(f'{d:g}' for d in delays)} s: median ready − D, ms, range over D ({n_slow} runs each) | {rng('ours')}, i.e. cold {over_rng(ours_over)} | {rng('baseline')} when ovs-ctl waits for vswitchd; {rng('baseline-bg')} when vswitchd is slow after ovs-ctl returned (ovn-controller's reconnect backoff) | | track D within the 500 ms jitter cap | {yes(max(ours_over) <= 500)} |",
+    f"| 3 | settings, ms, median (min–max), {st['runs']} runs each | {float(st['ours']):.2f} ({float(st['ours_min']):.2f}–{float(st['ours_max']):.2f}): connect + read + 1 transaction | {float(st['baseline']):.1f} ({float(st['baseline_min']):.1f}–{float(st['baseline_max']):.1f}): {st['calls']} `ovs-vsctl --no-wait` calls | {float(st['baseline']) / float(st['ours']):.0f}× faster | | |",
     f"| 4 | idle: peak RSS of the supervisor (VmHWM) | {float(idle['hwm_mb']):.1f} MB | | | < 8 MB | {yes(float(idle['hwm_mb']) < 8)} |",
     f"| 4 | idle: CPU and context switches over {float(idle['secs']):.0f} s | {float(idle['cpu_ms']):.1f} ms CPU ({float(idle['cpu_pct']):.3f} %); {idle['cs']} switches ({float(idle['cs_per_s']):.2f}/s), {idle['threads']} threads | | | | |",
     f"| 4 | idle: wakeups vs the 2 s health check | {idle['cadence_clusters']} wakeup clusters for {idle['due']} checks due, {idle['off_cadence']} off cadence; {idle['output_clusters']} more to re-emit {idle['output_lines']} daemon log lines | | | none beyond the cadence | {yes(int(idle['off_cadence']) == 0 and int(idle['cadence_clusters']) <= int(idle['due']) + 1)} |",
@@ -172,7 +172,7 @@ table = "\n".join(rows)
 print(table)
 
 slow_table = "\n".join([
-    "| D | ours ms | ours − D | failed | anchor (ovs-ctl waits) ms | − D | failed | anchor-bg (slow after ovs-ctl returned) ms | − D | failed |",
+    "| D | ours ms | ours − D | failed | baseline (ovs-ctl waits) ms | − D | failed | baseline-bg (slow after ovs-ctl returned) ms | − D | failed |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     *slow_rows,
 ])
@@ -200,25 +200,25 @@ of measuring after {int(machine['build_s'])} s of building.
 ## 1. Cold start-to-ready
 
 Each run in its own temp dir and network namespace (`scripts/bench-start.sh cold`): ours is
-`ovs-ovn-supervisor run --sandbox DIR`; the anchor does the same work with Debian's scripts
+`ovs-ovn-supervisor run --sandbox DIR`; the baseline does the same work with Debian's scripts
 inside `unshare -n` (local SB `ovsdb-server` + `ovn-sbctl init`, `ovs-ctl start
 --system-id=random --no-mlockall` with a `modprobe` shim on PATH, Kube-OVN's `ovs-vsctl --no-wait
 set` calls, `ovn-ctl --no-monitor start_controller`, `add-br br-int` netdev). Ready = `ovn-appctl
 connection-status` says `connected` and ovn-controller's log says `br-int.mgmt: connected`, polled
 every 10 ms the same way for both.
 
-ms per run, in order — ours: {cold_raw[0]}; anchor: {cold_raw[1]}.
+ms per run, in order — ours: {cold_raw[0]}; baseline: {cold_raw[1]}.
 
 ## 2. Slow bridge
 
 vswitchd delayed by D seconds. Ours: `DEBUG_WRAPPER` = a script that sleeps D only when its
-first argument is `ovs-vswitchd`, then execs. Anchor, two ways, both with an `ovs-vswitchd` shim
+first argument is `ovs-vswitchd`, then execs. Baseline, two ways, both with an `ovs-vswitchd` shim
 first on PATH (ovs-ctl finds the daemon through PATH) that delays only the daemon (not
 `--version`): **ovs-ctl waits** — the shim sleeps then execs, so `ovs-ctl start` returns after
-the delay (a vswitchd slow to start); **anchor-bg** — the shim returns at once and starts the
+the delay (a vswitchd slow to start); **baseline-bg** — the shim returns at once and starts the
 real vswitchd after D in the background, so ovn-controller starts while `br-int.mgmt` is not
 there yet (a vswitchd slow after ovs-ctl returned: a slow bridge). "− D" = median ready − D,
-to compare with the cold medians of table 1 ({med(o)} ms ours, {med(a)} ms anchor); "failed" =
+to compare with the cold medians of table 1 ({med(o)} ms ours, {med(a)} ms baseline); "failed" =
 `br-int.mgmt: connection failed` lines summed over the runs. ms per run: median (min–max).
 
 {slow_table}
@@ -229,11 +229,11 @@ to compare with the cold medians of table 1 ({med(o)} ms ours, {med(a)} ms ancho
 vswitchd; the same keys both ways (external_ids system-id, rundir, hostname, ovn-remote,
 ovn-encap-type, ovn-encap-ip, ovn-remote-probe-interval, ovn-openflow-probe-interval,
 ovn-bridge-remote-probe-interval; other_config n-handler-threads, n-revalidator-threads,
-hw-offload; br-int). The anchor is the sequence of calls Kube-OVN's `start-ovs.sh` and the
+hw-offload; br-int). The baseline is the sequence of calls Kube-OVN's `start-ovs.sh` and the
 `ovs-ctl` it runs make (`set_system_ids`, `set_hostname`, the thread counts, hw-offload, the
 ovn-* keys one call each, encap-type twice as the script does), plus one call each for the keys
 the script does not set and `add-br`; every call with `--no-wait` (the script's calls without it
-would also wait for vswitchd), so the anchor is measured at its cheapest. The three variants take
+would also wait for vswitchd), so the baseline is measured at its cheapest. The three variants take
 turns going first.
 
 {tables(read('settings.txt'))}

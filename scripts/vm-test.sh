@@ -10,7 +10,7 @@
 #             INPUT policy DROP in each node, our tunnel-port rule removed and restored, another
 #             CNI's rules left alone
 #     bench   packets lost (ping every 10 ms, pod to pod) on each supervisor event, and on
-#             Debian's ovs-ctl/ovn-ctl doing the same (anchors); writes the table into
+#             Debian's ovs-ctl/ovn-ctl doing the same (baselines); writes the table into
 #             docs/benchmarks.md, section 7 (VM_BENCH_DOC=FILE elsewhere, =none not at all)
 #
 # Prints the VM's key=value results and exits non-zero when the run failed. The results (and

@@ -1,12 +1,13 @@
 # Sourced by inside.sh: `bench` mode. One node (node1) on the kernel datapath with two pods;
 # `ping -i 0.01` from pod1 to pod2 during each event (see `measure` for the figures). ready_ms = from
 # the event's first action to the node ready again: ours by `probe readiness` (after the
-# replaced daemon wrote its new pidfile, or the new instance logged `node ready`); the anchors
+# replaced daemon wrote its new pidfile, or the new instance logged `node ready`); the baselines
 # when ovsdb-server and vswitchd answer and ovn-controller reports `connected`.
 # Every event: 1 s of pings before it, the event, replies flowing again (deadline 120 s), 3 s.
-# BENCH_RUNS (default 1) runs per event; BENCH_EVENTS (default: every ours_, fix_, naive_ and
-# anchor_ event below) a space-separated list, which may also name both_kill9_vswitchd and
-# check_frw_running (not in the default list).
+# BENCH_RUNS (default 1) runs per event; BENCH_EVENTS (default: every ours_ and baseline_
+# event below) a space-separated list, which may also name the fix_ and naive_ events (the knobs
+# set by hand around our supervisor, from before it set them itself), both_kill9_vswitchd and
+# check_frw_running.
 
 N=node1
 D=$W/node1
@@ -131,40 +132,40 @@ ev_fix_kill9_controller() {
   wait_for "br-int's table settled" 120 table_settled "$base"
 }
 
-# ---- anchors: Debian's ovs-ctl / ovn-ctl on the same directories ---------------------------
+# ---- baselines: Debian's ovs-ctl / ovn-ctl on the same directories ---------------------------
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 OVN_CTL=/usr/share/ovn/scripts/ovn-ctl
 actl() { # ovs-ctl or ovn-ctl in the node's namespace, with the node's directories
   # shellcheck disable=SC2046
   ip netns exec $N env -i $(node_env $N 1 geneve) "$@" >>"$D/ctl.log" 2>&1
 }
-anchor_ready() {
+baseline_ready() {
   # shellcheck disable=SC2046
   env -i $(node_env $N 1 geneve) bash -c 'ovs-vsctl --timeout=2 show >/dev/null &&
     ovs-appctl --timeout=2 -t ovs-vswitchd version >/dev/null &&
     [ "$(ovn-appctl --timeout=2 -t ovn-controller connection-status)" = connected ]'
 }
-anchor_start() {
+baseline_start() {
   actl $OVS_CTL start --system-id=random || fail "ovs-ctl start: $(tail -5 "$D/ctl.log")"
   actl $OVN_CTL start_controller || fail "ovn-ctl start_controller: $(tail -5 "$D/ctl.log")"
-  wait_for "anchor node ready" 180 anchor_ready
+  wait_for "baseline node ready" 180 baseline_ready
 }
-ev_anchor_ovs_ctl_restart() {
+ev_baseline_ovs_ctl_restart() {
   actl $OVS_CTL restart --system-id=random || fail "ovs-ctl restart: $(tail -5 "$D/ctl.log")"
-  wait_for "anchor node ready" 180 anchor_ready
+  wait_for "baseline node ready" 180 baseline_ready
 }
-ev_anchor_stop_start() {
+ev_baseline_stop_start() {
   actl $OVN_CTL --restart stop_controller
   actl $OVS_CTL stop
-  anchor_start
+  baseline_start
 }
-ev_anchor_kill9_vswitchd_start() {
+ev_baseline_kill9_vswitchd_start() {
   local old
   old=$(pidof_file "$ORUN/ovs-vswitchd.pid")
   kill -9 "$old"
   try_for 30 bash -c "! kill -0 $old"
   actl $OVS_CTL start --system-id=random || fail "ovs-ctl start: $(tail -5 "$D/ctl.log")"
-  wait_for "anchor node ready" 180 anchor_ready
+  wait_for "baseline node ready" 180 baseline_ready
 }
 
 # replies_flowing FILE: ping's output grew by more than 5 replies in 0.5 s.
@@ -241,15 +242,15 @@ bench() {
   FLOWS=$(flow_count)
   [ -n "$FLOWS" ] || fail "could not count br-int's OpenFlow rules"
   res "setup_ms=$(($(now_ms) - t0)) br_int_flows=$FLOWS"
-  local events=${BENCH_EVENTS:-ours_takeover ours_kill9_ovsdb ours_kill9_controller ours_stop_start ours_kill9_vswitchd fix_kill9_controller fix_kill9_vswitchd fix_stop_start naive_kill9_vswitchd naive_stop_start anchor_ovs_ctl_restart anchor_stop_start anchor_kill9_vswitchd_start}
-  local anchored=0
+  local events=${BENCH_EVENTS:-ours_takeover ours_kill9_ovsdb ours_kill9_controller ours_stop_start ours_kill9_vswitchd baseline_ovs_ctl_restart baseline_stop_start baseline_kill9_vswitchd_start}
+  local baselineed=0
   for ev in $events; do
-    if [[ $ev == anchor_* ]] && ((!anchored)); then
+    if [[ $ev == baseline_* ]] && ((!baselineed)); then
       # From here on Debian's scripts run the node: ours stops (graceful), theirs start.
       node_stop $N
-      anchor_start
+      baseline_start
       wait_for "ping after ovs-ctl/ovn-ctl start" 120 ping1 pod1 $SUBNET.12
-      anchored=1
+      baselineed=1
     fi
     for RUN_I in $(seq "${BENCH_RUNS:-1}"); do
       wait_for "ping before $ev" 120 ping1 pod1 $SUBNET.12
