@@ -122,7 +122,7 @@ ev_check_frw_running() {
   if try_for 15 ping1 pod1 $SUBNET.12; then res "check frw_on_running_vswitchd new_flow=passes"; else res "check frw_on_running_vswitchd new_flow=blocked"; fi
   frw false
   if try_for 30 ping1 pod1 $SUBNET.12; then res "check frw_cleared new_flow=passes"; else res "check frw_cleared new_flow=blocked"; fi
-  ip -n pod1 neigh replace $SUBNET.12 lladdr 0a:58:0a:10:00:0c dev pod1 nud permanent
+  pods_static_neighbours
 }
 ev_fix_kill9_controller() {
   local base=$FLOWS
@@ -233,8 +233,7 @@ bench() {
   # 12 s ("Destination Host Unreachable"). With them, every event measures what it does to the
   # established flows. BENCH_ARP=1 keeps ARP dynamic.
   if [ "${BENCH_ARP:-0}" != 1 ]; then
-    ip -n pod1 neigh replace $SUBNET.12 lladdr 0a:58:0a:10:00:0c dev pod1 nud permanent
-    ip -n pod2 neigh replace $SUBNET.11 lladdr 0a:58:0a:10:00:0b dev pod2 nud permanent
+    pods_static_neighbours
   fi
   res "static_neighbours=$([ "${BENCH_ARP:-0}" != 1 ] && echo yes || echo no)"
   wait_for "pod1 and pod2 up" 180 lsp_up pod1 pod2

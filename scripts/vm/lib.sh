@@ -154,6 +154,14 @@ vsctl() { ovs-vsctl --db=unix:$W/$1/run/openvswitch/db.sock --timeout=30 "${@:2}
 node_encap() { vsctl "$1" set open_vswitch . external_ids:ovn-encap-ip="$2"; }
 
 # pod_add NODE POD IDX: a logical switch port and a pod namespace holding its OVS internal port.
+# Permanent neighbour entries between pod1 and pod2: a pod's ARP entry otherwise goes stale
+# every 15-45 s and its re-resolution is a new flow, which waits for vswitchd and
+# ovn-controller; measured events must measure what they do to established flows.
+pods_static_neighbours() {
+  ip -n pod1 neigh replace $SUBNET.12 lladdr 0a:58:0a:10:00:0c dev pod1 nud permanent
+  ip -n pod2 neigh replace $SUBNET.11 lladdr 0a:58:0a:10:00:0b dev pod2 nud permanent
+}
+
 pod_add() {
   local node=$1 pod=$2 k=$3
   local mac ip
