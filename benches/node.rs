@@ -297,24 +297,6 @@ fn idle() {
     );
 }
 
-/// Kills `pidfile`'s daemon; returns the time until a new pid answers and readiness passes.
-fn crash_and_recover(node: &mut Node, pidfile: &str) -> Duration {
-    let old = pid_of(node, pidfile).unwrap();
-    let t0 = Instant::now();
-    kill("KILL", old);
-    loop {
-        let fresh = pid_of(node, pidfile).is_some_and(|p| p != old && exists(p));
-        if fresh && node.probe("readiness").0 == 0 {
-            return t0.elapsed();
-        }
-        if let Some(st) = node.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!("supervisor exited {st}:\n{}", node.log());
-        }
-        assert!(t0.elapsed() < READY, "{pidfile} not back:\n{}", node.log());
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn recovery() {
     let n: usize = std::env::var("RECOVERY_N")
         .ok()
@@ -341,7 +323,7 @@ fn recovery() {
             node.start(&[("OVS_OVN_SUPERVISOR_LOG", "info")]);
             node.wait_ready(READY);
             std::thread::sleep(Duration::from_secs(1));
-            v.push(crash_and_recover(&mut node, pidfile).as_secs_f64() * 1000.0);
+            v.push(node.crash_and_recover(pidfile).as_secs_f64() * 1000.0);
             // The supervisor logs `recovered_ms=N` when the restarted daemon answers again.
             if let Some(ms) = node.log().lines().find_map(|l| {
                 l.split("recovered_ms=")

@@ -18,39 +18,8 @@ fn ext_id(node: &Node, key: &str) -> String {
 fn zombies(sup: u32) -> Vec<i32> {
     children_of(sup)
         .into_iter()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, r)| r.trim_start().starts_with('Z'))
-                })
-                .unwrap_or(false)
-        })
+        .filter(|p| state_of(*p) == Some('Z'))
         .collect()
-}
-
-/// Kills `pidfile`'s daemon and waits for a new pid and a passing readiness probe.
-fn crash_and_recover(node: &mut Node, pidfile: &str) -> Duration {
-    let old = pid_of(node, pidfile).unwrap();
-    let t0 = Instant::now();
-    kill("KILL", old);
-    loop {
-        let fresh = pid_of(node, pidfile).is_some_and(|p| p != old && exists(p));
-        if fresh && node.probe("readiness").0 == 0 {
-            return t0.elapsed();
-        }
-        if let Some(st) = node.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!("supervisor exited {st}:\n{}", node.log());
-        }
-        assert!(
-            t0.elapsed() < READY,
-            "{pidfile} not back: {:?}\n{}",
-            node.probe("readiness"),
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -70,7 +39,7 @@ fn each_daemon_killed_three_times_comes_back_with_identity_and_settings() {
         "ovn-controller.pid",
     ] {
         let times: Vec<u128> = (0..3)
-            .map(|_| crash_and_recover(&mut node, pidfile).as_millis())
+            .map(|_| node.crash_and_recover(pidfile).as_millis())
             .collect();
         eprintln!("recovery after kill -9 of {pidfile}: {times:?} ms");
         assert_eq!(ext_id(&node, "system-id"), system_id);
@@ -138,7 +107,7 @@ fn ovsdb_server_losing_its_database_gets_it_back_with_our_settings() {
     node.wait_ready(READY);
     let system_id = ext_id(&node, "system-id");
     std::fs::remove_file(node.path().join("etc/openvswitch/conf.db")).unwrap();
-    crash_and_recover(&mut node, "ovsdb-server.pid");
+    node.crash_and_recover("ovsdb-server.pid");
     assert!(
         node.log().contains("database missing; creating it again"),
         "{}",
@@ -155,8 +124,8 @@ fn a_crash_loop_stops_everything_and_exits_1_with_the_exits() {
     let mut node = Node::new();
     node.start(&[("OVS_OVN_SUPERVISOR_CRASH_LOOP_RESTARTS", "2")]);
     node.wait_ready(READY);
-    crash_and_recover(&mut node, "ovs-vswitchd.pid");
-    crash_and_recover(&mut node, "ovs-vswitchd.pid");
+    node.crash_and_recover("ovs-vswitchd.pid");
+    node.crash_and_recover("ovs-vswitchd.pid");
     let pids = node.daemon_pids();
     kill("KILL", pid_of(&node, "ovs-vswitchd.pid").unwrap());
     let (status, _) = node.wait_exit(READY);

@@ -59,6 +59,30 @@ impl Node {
         }
     }
 
+    /// Kills `pidfile`'s daemon; returns the time until a new pid runs and readiness passes
+    /// (panics after 30 s, or if the supervisor exits, with its log).
+    pub fn crash_and_recover(&mut self, pidfile: &str) -> Duration {
+        let old = pid_of(self, pidfile).unwrap();
+        let t0 = Instant::now();
+        kill("KILL", old);
+        loop {
+            let fresh = pid_of(self, pidfile).is_some_and(|p| p != old && exists(p));
+            if fresh && self.probe("readiness").0 == 0 {
+                return t0.elapsed();
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("supervisor exited {st}:\n{}", self.log());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "{pidfile} not back: {:?}\n{}",
+                self.probe("readiness"),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Daemons named by this node's pidfiles that are alive (not gone, not a zombie).
     fn live_daemons(&self) -> Vec<(String, i32)> {
         self.daemon_pids()
@@ -129,13 +153,16 @@ pub fn count(program: &str, needle: &str) -> usize {
         .count()
 }
 
+/// A process's state letter from /proc/PID/stat (`R`, `S`, `Z`, ...); `None` when it is gone.
+pub fn state_of(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the parenthesised comm, which may hold spaces and parentheses.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
 /// Alive: in /proc and neither a zombie nor dead.
 fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, r)| r.trim_start().chars().next());
-    !matches!(state, None | Some('Z') | Some('X'))
+    !matches!(state_of(pid), None | Some('Z') | Some('X'))
 }
 
 fn kill9(pid: i32) {
