@@ -210,17 +210,21 @@ pub async fn worth_keeping(cfg: &Config, reaper: &Reaper, handed_over: bool) -> 
     }
 }
 
-/// Before a vswitchd start: sets the flag through `db` when there is something to keep; true
-/// when it did. A failure is a warning: the node starts, losing the datapath's flows.
+/// Before a vswitchd start: sets the flag through `db` when there is something to keep, and
+/// clears it otherwise — a flag left by a start that failed half-way would keep the new
+/// vswitchd from ever handling a new packet. True when it is set. A failure is a warning: the
+/// node starts, losing the datapath's flows.
 pub async fn keep(cfg: &Config, reaper: &Reaper, db: &Client, handed_over: bool) -> bool {
-    if !worth_keeping(cfg, reaper, handed_over).await {
-        return false;
-    }
+    let keep = worth_keeping(cfg, reaper, handed_over).await;
     let t = cfg.stage_deadline.min(Duration::from_secs(5));
-    match set(db, true, t).await {
-        Ok(()) => true,
-        Err(e) => {
+    match set(db, keep, t).await {
+        Ok(()) => keep,
+        Err(e) if keep => {
             tracing::warn!("cannot set flow-restore-wait: {e}; the datapath's flows go");
+            false
+        }
+        Err(e) => {
+            tracing::warn!("cannot clear a flow-restore-wait left by an earlier start: {e}");
             false
         }
     }

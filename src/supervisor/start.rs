@@ -88,9 +88,10 @@ impl Supervisor {
     /// Sets flow-restore-wait when there are flows to keep through the vswitchd start.
     async fn keep_flows(&mut self, cfg: &Config, client: &Client) -> Result<bool, Interrupt> {
         let (reaper, handed_over) = (self.reaper, self.restore.is_some());
-        // The userspace datapath dies with vswitchd: nothing to keep but flows handed over.
+        // The userspace datapath dies with vswitchd: nothing to keep but flows handed over, and
+        // no stage of its own (only a flag left behind is cleared).
         if !handed_over && cfg.datapath_type != crate::config::DatapathType::System {
-            return Ok(false);
+            return Ok(restore_wait::keep(cfg, reaper, client, false).await);
         }
         let stage = Stage {
             name: "flow-restore-wait",

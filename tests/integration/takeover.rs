@@ -78,3 +78,25 @@ fn a_second_instance_takes_the_node_over_without_overlap() {
     new.signal("TERM");
     assert!(new.wait_exit(Duration::from_secs(30)).0.success());
 }
+
+/// A node that died while flow-restore-wait was set (a takeover cut short, a power loss during
+/// the wait for br-int's table): a vswitchd started with the flag left in conf.db would never
+/// handle a new packet. The next start clears it, and the node is ready.
+#[test]
+fn a_flow_restore_wait_left_by_a_dead_node_is_cleared_at_the_next_start() {
+    let mut node = Node::new();
+    node.start(&[]);
+    node.wait_ready(Duration::from_secs(30));
+    node.vsctl(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:flow-restore-wait=true",
+    ]);
+    node.power_loss();
+    node.start(&[]);
+    node.wait_ready(Duration::from_secs(30));
+    let other = node.vsctl(&["get", "Open_vSwitch", ".", "other_config"]);
+    assert!(!other.contains("flow-restore-wait"), "left set: {other}");
+    assert!(node.stop().0.success());
+}
