@@ -193,22 +193,20 @@ impl Supervisor {
         if d == Daemon::Vswitchd {
             self.snap.send_modify(|s| s.flow_restore_wait = false);
         }
-        let event = match result {
-            Ok(()) => Event::Answering { pid },
-            Err(e) => {
-                tracing::error!(
-                    daemon = d.name(),
-                    pid,
-                    "restarted but not in service: {e}; killing it"
-                );
-                Event::NeverAnswered { pid }
-            }
+        let Err(e) = result else {
+            // Probes answer from the last check: refresh it now, after a restart or after a
+            // start that waited for br-int's table (no `Recovered` action then) alike.
+            return match self.carry_out(d, Event::Answering { pid }) {
+                After::Continue => After::Recovered,
+                other => other,
+            };
         };
-        match self.carry_out(d, event) {
-            // Probes answer from the last check: a start that waited for the table too.
-            After::Continue => After::Recovered,
-            other => other,
-        }
+        tracing::error!(
+            daemon = d.name(),
+            pid,
+            "restarted but not in service: {e}; killing it"
+        );
+        self.carry_out(d, Event::NeverAnswered { pid })
     }
 
     /// Spawns every daemon whose restart is due; a failed spawn counts as another exit.
