@@ -68,37 +68,78 @@ fn target(l: &Layout) -> String {
     format!("unix:{}", l.mgmt_sock(BRIDGE).display())
 }
 
-/// The entries of an `ovs-ofctl dump-*` listing, without its reply header.
-pub fn entries(listing: &str) -> Vec<&str> {
-    listing
-        .lines()
-        .filter(|l| l.starts_with(' ') && !l.trim().is_empty())
-        .collect()
-}
-
 /// br-int's groups and flows, dumped to files in the run dir.
+///
+/// The dumps go straight to files (tens of MiB at 100,000 flows: a tool's kept output is capped
+/// at 1 MiB, which cut a saved table mid-line), then are filtered line by line into the files
+/// `ovs-ofctl add-*` reads.
 pub async fn save(reaper: &Reaper, l: &Layout) -> Result<SavedFlows, FlowsError> {
     let t = target(l);
-    let groups = ofctl(reaper, &["-O", OF, "dump-groups", "--no-names", &t]).await?;
-    let flows = ofctl(
+    let flows = l.ovs_rundir.join(format!("{BRIDGE}.flows.takeover"));
+    let groups = l.ovs_rundir.join(format!("{BRIDGE}.groups.takeover"));
+    dump_to(
         reaper,
-        &["-O", OF, "dump-flows", "--no-names", "--no-stats", &t],
+        &["-O", OF, "dump-groups", "--no-names", &t],
+        &groups,
     )
     .await?;
-    let saved = SavedFlows {
-        flows: l.ovs_rundir.join(format!("{BRIDGE}.flows.takeover")),
-        groups: l.ovs_rundir.join(format!("{BRIDGE}.groups.takeover")),
-        flow_count: entries(&flows).len(),
+    let dump = ["-O", OF, "dump-flows", "--no-names", "--no-stats", &t];
+    let flow_count = dump_to(reaper, &dump, &flows).await?;
+    Ok(SavedFlows {
+        flows,
+        groups,
+        flow_count,
+    })
+}
+
+/// Runs `ovs-ofctl ARGS` into `path` (through `PATH.raw`), keeping only the entries of the
+/// listing; returns how many.
+async fn dump_to(reaper: &Reaper, args: &[&str], path: &Path) -> Result<usize, FlowsError> {
+    let bin = find_in_path("ovs-ofctl").ok_or(FlowsError::NoTool { tool: "ovs-ofctl" })?;
+    let raw = path.with_extension("takeover.raw");
+    let io = |p: &Path| {
+        let path = p.to_path_buf();
+        move |source| FlowsError::Write { path, source }
     };
-    let write = |p: &Path, lines: Vec<&str>| {
-        std::fs::write(p, lines.join("\n") + "\n").map_err(|source| FlowsError::Write {
-            path: p.to_path_buf(),
-            source,
-        })
+    let file = std::fs::File::create(&raw).map_err(io(&raw))?;
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    let out = reaper
+        .output_to("ovs-ofctl", cmd, file, OFCTL_DEADLINE)
+        .await;
+    let kept = match out {
+        Ok(o) if o.status.success() => keep_entries(&raw, path).map_err(io(path)),
+        Ok(o) => Err(FlowsError::Tool {
+            args: args.join(" "),
+            status: o.status,
+            stderr: o.stderr.trim().to_string(),
+        }),
+        Err(e) => Err(e.into()),
     };
-    write(&saved.groups, entries(&groups))?;
-    write(&saved.flows, entries(&flows))?;
-    Ok(saved)
+    let _ = std::fs::remove_file(&raw);
+    kept
+}
+
+/// Copies the entries of the listing in `raw` to `path`, line by line; returns how many.
+fn keep_entries(raw: &Path, path: &Path) -> std::io::Result<usize> {
+    use std::io::{BufRead, Write};
+    let reader = std::io::BufReader::new(std::fs::File::open(raw)?);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut n = 0;
+    for line in reader.lines() {
+        let line = line?;
+        if is_entry(&line) {
+            writeln!(out, "{line}")?;
+            n += 1;
+        }
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// An entry of an `ovs-ofctl dump-*` listing: indented and not blank (reply headers are not).
+fn is_entry(line: &str) -> bool {
+    line.starts_with(' ') && !line.trim().is_empty()
 }
 
 /// Saved groups, then flows (in one bundle), back into br-int.
@@ -147,14 +188,32 @@ mod tests {
     }
 
     #[test]
-    fn entries_drop_reply_headers_and_blank_lines() {
+    fn entries_drop_reply_headers_and_blank_lines_whatever_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let (raw, kept) = (dir.path().join("raw"), dir.path().join("kept"));
         let listing = "OFPST_GROUP_DESC reply (OF1.5) (xid=0x2):\n group_id=1,type=select,bucket=bucket_id:0,actions=drop\n\n";
+        std::fs::write(&raw, listing).unwrap();
+        assert_eq!(keep_entries(&raw, &kept).unwrap(), 1);
         assert_eq!(
-            entries(listing),
-            [" group_id=1,type=select,bucket=bucket_id:0,actions=drop"]
+            std::fs::read_to_string(&kept).unwrap(),
+            " group_id=1,type=select,bucket=bucket_id:0,actions=drop\n"
         );
-        let flows = " priority=0 actions=drop\n table=37, priority=0 actions=resubmit(,39)\n";
-        assert_eq!(entries(flows).len(), 2);
-        assert!(entries("NXST_FLOW reply (xid=0x4):\n").is_empty());
+        // 20,000 rules (~1.9 MiB) with a reply header every 1,000, as a multipart dump prints
+        // them: all kept, none cut (a tool's kept output is capped at 1 MiB).
+        let mut big = String::new();
+        for i in 0..20_000 {
+            if i % 1_000 == 0 {
+                big.push_str("OFPST_FLOW reply (OF1.5) (xid=0x2):\n");
+            }
+            big.push_str(&format!(
+                " table=37, priority=100,reg15=0x{i:x},metadata=0x1 actions=load:0x1->NXM_NX_REG13[],resubmit(,38)\n"
+            ));
+        }
+        assert!(big.len() > 1 << 20, "{}", big.len());
+        std::fs::write(&raw, &big).unwrap();
+        assert_eq!(keep_entries(&raw, &kept).unwrap(), 20_000);
+        let text = std::fs::read_to_string(&kept).unwrap();
+        assert_eq!(text.lines().count(), 20_000);
+        assert!(text.lines().all(|l| l.ends_with("resubmit(,38)")));
     }
 }

@@ -171,10 +171,20 @@ impl Reaper {
     }
 
     /// Starts `cmd` in its own process group with stdin closed and stdout/stderr piped.
-    pub fn spawn(&self, name: &str, mut cmd: Command) -> Result<Spawned, ProcessError> {
+    pub fn spawn(&self, name: &str, cmd: Command) -> Result<Spawned, ProcessError> {
+        self.spawn_to(name, cmd, Stdio::piped())
+    }
+
+    /// [`Self::spawn`] with stdout going to `stdout` (a file, for output too large to keep).
+    fn spawn_to(
+        &self,
+        name: &str,
+        mut cmd: Command,
+        stdout: Stdio,
+    ) -> Result<Spawned, ProcessError> {
         cmd.process_group(0)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped());
         let mut st = self.lock();
         let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
@@ -270,7 +280,30 @@ impl Reaper {
         cmd: Command,
         deadline: Duration,
     ) -> Result<Output, ProcessError> {
-        let mut s = self.spawn(name, cmd)?;
+        let s = self.spawn(name, cmd)?;
+        self.finish(name, s, deadline).await
+    }
+
+    /// [`Self::output`] with stdout written to `file` as it comes, whatever its size (a dump of
+    /// 100,000 flows is tens of MiB; what `output` keeps is capped at 1 MiB). The returned
+    /// `stdout` is empty.
+    pub async fn output_to(
+        &self,
+        name: &str,
+        cmd: Command,
+        file: std::fs::File,
+        deadline: Duration,
+    ) -> Result<Output, ProcessError> {
+        let s = self.spawn_to(name, cmd, Stdio::from(file))?;
+        self.finish(name, s, deadline).await
+    }
+
+    async fn finish(
+        &self,
+        name: &str,
+        mut s: Spawned,
+        deadline: Duration,
+    ) -> Result<Output, ProcessError> {
         let run = async {
             let (out, err) = tokio::join!(read_all(s.stdout.take()), read_all(s.stderr.take()));
             let status = (&mut s.exit).await;
