@@ -18,7 +18,9 @@
 # KVM cannot be used here (QEMU aborts: "failed to set MSR 0x10a"), so the VM runs under TCG
 # emulation, ~10x slower than the host. Environment: VM_CPUS (2), VM_MEMORY (2G),
 # VM_TIMEOUT (seconds for the whole VM; per mode below), VM_OUT; for bench (scripts/vm/bench.sh):
-# BENCH_RUNS (runs per event, 1), BENCH_EVENTS (a subset), BENCH_ARP=1 (pods resolve ARP).
+# BENCH_RUNS (runs per event, 1), BENCH_EVENTS (a subset), BENCH_ARP=1 (pods resolve ARP),
+# BENCH_SCALE=1 (br-int loaded with ~100,000 rules first: BENCH_SCALE_* in scripts/vm/bench.sh),
+# BENCH_WBC_MS (our supervisor's OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS).
 set -euo pipefail
 mode=${1:-smoke}
 case "$mode" in
@@ -63,7 +65,7 @@ trap 'exit 130' INT TERM
 
 # The knobs of the VM's scripts, passed on through the kernel command line.
 vm_env=""
-for v in BENCH_RUNS BENCH_EVENTS BENCH_ARP; do
+for v in BENCH_RUNS BENCH_EVENTS BENCH_ARP BENCH_SCALE BENCH_SCALE_PORTS BENCH_SCALE_FLOWS BENCH_SCALE_VALUES BENCH_SCALE_BATCH BENCH_SCALE_LOAD_S BENCH_WBC_MS; do
   if [ -n "${!v:-}" ]; then vm_env+=" $v=$(printf %q "${!v}")"; fi
 done
 echo "vm-test: $mode on $(basename "$kernel"), TCG, ${VM_CPUS:-2} vCPUs; output in $out"

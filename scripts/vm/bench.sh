@@ -8,9 +8,13 @@
 # event below) a space-separated list, which may also name the fix_ and naive_ events (the knobs
 # set by hand around our supervisor, from before it set them itself), both_kill9_vswitchd and
 # check_frw_running.
+# BENCH_SCALE=1: br-int loaded with ~100,000 OpenFlow rules through the NB first (scale_load).
+# BENCH_WBC_MS: our supervisor's ovn-ofctrl-wait-before-clear.
 
 N=node1
 D=$W/node1
+# BENCH_WBC_MS: our supervisor's ovn-ofctrl-wait-before-clear (its default: 2000 ms).
+if [ -n "${BENCH_WBC_MS:-}" ]; then NODE_EXTRA_ENV="${NODE_EXTRA_ENV:-} OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS=$BENCH_WBC_MS"; fi
 ORUN=$D/run/openvswitch
 NRUN=$D/run/ovn
 
@@ -168,6 +172,61 @@ ev_baseline_kill9_vswitchd_start() {
   wait_for "baseline node ready" 180 baseline_ready
 }
 
+# ---- BENCH_SCALE=1: br-int loaded through the NB before the events ----------------------------
+# BENCH_SCALE_PORTS (1000) logical switch ports on ls1 that no chassis binds (their L2/ARP/port
+# security flows still land on node1, which has ls1 as a local datapath), one port group holding
+# them and pod1/pod2, and ACLs on that port group added in batches of BENCH_SCALE_BATCH (50),
+# each `inport == @pg_scale && ip4.dst == <its own address> && tcp.dst == {V values}`
+# (BENCH_SCALE_VALUES, 100) -> about V OpenFlow rules per ACL, until br-int holds
+# BENCH_SCALE_FLOWS (100000) rules or BENCH_SCALE_LOAD_S (600) seconds have passed. Every batch
+# is one ovn-nbctl transaction with --wait=hv (node1's ovn-controller has installed it). The
+# ACLs `allow` TCP only, and none is stateful: pod1 -> pod2 ICMP takes the same path as without.
+scale_batch_acls() { # FIRST COUNT: the ovn-nbctl arguments for ACLs FIRST..FIRST+COUNT-1
+  local a v vals
+  for ((a = $1; a < $1 + $2; a++)); do
+    vals=$(seq -s, 1000 $((1000 + ${BENCH_SCALE_VALUES:-100} - 1)))
+    printf '%s\0' -- --type=port-group acl-add pg_scale from-lport 1001 \
+      "inport == @pg_scale && ip4.dst == 10.18.$((a / 250)).$((a % 250 + 1)) && tcp.dst == {$vals}" allow
+  done
+}
+scale_load() {
+  local t0 t1 ports=${BENCH_SCALE_PORTS:-1000} target=${BENCH_SCALE_FLOWS:-100000}
+  local batch=${BENCH_SCALE_BATCH:-50} secs=${BENCH_SCALE_LOAD_S:-600} i args=() pnames=() acls=0 f
+  t0=$(now_ms)
+  for ((i = 1; i <= ports; i++)); do
+    args+=(-- lsp-add $LS "sp$i" -- lsp-set-addresses "sp$i" \
+      "$(printf '0a:58:0a:11:%02x:%02x' $((i / 256)) $((i % 256))) 10.17.$((i / 250)).$((i % 250 + 1))")
+    pnames+=("sp$i")
+  done
+  nbctl --timeout=600 --wait=hv "${args[@]:1}" -- pg-add pg_scale pod1 pod2 "${pnames[@]}" ||
+    fail "scale: adding $ports logical switch ports"
+  t1=$(now_ms)
+  res "scale_ports=$ports ports_load_ms=$((t1 - t0)) br_int_flows=$(flow_count)"
+  while :; do
+    mapfile -d '' args < <(scale_batch_acls "$acls" "$batch")
+    nbctl --timeout=600 --wait=hv "${args[@]:1}" || fail "scale: ACLs $acls..$((acls + batch))"
+    acls=$((acls + batch))
+    f=$(flow_count)
+    log "scale: $acls ACLs, br-int $f rules, $(($(now_ms) - t0)) ms"
+    [ "${f:-0}" -ge "$target" ] && break
+    (($(now_ms) - t0 > secs * 1000)) && break
+  done
+  wait_for "br-int's table settled after the load" 300 table_settled 1
+  FLOWS=$(flow_count)
+  res "scale_acls=$acls acl_values=${BENCH_SCALE_VALUES:-100} acls_load_ms=$(($(now_ms) - t1)) load_ms=$(($(now_ms) - t0)) br_int_flows=$FLOWS"
+  # One full recompute of ovn-controller, timed by its own stopwatch: what a new ovn-controller
+  # needs before it can replace br-int's rules (ovn-ofctrl-wait-before-clear).
+  OVN_RUNDIR=$NRUN ovn-appctl -t ovn-controller stopwatch/reset >/dev/null 2>&1
+  t1=$(now_ms)
+  OVN_RUNDIR=$NRUN ovn-appctl --timeout=300 -t ovn-controller inc-engine/recompute >/dev/null 2>&1
+  res "recompute_wall_ms=$(($(now_ms) - t1))"
+  OVN_RUNDIR=$NRUN ovn-appctl -t ovn-controller stopwatch/show >"$OUT/stopwatch.txt" 2>&1
+  res "recompute_$(OVN_RUNDIR=$NRUN ovn-appctl -t ovn-controller stopwatch/show flow-generation 2>/dev/null |
+    awk '/Maximum/ {gsub(/[^0-9.]/, "", $2); print "flow_generation_max_ms=" $2; exit}')"
+  wait_for "br-int's table settled after the recompute" 300 table_settled "$((FLOWS * 9 / 10))"
+  wait_for "ping after the load" 120 ping1 pod1 $SUBNET.12
+}
+
 # replies_flowing FILE: ping's output grew by more than 5 replies in 0.5 s.
 replies_flowing() {
   local a b
@@ -241,6 +300,7 @@ bench() {
   FLOWS=$(flow_count)
   [ -n "$FLOWS" ] || fail "could not count br-int's OpenFlow rules"
   res "setup_ms=$(($(now_ms) - t0)) br_int_flows=$FLOWS"
+  if [ "${BENCH_SCALE:-0}" = 1 ]; then scale_load; fi
   local events=${BENCH_EVENTS:-ours_takeover ours_kill9_ovsdb ours_kill9_controller ours_stop_start ours_kill9_vswitchd baseline_ovs_ctl_restart baseline_stop_start baseline_kill9_vswitchd_start}
   local baselineed=0
   for ev in $events; do
