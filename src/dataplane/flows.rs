@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::paths::Layout;
 use crate::daemon::find_in_path;
-use crate::process::{ExitStatus, ProcessError, Reaper};
+use crate::process::{ExitStatus, Output, ProcessError, Reaper};
 use crate::settings::BRIDGE;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +50,27 @@ const OF: &str = "OpenFlow15";
 const OFCTL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn ofctl(reaper: &Reaper, args: &[&str]) -> Result<String, FlowsError> {
+    Ok(ofctl_to(reaper, args, None).await?.stdout)
+}
+
+/// Runs `ovs-ofctl ARGS` under [`OFCTL_DEADLINE`], its stdout kept (up to the reaper's cap) or
+/// written to `file`; a failed run is an error naming its arguments and stderr.
+async fn ofctl_to(
+    reaper: &Reaper,
+    args: &[&str],
+    file: Option<std::fs::File>,
+) -> Result<Output, FlowsError> {
     let bin = find_in_path("ovs-ofctl").ok_or(FlowsError::NoTool { tool: "ovs-ofctl" })?;
     let mut cmd = Command::new(bin);
     cmd.args(args);
-    let out = reaper.output("ovs-ofctl", cmd, OFCTL_DEADLINE).await?;
+    let out = match file {
+        Some(f) => {
+            reaper
+                .output_to("ovs-ofctl", cmd, f, OFCTL_DEADLINE)
+                .await?
+        }
+        None => reaper.output("ovs-ofctl", cmd, OFCTL_DEADLINE).await?,
+    };
     if !out.status.success() {
         return Err(FlowsError::Tool {
             args: args.join(" "),
@@ -61,7 +78,7 @@ async fn ofctl(reaper: &Reaper, args: &[&str]) -> Result<String, FlowsError> {
             stderr: out.stderr.trim().to_string(),
         });
     }
-    Ok(out.stdout)
+    Ok(out)
 }
 
 fn target(l: &Layout) -> String {
@@ -95,26 +112,15 @@ pub async fn save(reaper: &Reaper, l: &Layout) -> Result<SavedFlows, FlowsError>
 /// Runs `ovs-ofctl ARGS` into `path` (through `PATH.raw`), keeping only the entries of the
 /// listing; returns how many.
 async fn dump_to(reaper: &Reaper, args: &[&str], path: &Path) -> Result<usize, FlowsError> {
-    let bin = find_in_path("ovs-ofctl").ok_or(FlowsError::NoTool { tool: "ovs-ofctl" })?;
     let raw = path.with_extension("takeover.raw");
     let io = |p: &Path| {
         let path = p.to_path_buf();
         move |source| FlowsError::Write { path, source }
     };
     let file = std::fs::File::create(&raw).map_err(io(&raw))?;
-    let mut cmd = Command::new(bin);
-    cmd.args(args);
-    let out = reaper
-        .output_to("ovs-ofctl", cmd, file, OFCTL_DEADLINE)
-        .await;
-    let kept = match out {
-        Ok(o) if o.status.success() => keep_entries(&raw, path).map_err(io(path)),
-        Ok(o) => Err(FlowsError::Tool {
-            args: args.join(" "),
-            status: o.status,
-            stderr: o.stderr.trim().to_string(),
-        }),
-        Err(e) => Err(e.into()),
+    let kept = match ofctl_to(reaper, args, Some(file)).await {
+        Ok(_) => keep_entries(&raw, path).map_err(io(path)),
+        Err(e) => Err(e),
     };
     let _ = std::fs::remove_file(&raw);
     kept
