@@ -41,19 +41,24 @@ impl Node {
         self.wait_exit(Duration::from_secs(10));
         // A daemon the supervisor was spawning as it died (a fork not yet exec'd, a restart
         // under load) writes its pidfile after our first read: kill until no pidfile of ours
-        // names a live process, so the next start finds only stale files.
+        // names a live process, so the next start finds only stale files. A killed daemon is
+        // waited on by its state, not its command line: while it exits, the kernel has already
+        // emptied /proc/PID/cmdline (so `owns` says no) but it still holds its pidfile's lock.
+        let mut killed: Vec<i32> = first.iter().map(|(_, p)| *p).collect();
         let t0 = Instant::now();
         loop {
             let left = self.live_daemons();
-            if left.is_empty() {
+            killed.retain(|p| alive(*p));
+            if left.is_empty() && killed.is_empty() {
                 break;
             }
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
-                "{left:?} survive SIGKILL"
+                "{left:?} and {killed:?} survive SIGKILL"
             );
             for (_, pid) in &left {
                 kill9(*pid);
+                killed.push(*pid);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
