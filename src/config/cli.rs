@@ -237,9 +237,14 @@ pub struct NodeArgs {
     pub crash_loop_restarts: Option<String>,
     #[arg(long, env = "OVS_OVN_SUPERVISOR_CRASH_LOOP_WINDOW_MS")]
     pub crash_loop_window_ms: Option<String>,
-    /// A daemon failing every health check this long is killed and restarted, ms.
+    /// A daemon failing every health check this long with its main thread idle is killed and
+    /// restarted, ms.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_HUNG_AFTER_MS")]
     pub hung_after_ms: Option<String>,
+    /// A daemon failing every health check this long is killed and restarted even while its
+    /// main thread works (a computation that never ends), ms; at least the hung-after time.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_BUSY_LIMIT_MS")]
+    pub busy_limit_ms: Option<String>,
     /// Take the node over from a live instance on the same run dir (rolling update) instead
     /// of refusing to start.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_TAKEOVER")]

@@ -351,12 +351,22 @@ fn restart(args: &NodeArgs) -> Result<(Duration, RestartPolicy), ConfigError> {
     let window = parse_ms(var, &args.crash_loop_window_ms, 60_000, 1)?;
     let var = "OVS_OVN_SUPERVISOR_HUNG_AFTER_MS";
     let hung_after = parse_ms(var, &args.hung_after_ms, 6_000, 1)?;
+    let busy_var = "OVS_OVN_SUPERVISOR_BUSY_LIMIT_MS";
+    let busy_limit = parse_ms(busy_var, &args.busy_limit_ms, 120_000, 1)?;
+    if busy_limit < hung_after {
+        return Err(ConfigError::invalid(
+            busy_var,
+            &busy_limit.as_millis().to_string(),
+            format!("at least {var} ({} ms)", hung_after.as_millis()),
+        ));
+    }
     let policy = RestartPolicy {
         backoff,
         stable_after,
         max_restarts,
         window,
         hung_after,
+        busy_limit,
     };
     Ok((health_interval, policy))
 }

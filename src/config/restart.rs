@@ -15,5 +15,8 @@ pub struct Policy {
     pub stable_after: Duration,
     pub max_restarts: u32,
     pub window: Duration,
+    /// Silent this long is hung even while its main thread works.
+    pub busy_limit: Duration,
+    /// Silent with its main thread idle this long is hung.
     pub hung_after: Duration,
 }

@@ -8,8 +8,13 @@
 //! are killed from outside every few seconds recovers each time in `backoff.base` plus the
 //! daemon's own start, instead of sitting out a 10 s ceiling; more than
 //! `max_restarts` restarts of one daemon within `window` is a crash loop — give up, so
-//! Kubernetes sees the pod fail instead of a node that flaps forever. A daemon is killed as
-//! hung only after it failed every health check for `hung_after`.
+//! Kubernetes sees the pod fail instead of a node that flaps forever.
+//! - A daemon that stops answering is killed as hung only after it failed every health check
+//!   for `hung_after` while its main thread sat idle (blocked, deadlocked). One whose main thread
+//!   keeps using the CPU is busy, not hung — ovn-controller computing a 100,000-flow table does
+//!   not answer its control socket for seconds, and killing it then only restarts the
+//!   computation (a crash loop that stopped a node at scale, issue 13) — and is killed only if
+//!   it stays silent for `busy_limit` (a computation that never ends is a hang too).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -30,8 +35,31 @@ pub struct Track {
     pub running_since: Option<Instant>,
     /// Since when every health check found it unresponsive.
     pub unresponsive_since: Option<Instant>,
+    /// Since when it has been unresponsive with its main thread idle.
+    pub stalled_since: Option<Instant>,
+    /// Its main thread's CPU time at the last health check, and when that was.
+    pub last_cpu: Option<(Duration, Instant)>,
     pub restarts: u32,
     pub last_exit: Option<ExitStatus>,
+}
+
+/// The share of wall time a silent daemon's main thread must spend on the CPU between two
+/// health checks to count as busy: a computation takes nearly all of a core (or what a loaded
+/// node leaves it), a blocked thread none.
+const BUSY_SHARE: u32 = 10;
+
+/// What one health check makes of a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    Answers,
+    /// Silent since `silent_for` ago, but its main thread worked since the last check.
+    Busy {
+        silent_for: Duration,
+    },
+    /// Silent, its main thread idle (or unreadable): hung unless it answers soon.
+    Stalled,
+    /// Silent too long: kill it.
+    Hung,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +76,7 @@ impl Track {
     /// The daemon exited (crash, kill, or our own SIGKILL of a hung one).
     pub fn on_exit(&mut self, p: &Policy, status: ExitStatus, now: Instant, unit: f64) -> Decision {
         self.running_since = None;
-        self.unresponsive_since = None;
+        self.forget_silence();
         self.last_exit = Some(status);
         while self
             .recent
@@ -77,17 +105,53 @@ impl Track {
     pub fn on_ready(&mut self, now: Instant) {
         self.attempt = 0;
         self.running_since = Some(now);
-        self.unresponsive_since = None;
+        self.forget_silence();
     }
 
-    /// One health check's answer for this daemon; true when it must be killed as hung.
-    pub fn on_health(&mut self, p: &Policy, answered: bool, now: Instant) -> bool {
+    fn forget_silence(&mut self) {
+        self.unresponsive_since = None;
+        self.stalled_since = None;
+        self.last_cpu = None;
+    }
+
+    /// One health check's answer for this daemon, with its main thread's CPU time then (`None`:
+    /// unreadable, which never counts as work).
+    pub fn on_health(
+        &mut self,
+        p: &Policy,
+        answered: bool,
+        cpu: Option<Duration>,
+        now: Instant,
+    ) -> Judgement {
+        let worked = match (cpu, self.last_cpu) {
+            (Some(c), Some((before, at))) => {
+                let wall = now.saturating_duration_since(at);
+                !wall.is_zero() && c.saturating_sub(before) >= wall / BUSY_SHARE
+            }
+            _ => false,
+        };
+        self.last_cpu = cpu.map(|c| (c, now));
         if answered {
             self.unresponsive_since = None;
-            return false;
+            self.stalled_since = None;
+            return Judgement::Answers;
         }
-        let since = *self.unresponsive_since.get_or_insert(now);
-        now.saturating_duration_since(since) >= p.hung_after
+        let silent_since = *self.unresponsive_since.get_or_insert(now);
+        let silent_for = now.saturating_duration_since(silent_since);
+        if worked {
+            self.stalled_since = None;
+        }
+        let stalled = self.stalled_since.map(|t| now.saturating_duration_since(t));
+        if !worked {
+            self.stalled_since.get_or_insert(now);
+        }
+        if silent_for >= p.busy_limit || stalled.is_some_and(|d| d >= p.hung_after) {
+            Judgement::Hung
+        } else if worked {
+            Judgement::Busy { silent_for }
+        } else {
+            Judgement::Stalled
+        }
     }
 }
 
@@ -106,6 +170,7 @@ mod tests {
             max_restarts: 5,
             window: Duration::from_secs(60),
             hung_after: Duration::from_secs(6),
+            busy_limit: Duration::from_secs(120),
         }
     }
 
@@ -220,18 +285,82 @@ mod tests {
         );
     }
 
-    #[test]
-    fn hung_only_after_failing_every_check_for_hung_after() {
-        let p = policy();
+    /// Runs `(s after t0, answered, main-thread CPU ms, judgement expected)` rows through one
+    /// track.
+    fn health(p: &Policy, rows: &[(u64, bool, Option<u64>, Judgement)]) {
         let t0 = Instant::now();
         let mut t = Track::default();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        assert!(!t.on_health(&p, false, at(0)));
-        assert!(!t.on_health(&p, false, at(4)));
-        // One good answer resets the clock.
-        assert!(!t.on_health(&p, true, at(5)));
-        assert!(!t.on_health(&p, false, at(6)));
-        assert!(!t.on_health(&p, false, at(11)));
-        assert!(t.on_health(&p, false, at(12)));
+        for (i, (s, answered, cpu, want)) in rows.iter().enumerate() {
+            let cpu = cpu.map(Duration::from_millis);
+            let got = t.on_health(p, *answered, cpu, t0 + Duration::from_secs(*s));
+            assert_eq!(got, *want, "row {i}");
+        }
+    }
+
+    fn busy(s: u64) -> Judgement {
+        Judgement::Busy {
+            silent_for: Duration::from_secs(s),
+        }
+    }
+
+    #[test]
+    fn an_idle_silent_daemon_is_hung_after_hung_after() {
+        use Judgement::*;
+        health(
+            &policy(),
+            &[
+                (0, false, Some(100), Stalled),
+                (4, false, Some(100), Stalled),
+                // One good answer resets the clock.
+                (5, true, Some(100), Answers),
+                (6, false, Some(100), Stalled),
+                (11, false, Some(110), Stalled),
+                (12, false, Some(110), Hung),
+            ],
+        );
+        // Without CPU readings (a pid we cannot read), as before: silence alone counts.
+        health(
+            &policy(),
+            &[
+                (0, false, None, Stalled),
+                (5, false, None, Stalled),
+                (6, false, None, Hung),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_busy_silent_daemon_is_left_to_compute_until_busy_limit() {
+        use Judgement::*;
+        health(
+            &policy(),
+            &[
+                (0, true, Some(0), Answers),
+                // Silent while its main thread ran 1.9 s of every 2: busy, however long it
+                // takes below busy_limit (the 6 s of hung_after would have killed it here).
+                (2, false, Some(1_900), busy(0)),
+                (4, false, Some(3_800), busy(2)),
+                (10, false, Some(9_500), busy(8)),
+                // Its thread stops working: from then on hung_after applies.
+                (12, false, Some(9_500), Stalled),
+                (16, false, Some(9_600), Stalled),
+                (18, false, Some(9_600), Hung),
+            ],
+        );
+        health(
+            &policy(),
+            &[
+                (0, true, Some(0), Answers),
+                (2, false, Some(1_000), busy(0)),
+                (3, true, Some(1_500), Answers),
+                // 10 % of the wall time is the least that counts as work.
+                (5, false, Some(1_700), busy(0)),
+                (7, false, Some(1_899), Stalled),
+                (119, false, Some(100_000), busy(114)),
+                (121, false, Some(102_000), busy(116)),
+                // Silent for busy_limit: a computation that never ends is a hang too.
+                (125, false, Some(106_000), Hung),
+            ],
+        );
     }
 }

@@ -8,14 +8,14 @@
 //! - Every decision to restart or give up comes from [`Track`] (the restart policy); an exit we
 //!   asked for ([`Event::PlannedExit`] first, a TLS reload) is restarted at once and is not
 //!   counted as a crash.
-//! - A slot has a pid exactly while its state says a process exists (starting, running,
+//! - A slot has a pid exactly while its state says a process exists (starting, running, busy,
 //!   restarting after the spawn, hung).
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{Decision, Policy, Track};
+use super::policy::{Decision, Judgement, Policy, Track};
 use crate::process::ExitStatus;
 
 /// What a daemon is doing, as the supervisor knows it. Serialized in `status` as its kebab-case
@@ -28,6 +28,10 @@ pub enum DaemonState {
     Starting,
     /// Answering.
     Running,
+    /// Running, but not answering since `silent_ms` while its main thread works (ovn-controller
+    /// computing a large flow table): health checks go on, nothing kills it before the busy
+    /// limit, and liveness holds.
+    Busy,
     /// Exited and waiting out its backoff, or spawned again and not answering yet.
     Restarting,
     /// Failed its health checks for too long (or a restart never answered): killed, its exit
@@ -48,15 +52,22 @@ impl DaemonState {
             self,
             DaemonState::Starting
                 | DaemonState::Running
+                | DaemonState::Busy
                 | DaemonState::Restarting
                 | DaemonState::Hung
         )
+    }
+
+    /// A process that answered once and is being health-checked.
+    pub fn is_serving(self) -> bool {
+        matches!(self, DaemonState::Running | DaemonState::Busy)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             DaemonState::Starting => "starting",
             DaemonState::Running => "running",
+            DaemonState::Busy => "busy",
             DaemonState::Restarting => "restarting",
             DaemonState::Hung => "hung",
             DaemonState::Exited => "exited",
@@ -81,8 +92,12 @@ pub enum Event {
     Answering { pid: i32 },
     /// Process `pid`, restarted, did not answer within the deadline.
     NeverAnswered { pid: i32 },
-    /// One health check's answer for the current process.
-    Health { answered: bool },
+    /// One health check's answer for the current process, with its main thread's CPU time
+    /// then (`None`: unreadable).
+    Health {
+        answered: bool,
+        cpu: Option<Duration>,
+    },
     /// We asked it to exit so it restarts (a TLS reload).
     PlannedExit,
     /// Process `pid` exited.
@@ -106,6 +121,10 @@ pub enum Action {
     RestartAt(Instant),
     /// SIGKILL this pid's process group: it is hung.
     Kill(i32),
+    /// It went silent while its main thread works: left alone until the busy limit.
+    Busy,
+    /// It answers again after being busy this long.
+    NoLongerBusy { silent_for: Option<Duration> },
     /// It answers again after a restart; it was down this long.
     Recovered { down_for: Option<Duration> },
     /// Too many restarts within the window: stop the node.
@@ -134,7 +153,12 @@ pub struct Slot {
 impl Slot {
     /// The pid of a process that exists and answered (for checks and log reopening).
     pub fn running_pid(&self) -> Option<i32> {
-        self.pid.filter(|_| self.state == DaemonState::Running)
+        self.pid.filter(|_| self.state.is_serving())
+    }
+
+    /// How long the current process has failed every health check, if it does.
+    pub fn silent_for(&self, now: Instant) -> Option<Duration> {
+        (self.track.unresponsive_since).map(|t| now.saturating_duration_since(t))
     }
 
     /// Applies `event` at `now` (`now_ms` for what is published; `unit` in [0, 1) jitters a
@@ -181,12 +205,9 @@ impl Slot {
                 self.state = DaemonState::Hung;
                 Action::Kill(pid)
             }
-            Event::Health { answered } => match self.running_pid() {
-                Some(pid) if self.track.on_health(policy, answered, now) => {
-                    self.state = DaemonState::Hung;
-                    Action::Kill(pid)
-                }
-                _ => Action::Ignore,
+            Event::Health { answered, cpu } => match self.running_pid() {
+                Some(pid) => self.judged(pid, policy, answered, cpu, now),
+                None => Action::Ignore,
             },
             Event::PlannedExit => {
                 self.planned = true;
@@ -214,6 +235,42 @@ impl Slot {
             | Event::NeverAnswered { .. }
             | Event::Exited { .. }
             | Event::DiedStarting { .. } => Action::Ignore,
+        }
+    }
+
+    fn judged(
+        &mut self,
+        pid: i32,
+        policy: &Policy,
+        answered: bool,
+        cpu: Option<Duration>,
+        now: Instant,
+    ) -> Action {
+        let silent_since = self.track.unresponsive_since;
+        let was_busy = self.state == DaemonState::Busy;
+        match self.track.on_health(policy, answered, cpu, now) {
+            Judgement::Hung => {
+                self.state = DaemonState::Hung;
+                Action::Kill(pid)
+            }
+            Judgement::Busy { .. } if was_busy => Action::Ignore,
+            Judgement::Busy { .. } => {
+                self.state = DaemonState::Busy;
+                Action::Busy
+            }
+            // Silent and idle after being busy: still running as far as anyone can tell, and
+            // hung_after now counts.
+            Judgement::Stalled => {
+                self.state = DaemonState::Running;
+                Action::Ignore
+            }
+            Judgement::Answers if was_busy => {
+                self.state = DaemonState::Running;
+                Action::NoLongerBusy {
+                    silent_for: silent_since.map(|t| now.saturating_duration_since(t)),
+                }
+            }
+            Judgement::Answers => Action::Ignore,
         }
     }
 

@@ -45,10 +45,7 @@ pub fn nice_before_exec(cmd: &mut std::process::Command) {
 
 /// The nice value of `pid` (field 19 of `/proc/PID/stat`).
 pub fn nice_of(proc_root: &Path, pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    // Fields after the comm start at field 3 (state): nice is field 19, the 17th of `rest`.
-    rest.split_whitespace().nth(16)?.parse().ok()
+    crate::process::procfs::stat(proc_root, pid).map(|s| s.nice)
 }
 
 /// ovsdb-server's log levels as start-ovs.sh sets them.

@@ -1,32 +1,144 @@
 //! Reading processes from `/proc` (under an injected root, so tests fake it in a tempdir).
 //!
 //! Invariant: nothing here signals or changes anything; a pid that is not visible (dead, or in
-//! a pid namespace we cannot see) reads as `None`, never as an error.
+//! a pid namespace we cannot see) reads as `None`, never as an error. One parser
+//! ([`Stat::parse`]) reads every `stat` line: the command name in parentheses may itself hold
+//! spaces and parentheses, so fields are counted from the last `)`.
 
 use std::path::Path;
+use std::time::Duration;
+
+/// The fields of `/proc/PID/stat` (or `/proc/PID/task/TID/stat`) we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// `R`, `S`, `D`, `Z`, ... (field 3).
+    pub state: char,
+    /// Clock ticks spent in user and kernel mode (fields 14 and 15).
+    pub cpu_ticks: u64,
+    /// Field 19.
+    pub nice: i32,
+}
+
+impl Stat {
+    pub fn parse(line: &str) -> Option<Stat> {
+        let (_, rest) = line.rsplit_once(')')?;
+        // Fields after the comm start at field 3 (state).
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| f.get(n - 3).copied();
+        let ticks = |n: usize| field(n)?.parse::<u64>().ok();
+        Some(Stat {
+            state: field(3)?.chars().next()?,
+            cpu_ticks: ticks(14)?.checked_add(ticks(15)?)?,
+            nice: field(19)?.parse().ok()?,
+        })
+    }
+}
+
+/// `pid`'s stat line under `proc_root`.
+pub fn stat(proc_root: &Path, pid: i32) -> Option<Stat> {
+    Stat::parse(&std::fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?)
+}
 
 /// Whether `pid` is a live process as `/proc` (under `proc_root`) shows it: `None` when it is
 /// not there at all (dead, or in a pid namespace we cannot see: the caller tells these apart
 /// by asking at the request), `Some(false)` for a zombie.
 pub fn alive(proc_root: &Path, pid: i32) -> Option<bool> {
-    let stat = std::fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?;
-    let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-    Some(!matches!(state, 'Z' | 'X'))
+    stat(proc_root, pid).map(|s| !matches!(s.state, 'Z' | 'X'))
+}
+
+/// CPU time used so far by `pid`'s main thread (the thread whose id is the pid): the thread
+/// that runs an OVS/OVN daemon's main loop and answers its control socket, so its time tells a
+/// daemon busy computing from one blocked, whatever its other threads (handlers,
+/// revalidators, pinctrl) do.
+pub fn main_thread_cpu(proc_root: &Path, pid: i32) -> Option<Duration> {
+    let line = std::fs::read_to_string(proc_root.join(format!("{pid}/task/{pid}/stat"))).ok()?;
+    let ticks = Stat::parse(&line)?.cpu_ticks;
+    Some(Duration::from_millis(
+        ticks.saturating_mul(1000) / clock_ticks_per_second(),
+    ))
+}
+
+/// `sysconf(_SC_CLK_TCK)`, the unit of the stat times: 100 on every Linux we run on, and the
+/// fallback if the call fails.
+fn clock_ticks_per_second() -> u64 {
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK) {
+        Ok(Some(hz)) if hz > 0 => hz as u64,
+        _ => 100,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn fake(dir: &Path, rel: &str, line: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, line).unwrap();
+    }
+
+    /// A stat line with this comm, state, utime, stime and nice.
+    fn line(pid: i32, comm: &str, state: char, utime: u64, stime: u64, nice: i32) -> String {
+        format!("{pid} ({comm}) {state} 1 1 1 0 -1 4194560 100 0 0 0 {utime} {stime} 0 0 20 {nice} 1 0 5 0 0")
+    }
+
     #[test]
     fn a_zombie_or_a_missing_pid_is_not_alive() {
         let dir = tempfile::tempdir().unwrap();
-        for (pid, stat) in [(10, "10 (ovs-ovn-superv) S 1"), (11, "11 (a) b) Z 1")] {
-            std::fs::create_dir(dir.path().join(pid.to_string())).unwrap();
-            std::fs::write(dir.path().join(format!("{pid}/stat")), stat).unwrap();
-        }
+        fake(
+            dir.path(),
+            "10/stat",
+            &line(10, "ovs-ovn-superv", 'S', 0, 0, 0),
+        );
+        fake(dir.path(), "11/stat", &line(11, "a) b", 'Z', 0, 0, 0));
         assert_eq!(alive(dir.path(), 10), Some(true));
         assert_eq!(alive(dir.path(), 11), Some(false));
         assert_eq!(alive(dir.path(), 12), None);
+    }
+
+    #[test]
+    fn fields_are_counted_after_the_last_parenthesis() {
+        let s = Stat::parse(&line(7, "x) R 9 (y", 'D', 12, 30, -10)).unwrap();
+        assert_eq!(
+            s,
+            Stat {
+                state: 'D',
+                cpu_ticks: 42,
+                nice: -10
+            }
+        );
+        for bad in [
+            "",
+            "7 (x",
+            "7 (x) S 1 2",
+            "7 (x) S 1 1 1 0 -1 4 1 0 0 0 u s",
+        ] {
+            assert_eq!(Stat::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_main_threads_cpu_time_is_read_from_its_task_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        // The process as a whole has used more (its other threads): only the main thread counts.
+        fake(
+            dir.path(),
+            "20/stat",
+            &line(20, "ovn-controller", 'R', 900, 100, 0),
+        );
+        fake(
+            dir.path(),
+            "20/task/20/stat",
+            &line(20, "ovn-controller", 'R', 250, 50, 0),
+        );
+        let hz = clock_ticks_per_second();
+        assert_eq!(
+            main_thread_cpu(dir.path(), 20),
+            Some(Duration::from_millis(300 * 1000 / hz))
+        );
+        assert_eq!(main_thread_cpu(dir.path(), 21), None);
+        // The real thing: our own main thread has run.
+        let me = std::process::id() as i32;
+        assert!(main_thread_cpu(Path::new("/proc"), me).is_some());
     }
 }

@@ -4,15 +4,18 @@
 //! Invariants: nothing here changes state; every question is bounded by the caller's timeout;
 //! readiness asks the OVN Southbound only through ovn-controller's own connection status.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
 
 use super::verdict::{fail, ok};
-use super::{DaemonState, Health, Snapshot, Verdict};
+use super::{Health, Snapshot, Verdict};
 use crate::config::paths::Layout;
 use crate::daemon::Daemon;
 use crate::ovs::jsonrpc::Client;
+use crate::process::procfs;
 use crate::{ovs::openflow, ovs::ovsdb, ovs::unixctl, settings};
 
 /// The control socket of a daemon: its pidfile's pid (right under a `DEBUG_WRAPPER` too),
@@ -36,26 +39,36 @@ pub async fn answers(
         .map_err(|e| format!("{} does not answer: {e}", d.name()))
 }
 
-/// Every running daemon asked at once; the verdict names the first that did not answer.
-async fn live_check(layout: &Layout, snap: &Snapshot, t: Duration) -> (Verdict, Vec<String>) {
+/// What the liveness half of a check found.
+struct Live {
+    verdict: Verdict,
+    silent: Vec<String>,
+    main_cpu_ms: BTreeMap<String, u64>,
+}
+
+/// Every serving daemon asked at once; the verdict names the first that did not answer. The
+/// CPU time of each one's main thread is read while the question is out.
+async fn live_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Live {
     let mut checks = Vec::new();
-    for info in snap
-        .daemons
-        .iter()
-        .filter(|i| i.state == DaemonState::Running)
-    {
+    for info in snap.daemons.iter().filter(|i| i.state.is_serving()) {
         let Some(d) = Daemon::from_name(&info.name) else {
             continue;
         };
         let (layout, pid) = (layout.clone(), info.pid);
         checks.push((
             d,
+            pid,
             tokio::spawn(async move { answers(&layout, d, pid, t).await }),
         ));
     }
     let n = checks.len();
-    let (mut first, mut silent) = (None, Vec::new());
-    for (d, c) in checks {
+    let (mut first, mut silent, mut main_cpu_ms) = (None, Vec::new(), BTreeMap::new());
+    for (d, spawned, c) in checks {
+        // The daemon itself: under a DEBUG_WRAPPER the spawned pid is the wrapper's.
+        let pid = d.read_pid(layout).ok().flatten().or(spawned);
+        if let Some(cpu) = pid.and_then(|p| procfs::main_thread_cpu(Path::new("/proc"), p)) {
+            main_cpu_ms.insert(d.name().to_string(), cpu.as_millis() as u64);
+        }
         let err = match c.await {
             Ok(Ok(())) => continue,
             Ok(Err(reason)) => reason,
@@ -64,9 +77,14 @@ async fn live_check(layout: &Layout, snap: &Snapshot, t: Duration) -> (Verdict, 
         first.get_or_insert(err);
         silent.push(d.name().to_string());
     }
-    match first {
-        Some(reason) => (fail(reason), silent),
-        None => (ok(format!("alive: {n} daemons answer")), silent),
+    let verdict = match first {
+        Some(reason) => fail(reason),
+        None => ok(format!("alive: {n} daemons answer")),
+    };
+    Live {
+        verdict,
+        silent,
+        main_cpu_ms,
     }
 }
 
@@ -140,12 +158,12 @@ pub async fn check(
     t: Duration,
     now_ms: impl Fn() -> u64,
 ) -> Health {
-    let ((liveness, unresponsive), readiness) =
-        tokio::join!(live_check(layout, snap, t), ready_check(layout, snap, t));
+    let (live, readiness) = tokio::join!(live_check(layout, snap, t), ready_check(layout, snap, t));
     Health {
         checked_at_ms: now_ms(),
-        unresponsive,
-        liveness,
+        unresponsive: live.silent,
+        main_cpu_ms: live.main_cpu_ms,
+        liveness: live.verdict,
         readiness,
     }
 }

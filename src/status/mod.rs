@@ -70,6 +70,10 @@ pub struct Health {
     /// Daemons that did not answer their control socket in this check.
     #[serde(default)]
     pub unresponsive: Vec<String>,
+    /// CPU time of each checked daemon's main thread at this check, ms: tells a silent daemon
+    /// that computes from one that is blocked.
+    #[serde(default)]
+    pub main_cpu_ms: std::collections::BTreeMap<String, u64>,
     pub liveness: Verdict,
     pub readiness: Verdict,
 }
@@ -97,7 +101,7 @@ impl Snapshot {
                     d.pid.map_or("-".into(), |p| p.to_string()),
                     d.state.to_string(),
                     d.since_ms
-                        .filter(|_| d.state == DaemonState::Running)
+                        .filter(|_| d.state.is_serving())
                         .map_or("-".into(), |t| human(now_ms.saturating_sub(t))),
                     d.restarts.to_string(),
                     d.restarted_at_ms

@@ -92,6 +92,31 @@ pub fn liveness(snap: &Snapshot, now_ms: u64) -> Verdict {
     }
 }
 
+/// A health check's liveness once the supervisor has judged the silent daemons: silence is no
+/// failure while every silent daemon is busy (its main thread computing), which the supervisor
+/// itself ends at the busy limit; a restart of the whole pod would only start the computation
+/// over.
+pub fn excusing_busy(
+    liveness: Verdict,
+    silent: &[String],
+    busy: &[(&str, Option<std::time::Duration>)],
+) -> Verdict {
+    let is_busy = |n: &String| busy.iter().any(|(b, _)| b == n);
+    if liveness.ok || silent.is_empty() || !silent.iter().all(is_busy) {
+        return liveness;
+    }
+    let who: Vec<String> = (busy.iter())
+        .map(|(n, t)| match t {
+            Some(t) => format!("{n} (silent for {} ms)", t.as_millis()),
+            None => n.to_string(),
+        })
+        .collect();
+    ok(format!(
+        "alive: busy computing, not answering: {}",
+        who.join(", ")
+    ))
+}
+
 pub fn readiness(snap: &Snapshot, now_ms: u64) -> Verdict {
     if let Some(v) = handed_over(snap, now_ms) {
         return fail(v.reason);

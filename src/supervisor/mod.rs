@@ -26,6 +26,7 @@ use crate::process::{ExitStatus, Reaper};
 use crate::status::{self, Snapshot};
 
 mod handback;
+mod health;
 mod marker;
 pub mod prepare;
 mod restore_wait;

@@ -19,11 +19,11 @@ use crate::daemon::wait::Answering;
 use crate::daemon::Daemon;
 use crate::dataplane::restore_wait;
 use crate::ovs::unixctl;
-use crate::status::{self, check};
+use crate::status::check;
 use crate::{confdb, settings};
 
 /// What the loop does after an action was carried out.
-enum After {
+pub(super) enum After {
     Continue,
     /// A restarted daemon answers again: check the node now, and often for a while.
     Recovered,
@@ -116,22 +116,8 @@ impl Supervisor {
         After::Continue
     }
 
-    /// Starts one health check as its own task; its result comes back on `done`.
-    fn spawn_check(&self, done: mpsc::Sender<crate::status::Health>) {
-        let (layout, snap, t) = (
-            self.cfg.layout.clone(),
-            self.snapshot_for_check(),
-            self.health_timeout(),
-        );
-        tokio::spawn(async move {
-            let _ = done
-                .send(check::check(&layout, &snap, t, status::unix_ms).await)
-                .await;
-        });
-    }
-
     /// Applies `event` to `d` and carries out what its slot decides.
-    fn carry_out(&mut self, d: Daemon, event: Event) -> After {
+    pub(super) fn carry_out(&mut self, d: Daemon, event: Event) -> After {
         let planned = self.slots.get(&d).is_some_and(|s| s.planned);
         match self.event(d, event) {
             Action::Ignore | Action::Recorded => After::Continue,
@@ -153,9 +139,29 @@ impl Supervisor {
                     daemon = d.name(),
                     pid,
                     hung_after_ms,
+                    busy_limit_ms = self.cfg.restart.busy_limit.as_millis() as u64,
                     "not answering; killing it to restart it"
                 );
                 self.reaper.signal(pid, Signal::SIGKILL, true);
+                After::Continue
+            }
+            Action::Busy => {
+                let busy_limit_ms = self.cfg.restart.busy_limit.as_millis() as u64;
+                tracing::warn!(
+                    daemon = d.name(),
+                    pid = self.pid(d),
+                    busy_limit_ms,
+                    "not answering while its main thread computes; leaving it be"
+                );
+                After::Continue
+            }
+            Action::NoLongerBusy { silent_for } => {
+                let silent_ms = silent_for.map(|t| t.as_millis() as u64);
+                tracing::info!(
+                    daemon = d.name(),
+                    silent_ms,
+                    "answering again after being busy"
+                );
                 After::Continue
             }
             Action::Recovered { down_for } => {
@@ -297,36 +303,6 @@ impl Supervisor {
                 None
             }
         }
-    }
-
-    /// A health check's results: publish, update the marker, kill what hung too long.
-    fn on_health(&mut self, h: crate::status::Health) {
-        let was = self.snap.borrow().health.clone();
-        let pairs = [
-            ("liveness", &h.liveness, was.as_ref().map(|w| w.liveness.ok)),
-            (
-                "readiness",
-                &h.readiness,
-                was.as_ref().map(|w| w.readiness.ok),
-            ),
-        ];
-        for (kind, v, old) in pairs {
-            match (old == Some(v.ok), v.ok) {
-                (true, _) => {}
-                (false, true) => tracing::info!(check = kind, "{}", v.reason),
-                (false, false) => tracing::warn!(check = kind, "{}", v.reason),
-            }
-        }
-        let running: Vec<Daemon> = (self.slots.iter())
-            .filter(|(_, s)| s.running_pid().is_some())
-            .map(|(d, _)| *d)
-            .collect();
-        for d in running {
-            let answered = !h.unresponsive.iter().any(|n| n == d.name());
-            self.carry_out(d, Event::Health { answered });
-        }
-        super::marker::set(self.cfg.ready_file.as_deref(), h.readiness.ok);
-        self.snap.send_modify(|s| s.health = Some(h));
     }
 
     /// Spawns `d` again and starts the task that reports when it answers.

@@ -12,6 +12,7 @@ mod harness;
 mod adversarial_ctl;
 mod adversarial_fs;
 mod adversarial_start;
+mod busy;
 mod confdb_versions;
 mod config_errors;
 mod faults;

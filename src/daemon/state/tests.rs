@@ -12,6 +12,7 @@ fn policy() -> Policy {
         max_restarts: 2,
         window: Duration::from_secs(60),
         hung_after: Duration::from_secs(6),
+        busy_limit: Duration::from_secs(120),
     }
 }
 
@@ -41,9 +42,23 @@ fn transitions() {
     let failing = Slot {
         track: Track {
             unresponsive_since: Some(t0),
+            stalled_since: Some(t0),
             ..Track::default()
         },
         ..slot(Running, Some(7))
+    };
+    // Checked at t0 with 1 s of main-thread CPU; silent since t0 if `silent`.
+    let checked = |state, silent: bool| Slot {
+        track: Track {
+            unresponsive_since: silent.then_some(t0),
+            last_cpu: Some((s(1), t0)),
+            ..Track::default()
+        },
+        ..slot(state, Some(7))
+    };
+    let health = |answered, cpu_ms| Event::Health {
+        answered,
+        cpu: Some(ms(cpu_ms)),
     };
     let exited = |pid| Event::Exited {
         pid,
@@ -66,10 +81,17 @@ fn transitions() {
         // A planned exit restarts at once and is no crash.
         (planned, Event::Exited { pid: 7, status: ExitStatus::Exited(0) }, t0, Restarting, None, Action::RestartAt(t0)),
         // Health: killed as hung only after failing for `hung_after`.
-        (slot(Running, Some(7)), Event::Health { answered: false }, t0, Running, Some(7), Action::Ignore),
-        (failing, Event::Health { answered: false }, t0 + s(6), Hung, Some(7), Action::Kill(7)),
+        (slot(Running, Some(7)), Event::Health { answered: false, cpu: None }, t0, Running, Some(7), Action::Ignore),
+        (failing, Event::Health { answered: false, cpu: None }, t0 + s(6), Hung, Some(7), Action::Kill(7)),
+        // Silent while its main thread computes: busy, not hung, until the busy limit.
+        (checked(Running, false), health(false, 2_900), t0 + s(2), Busy, Some(7), Action::Busy),
+        (checked(Busy, true), health(false, 60_000), t0 + s(60), Busy, Some(7), Action::Ignore),
+        (checked(Busy, true), health(true, 1_100), t0 + s(8), Running, Some(7), Action::NoLongerBusy { silent_for: Some(s(8)) }),
+        // Its thread went idle: running again as far as anyone knows, hung_after counts.
+        (checked(Busy, true), health(false, 1_000), t0 + s(8), Running, Some(7), Action::Ignore),
+        (checked(Busy, true), health(false, 100_000), t0 + s(120), Hung, Some(7), Action::Kill(7)),
         // Not running (restarting): health answers are not about it.
-        (slot(Restarting, Some(8)), Event::Health { answered: false }, t0 + s(60), Restarting, Some(8), Action::Ignore),
+        (slot(Restarting, Some(8)), Event::Health { answered: false, cpu: None }, t0 + s(60), Restarting, Some(8), Action::Ignore),
         (slot(Running, Some(7)), Event::Stopped { handed_over: false }, t0, Stopped, None, Action::Recorded),
         (slot(Running, Some(7)), Event::Stopped { handed_over: true }, t0, HandedOver, None, Action::Recorded),
         // A restart that could not be spawned counts as an exit.

@@ -32,6 +32,7 @@ fn snap(
         health: health.map(|(at, live, ready)| Health {
             checked_at_ms: at,
             unresponsive: vec![],
+            main_cpu_ms: Default::default(),
             liveness: Verdict {
                 ok: live,
                 reason: "live-reason".into(),
@@ -77,6 +78,7 @@ fn verdicts_in_every_state() {
         ("hung daemon", snap(true, false, &run3, fresh(false, false)), true, false, false, "live-reason"),
         ("daemon exited", with(&["running", "exited", "running"]), true, false, false, "ovs-vswitchd is exited"),
         ("daemon restarting", with(&["running", "restarting", "running"]), true, true, false, "ovs-vswitchd is restarting"),
+        ("daemon busy computing: live, not ready", with(&["running", "running", "busy"]), true, true, false, "ovn-controller is busy"),
         ("daemon killed as hung, its restart coming", with(&["running", "hung", "running"]), true, true, false, "ovs-vswitchd is hung"),
         ("keeping the datapath's flows", Snapshot { flow_restore_wait: true, ..with(&run3) }, true, true, false, "flow-restore-wait"),
         ("checker stalled", snap(true, false, &run3, Some((now - 60_000, true, true))), true, false, false, "stalled"),
@@ -101,4 +103,29 @@ fn verdicts_in_every_state() {
             "{what}: {first_fail:?} lacks {reason:?}"
         );
     }
+}
+
+#[test]
+fn silence_fails_liveness_unless_every_silent_daemon_is_busy() {
+    let failed = fail("ovn-controller does not answer: timed out");
+    let silent = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let busy = [(
+        "ovn-controller",
+        Some(std::time::Duration::from_millis(8_000)),
+    )];
+    let v = excusing_busy(failed.clone(), &silent(&["ovn-controller"]), &busy);
+    assert!(v.ok, "{v:?}");
+    assert!(
+        v.reason.contains("ovn-controller (silent for 8000 ms)"),
+        "{v:?}"
+    );
+    // Another daemon silent too, and not busy: the failure stands.
+    let both = silent(&["ovn-controller", "ovs-vswitchd"]);
+    assert_eq!(excusing_busy(failed.clone(), &both, &busy), failed);
+    assert_eq!(
+        excusing_busy(failed.clone(), &silent(&["ovn-controller"]), &[]),
+        failed
+    );
+    // A failure that is not about silence (nothing silent) is not excused.
+    assert_eq!(excusing_busy(failed.clone(), &[], &busy), failed);
 }
