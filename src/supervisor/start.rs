@@ -217,8 +217,13 @@ impl Supervisor {
                 waiting_for: "ovs-ofctl to restore br-int's flows and groups",
             };
             self.stage(stage, async {
+                let t0 = std::time::Instant::now();
                 match crate::dataplane::flows::restore(reaper, l, &saved).await {
-                    Ok(()) => tracing::info!(flows = saved.flow_count, "restored br-int flows"),
+                    Ok(()) => {
+                        let elapsed_ms = t0.elapsed().as_millis() as u64;
+                        let flows = saved.flow_count;
+                        tracing::info!(flows, elapsed_ms, "restored br-int flows");
+                    }
                     Err(e) => tracing::warn!("cannot restore br-int flows: {e}"),
                 }
                 Ok(())

@@ -258,10 +258,13 @@ impl Supervisor {
     /// br-int's flows and groups, saved for the instance we hand the node over to.
     async fn save_for_successor(&self) -> Option<crate::dataplane::flows::SavedFlows> {
         self.pid(Daemon::Vswitchd)?;
+        let t0 = Instant::now();
         match crate::dataplane::flows::save(self.reaper, &self.cfg.layout).await {
             Ok(s) => {
+                let elapsed_ms = t0.elapsed().as_millis() as u64;
                 tracing::info!(
                     flows = s.flow_count,
+                    elapsed_ms,
                     "saved br-int flows for the next instance"
                 );
                 Some(s)
