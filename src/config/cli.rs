@@ -271,6 +271,10 @@ pub struct NodeArgs {
     /// auto (when the node has a global IPv6 address), true or false.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_FIREWALL_IPV6")]
     pub firewall_ipv6: Option<String>,
+    /// How often the tunnel port rule is checked again while the node runs (and put back if
+    /// another program removed it), ms; 0: only at start.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_FIREWALL_RECHECK_MS")]
+    pub firewall_recheck_ms: Option<String>,
     /// Sandbox networking: auto (a private network namespace when permitted, else dummy
     /// devices), netns, or dummy.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_SANDBOX_NET")]

@@ -128,6 +128,9 @@ pub struct Config {
     pub firewall: bool,
     /// `None` = decide from the host's addresses.
     pub firewall_ipv6: Option<bool>,
+    /// How often the rule is checked again while the node runs; `None`: only at start (or no
+    /// firewall at all).
+    pub firewall_recheck: Option<Duration>,
     /// Take over from a live instance (rolling update) rather than refuse to start.
     pub takeover: bool,
     /// How crashed and hung daemons are restarted.

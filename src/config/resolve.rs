@@ -77,6 +77,7 @@ impl Config {
             rundir_link: files.rundir_link,
             firewall: host.firewall,
             firewall_ipv6: host.firewall_ipv6,
+            firewall_recheck: host.firewall_recheck,
             takeover,
             restart,
             ready_file: files.ready_file,
@@ -309,6 +310,7 @@ struct HostPrep {
     manage_modules: bool,
     firewall: bool,
     firewall_ipv6: Option<bool>,
+    firewall_recheck: Option<Duration>,
 }
 
 /// What `run` may change on the host; the sandbox changes nothing outside its directory, so
@@ -320,10 +322,13 @@ fn host_prep(args: &NodeArgs, sandbox: bool) -> Result<HostPrep, ConfigError> {
     let firewall = parse_bool_or(var, &args.firewall, true)? && !sandbox;
     let var = "OVS_OVN_SUPERVISOR_FIREWALL_IPV6";
     let firewall_ipv6 = parse_tristate(var, &args.firewall_ipv6)?;
+    let var = "OVS_OVN_SUPERVISOR_FIREWALL_RECHECK_MS";
+    let recheck = parse_ms(var, &args.firewall_recheck_ms, 10_000, 0)?;
     Ok(HostPrep {
         manage_modules,
         firewall,
         firewall_ipv6,
+        firewall_recheck: Some(recheck).filter(|d| firewall && !d.is_zero()),
     })
 }
 

@@ -30,6 +30,15 @@ pub(super) enum After {
     End(Interrupt),
 }
 
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Health-check period while the node recovers from a restart, and for how long at most.
 const RECOVERY_RECHECK: Duration = Duration::from_millis(100);
 const RECOVERY_WINDOW: Duration = Duration::from_secs(10);
@@ -44,6 +53,7 @@ impl Supervisor {
         let (checked_tx, mut checked) = mpsc::channel(1);
         let mut in_flight = false;
         let mut tls = self.tls_watch();
+        let _firewall = self.keep_firewall();
         // After a restart, clients of the restarted daemon reconnect on their own backoff:
         // check often until the node is ready again, so probes see it as soon as it is.
         let mut recovering_until: Option<Instant> = None;
@@ -102,6 +112,19 @@ impl Supervisor {
                 After::End(i) => return i,
             }
         }
+    }
+
+    /// Keeps the tunnel port rule in the background while this loop runs (aborted when it
+    /// returns: the stop, a hand-over).
+    fn keep_firewall(&self) -> Option<AbortOnDrop> {
+        let every = self.cfg.firewall_recheck?;
+        let k = crate::host::firewall::keep::Keep {
+            tunnel: self.cfg.tunnel,
+            families: crate::host::prep::families(self.cfg.firewall_ipv6, &self.cfg.host_root),
+            every,
+        };
+        let task = crate::host::firewall::keep::keep(self.reaper, k);
+        Some(AbortOnDrop(tokio::spawn(task)))
     }
 
     async fn on_signal(&self, ev: SigEvent) -> After {

@@ -24,11 +24,13 @@
 //!   through the narrow [`Runner`] trait so tests substitute a fake.
 //!
 //! Layout: the rule and its changes in `rule`, backend and family detection in `backend`,
-//! running iptables in `runner`, operations on one program's chain in `chain`, and here the
-//! two things callers do: [`ensure`] and [`remove`].
+//! running iptables in `runner`, operations on one program's chain in `chain`, keeping the
+//! rule while the node runs in [`keep`], and here the two things callers do: [`ensure`] and
+//! [`remove`].
 
 mod backend;
 mod chain;
+pub mod keep;
 mod rule;
 mod runner;
 
@@ -39,7 +41,7 @@ use chain::Ipt;
 
 pub use backend::{choose_backend, detect_backend, has_global_ipv6, ipv6_wanted, Backend, Family};
 pub use rule::{count_in_listing, rule_for, split_words, Change, Rule};
-pub use runner::{HostRunner, Output, RunError, Runner, DEADLINE, LOCK_WAIT};
+pub use runner::{HostRunner, Output, ReapedRunner, RunError, Runner, DEADLINE, LOCK_WAIT};
 
 const CHAIN: &str = "INPUT";
 const ALL_TUNNELS: [TunnelType; 3] = [TunnelType::Geneve, TunnelType::Vxlan, TunnelType::Stt];

@@ -1,19 +1,23 @@
-//! Running iptables: the narrow [`Runner`] trait the firewall logic calls, and [`HostRunner`],
-//! which runs the real programs on this host or inside a named network namespace.
+//! Running iptables: the narrow [`Runner`] trait the firewall logic calls; [`HostRunner`],
+//! which runs the real programs on this host or inside a named network namespace, and
+//! [`ReapedRunner`], which runs them through the supervisor's reaper once that owns
+//! `waitpid(-1)`.
 //!
 //! Invariants:
 //! - Every command ends: [`HostRunner`] kills it with its process group at its deadline
 //!   ([`crate::process::bounded`]), and the error names the program and the deadline. Callers
 //!   also pass [`LOCK_WAIT`] to iptables, so a lock held elsewhere ends in iptables' own
 //!   message well before that.
-//! - Only for use where no reaper thread calls `waitpid(-1)` (before the supervisor starts its
-//!   reaper, or from the CLI): the command's own child is waited for.
+//! - [`HostRunner`] only where no reaper thread calls `waitpid(-1)` (before the supervisor
+//!   starts its reaper, or from the CLI): it waits for its own child, which the reaper would
+//!   otherwise reap first. [`ReapedRunner`] everywhere after.
 //! - Messages stay untranslated (`LC_ALL=C`): the firewall logic matches iptables' words.
 
 use std::process::Command;
 use std::time::Duration;
 
 use crate::process::bounded::{self, BoundedError};
+use crate::process::{ExitStatus, Reaper};
 
 /// `-w SECONDS`: how long legacy iptables waits for the xtables lock before it gives up with
 /// "Another app is currently holding the xtables lock" (exit 4). A bare `-w` waits forever, so
@@ -44,6 +48,8 @@ pub struct Output {
 pub enum RunError {
     #[error(transparent)]
     Bounded(#[from] BoundedError),
+    #[error(transparent)]
+    Reaped(#[from] crate::process::ProcessError),
 }
 
 /// Runs one program to completion. `Err` only when it could not be started or did not finish
@@ -93,6 +99,31 @@ impl Runner for HostRunner {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+/// Runs programs in the supervisor's network namespace through its [`Reaper`], each killed at
+/// `deadline`. [`Runner::run`] blocks on the reaper's future, so it must be called on a
+/// blocking thread of the runtime `handle` belongs to (`spawn_blocking`), never on a worker.
+pub struct ReapedRunner {
+    pub reaper: &'static Reaper,
+    pub handle: tokio::runtime::Handle,
+    pub deadline: Duration,
+}
+
+impl Runner for ReapedRunner {
+    fn run(&self, program: &str, args: &[&str]) -> Result<Output, RunError> {
+        let mut cmd = Command::new(program);
+        cmd.args(args).env("LC_ALL", "C");
+        let out = (self.handle).block_on(self.reaper.output(program, cmd, self.deadline))?;
+        Ok(Output {
+            code: match out.status {
+                ExitStatus::Exited(c) => Some(c),
+                ExitStatus::Signaled(_) => None,
+            },
+            stdout: out.stdout,
+            stderr: out.stderr,
         })
     }
 }

@@ -26,6 +26,7 @@ fn a_node_with_kube_ovns_own_environment() {
     assert_daemons_niced_with_their_ctls(&pod);
     assert_ovsdb_server_logs_only_errors(&pod);
     assert_one_tunnel_rule(&pod);
+    assert_tunnel_rule_put_back(&pod);
 
     // Underlay bridges: Kube-OVN's whose link is gone after a "reboot" are deleted.
     add_underlay_bridges(&pod);
@@ -180,6 +181,37 @@ fn assert_one_tunnel_rule(pod: &Pod) {
         .collect();
     assert_eq!(ours.len(), 1, "{rules}");
     assert!(ours[0].contains("--dport 6081"), "{rules}");
+}
+
+/// `INPUT` flushed behind the running node's back (an operator's `iptables -F`, a firewall
+/// manager rewriting the chain): our rule is back within a few rechecks, once, and the rule
+/// another program added since is left where it is.
+fn assert_tunnel_rule_put_back(pod: &Pod) {
+    pod.ns.run("iptables", &["-F", "INPUT"]);
+    let other = ["INPUT", "-p", "tcp", "--dport", "9", "-j", "ACCEPT"];
+    pod.ns.run("iptables", &[&["-I"][..], &other[..]].concat());
+    let t0 = Instant::now();
+    while !pod
+        .ns
+        .run("iptables", &["-S", "INPUT"])
+        .contains("ovs-ovn-supervisor")
+    {
+        let log = pod.log();
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "rule not put back:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_one_tunnel_rule(pod);
+    let after = pod.ns.run("iptables", &["-S", "INPUT"]);
+    assert!(after.contains("--dport 9 -j ACCEPT"), "{after}");
+    let log = pod.log();
+    assert!(
+        log.contains("firewall: our rule was changed by someone else"),
+        "{log}"
+    );
+    pod.ns.run("iptables", &[&["-D"][..], &other[..]].concat());
 }
 
 /// Two of Kube-OVN's underlay bridges (`vendor=kube-ovn`) and one of someone else's.

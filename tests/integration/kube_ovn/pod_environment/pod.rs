@@ -127,6 +127,8 @@ impl Pod {
                 .env("OVS_OVN_SUPERVISOR_RUNDIR_LINK", self.link())
                 .env("OVS_OVN_SUPERVISOR_DATAPATH_TYPE", "netdev")
                 .env("OVS_OVN_SUPERVISOR_FIREWALL_IPV6", "false")
+                // The rule is checked again every 200 ms instead of 10 s.
+                .env("OVS_OVN_SUPERVISOR_FIREWALL_RECHECK_MS", "200")
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
