@@ -323,5 +323,7 @@ bench() {
     done
     [[ $ev == fix_kill9_controller ]] && vsctl $N remove open_vswitch . external_ids ovn-ofctrl-wait-before-clear
   done
+  # Our supervisor's log (every instance appends to it), for where the time of an event went.
+  cp "$D/supervisor.log" "$OUT/supervisor.log" 2>/dev/null
   res "bench_ms=$(($(now_ms) - t0))"
 }
