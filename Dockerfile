@@ -63,6 +63,8 @@ FROM ${BASE_IMAGE} AS runtime
 #                           /usr/sbin/ovs-vswitchd links to /usr/lib/openvswitch-switch/, so
 #                           the capability goes on the link's target, readlink -f)
 #   ovn-controller          NET_ADMIN (rtnetlink: OVN >= 25.03 dynamic routing)
+#   ovs-dpctl               NET_ADMIN (as Kube-OVN: opening the kernel datapath over netlink;
+#                           the supervisor counts its flows before a vswitchd start)
 #   xtables-*-multi         NET_ADMIN, NET_RAW                       (as Kube-OVN)
 #   ovs-ovn-supervisor      SYS_NICE (renices the daemons to -10, which Kube-OVN did with
 #                           its SYS_NICE `nice`; set below, after the binary is copied in)
@@ -87,6 +89,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && setcap cap_net_bind_service+ep "$(readlink -f /usr/sbin/ovsdb-server)" \
  && setcap cap_net_admin,cap_net_bind_service,cap_sys_admin+ep "$(readlink -f /usr/sbin/ovs-vswitchd)" \
  && setcap cap_net_admin+ep "$(readlink -f /usr/bin/ovn-controller)" \
+ && setcap cap_net_admin+ep "$(readlink -f /usr/bin/ovs-dpctl)" \
  && setcap cap_net_admin,cap_net_raw+ep "$(readlink -f /usr/sbin/xtables-legacy-multi)" \
  && setcap cap_net_admin,cap_net_raw+ep "$(readlink -f /usr/sbin/xtables-nft-multi)" \
  && rm -f /usr/sbin/policy-rc.d \

@@ -312,6 +312,10 @@ while read -r path spec; do
   done
   [ "${spec#*=}" = ep ] || die "non-root: $path has '$spec', expected +ep (no inheritable)"
 done <<<"$fcaps"
+# ovs-dpctl opens the kernel datapath (counting its flows before a vswitchd start): as uid
+# 65534 only with NET_ADMIN as its file capability, as in Kube-OVN's image.
+grep -qE 'ovs-dpctl cap_net_admin=ep$' <<<"$fcaps" ||
+  die "non-root: ovs-dpctl lacks cap_net_admin:"$'\n'"$fcaps"
 nfcaps=$(wc -l <<<"$fcaps")
 
 # Kube-OVN's probe path, run the way its DaemonSet runs it: passes on a ready node...

@@ -42,6 +42,21 @@ smoke() {
   wait_for "pod1 and pod2 up in the Northbound" 120 lsp_up pod1 pod2
   wait_for "first ping pod1 -> pod2" 120 ping1 pod1 $SUBNET.12
   ip netns exec node1 ovs-dpctl show | grep -q 'port [0-9]*: pod1 (internal)' || fail "pod1 is not a port of the kernel datapath"
+  # The supervisor counts the kernel's flows with `ovs-dpctl show` to decide whether to keep
+  # them through a vswitchd start (flow-restore-wait). Kube-OVN's pod runs as uid 65534:
+  # opening the datapath needs CAP_NET_ADMIN, which our image (like Kube-OVN's) gives
+  # ovs-dpctl as a file capability; here an ambient capability stands in for it.
+  local as65534=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+  local unpriv
+  unpriv=$(ip netns exec node1 "${as65534[@]}" --inh-caps=+net_admin --ambient-caps=+net_admin \
+    ovs-dpctl show system@ovs-system 2>&1) || fail "ovs-dpctl show as uid 65534 with CAP_NET_ADMIN: $unpriv"
+  grep -q 'flows: [1-9]' <<<"$unpriv" || fail "ovs-dpctl show as uid 65534 counts no flows: $unpriv"
+  res "dpctl_as_65534_net_admin=$(grep -o 'flows: [0-9]*' <<<"$unpriv" | tr -d ' ')"
+  if ip netns exec node1 "${as65534[@]}" --inh-caps=-all ovs-dpctl show system@ovs-system >/dev/null 2>&1; then
+    res "dpctl_as_65534_no_caps=allowed"
+  else
+    res "dpctl_as_65534_no_caps=refused"
+  fi
   local st
   st=$(ping_stats pod1 $SUBNET.12 20 0.05)
   res "ping_sent=${st% *} ping_received=${st#* }"

@@ -74,9 +74,21 @@ pub fn datapath_flows(show: &str) -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// Flows the kernel datapath `ovs-system` holds now (0 when it does not exist: a fresh boot,
-/// or no openvswitch module). Read straight from the kernel: vswitchd need not run.
-pub async fn kernel_flows(reaper: &Reaper) -> Result<usize, FlowsError> {
+/// What `ovs-dpctl show` says about the kernel datapath `ovs-system`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelFlows {
+    /// It exists and holds this many flows.
+    Counted(usize),
+    /// It does not exist: a fresh boot, or no openvswitch module.
+    NoDatapath,
+    /// It exists (its `ovs-system` device is in our network namespace) but `ovs-dpctl` could
+    /// not read it: opening a datapath over netlink needs CAP_NET_ADMIN, which a non-root pod
+    /// only has when `ovs-dpctl` carries it as a file capability (Kube-OVN's image does).
+    Unreadable { why: String },
+}
+
+/// Reads the kernel datapath's flows straight from the kernel: vswitchd need not run.
+pub async fn kernel_flows(reaper: &Reaper) -> Result<KernelFlows, FlowsError> {
     let bin = find_in_path("ovs-dpctl").ok_or(FlowsError::NoTool { tool: "ovs-dpctl" })?;
     let mut cmd = Command::new(bin);
     cmd.args(["show", "system@ovs-system"]);
@@ -84,10 +96,18 @@ pub async fn kernel_flows(reaper: &Reaper) -> Result<usize, FlowsError> {
     let out = reaper
         .output("ovs-dpctl", cmd, Duration::from_secs(10))
         .await?;
-    // Non-zero: the datapath does not exist; nothing to keep.
-    Ok(match out.status.success() {
-        true => datapath_flows(&out.stdout).unwrap_or(0),
-        false => 0,
+    if out.status.success() {
+        return Ok(KernelFlows::Counted(
+            datapath_flows(&out.stdout).unwrap_or(0),
+        ));
+    }
+    // ovs-dpctl fails alike for a missing datapath and a refused one; the datapath's own
+    // network device tells them apart.
+    Ok(match nix::net::if_::if_nametoindex("ovs-system") {
+        Ok(_) => KernelFlows::Unreadable {
+            why: format!("ovs-dpctl show: {} ({})", out.stderr.trim(), out.status),
+        },
+        Err(_) => KernelFlows::NoDatapath,
     })
 }
 
@@ -194,7 +214,7 @@ pub async fn worth_keeping(cfg: &Config, reaper: &Reaper, handed_over: bool) -> 
         return false;
     }
     match kernel_flows(reaper).await {
-        Ok(n) => {
+        Ok(KernelFlows::Counted(n)) => {
             if n > 0 {
                 tracing::info!(
                     kernel_flows = n,
@@ -202,6 +222,13 @@ pub async fn worth_keeping(cfg: &Config, reaper: &Reaper, handed_over: bool) -> 
                 );
             }
             n > 0
+        }
+        Ok(KernelFlows::NoDatapath) => false,
+        // Keeping flows that turn out to be none costs a few seconds of readiness; flushing
+        // flows that exist cuts every pod off until ovn-controller has put its table back.
+        Ok(KernelFlows::Unreadable { why }) => {
+            tracing::warn!("cannot count the kernel datapath's flows ({why}), but the datapath exists: keeping them through the vswitchd start; give ovs-dpctl CAP_NET_ADMIN (setcap cap_net_admin+ep) to count them");
+            true
         }
         Err(e) => {
             tracing::warn!("cannot count the kernel datapath's flows: {e}; not keeping them");
