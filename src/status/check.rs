@@ -18,21 +18,22 @@ use crate::ovs::jsonrpc::Client;
 use crate::process::procfs;
 use crate::{ovs::openflow, ovs::ovsdb, ovs::unixctl, settings};
 
-/// The control socket of a daemon: its pidfile's pid (right under a `DEBUG_WRAPPER` too),
-/// else the pid the supervisor spawned.
-pub fn ctl_of(layout: &Layout, d: Daemon, spawned: Option<i32>) -> Option<std::path::PathBuf> {
-    let pid = d.read_pid(layout).ok().flatten().or(spawned)?;
-    Some(d.ctl(layout, pid))
+/// The daemon's own pid: its pidfile's (right under a `DEBUG_WRAPPER` too, where the spawned
+/// pid is the wrapper's), else the pid the supervisor spawned.
+fn daemon_pid(layout: &Layout, d: Daemon, spawned: Option<i32>) -> Option<i32> {
+    d.read_pid(layout).ok().flatten().or(spawned)
 }
 
-/// Asks a daemon its version over unixctl: the cheapest proof that its main loop runs.
-pub async fn answers(
-    layout: &Layout,
-    d: Daemon,
-    spawned: Option<i32>,
-    t: Duration,
-) -> Result<(), String> {
-    let ctl = ctl_of(layout, d, spawned).ok_or_else(|| format!("{} has no pid yet", d.name()))?;
+/// The control socket of a daemon, named after [`daemon_pid`].
+pub fn ctl_of(layout: &Layout, d: Daemon, spawned: Option<i32>) -> Option<std::path::PathBuf> {
+    Some(d.ctl(layout, daemon_pid(layout, d, spawned)?))
+}
+
+/// Asks the daemon `pid` (see [`daemon_pid`]) its version over unixctl: the cheapest proof
+/// that its main loop runs.
+async fn answers(layout: &Layout, d: Daemon, pid: Option<i32>, t: Duration) -> Result<(), String> {
+    let pid = pid.ok_or_else(|| format!("{} has no pid yet", d.name()))?;
+    let ctl = d.ctl(layout, pid);
     unixctl::call(&ctl, "version", &[], t)
         .await
         .map(|_| ())
@@ -54,18 +55,16 @@ async fn live_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Live {
         let Some(d) = Daemon::from_name(&info.name) else {
             continue;
         };
-        let (layout, pid) = (layout.clone(), info.pid);
+        let (layout2, pid) = (layout.clone(), daemon_pid(layout, d, info.pid));
         checks.push((
             d,
             pid,
-            tokio::spawn(async move { answers(&layout, d, pid, t).await }),
+            tokio::spawn(async move { answers(&layout2, d, pid, t).await }),
         ));
     }
     let n = checks.len();
     let (mut first, mut silent, mut main_cpu_ms) = (None, Vec::new(), BTreeMap::new());
-    for (d, spawned, c) in checks {
-        // The daemon itself: under a DEBUG_WRAPPER the spawned pid is the wrapper's.
-        let pid = d.read_pid(layout).ok().flatten().or(spawned);
+    for (d, pid, c) in checks {
         if let Some(cpu) = pid.and_then(|p| procfs::main_thread_cpu(Path::new("/proc"), p)) {
             main_cpu_ms.insert(d.name().to_string(), cpu.as_millis() as u64);
         }
