@@ -28,9 +28,9 @@ pub enum DaemonState {
     Starting,
     /// Answering.
     Running,
-    /// Running, but not answering since `silent_ms` while its main thread works (ovn-controller
-    /// computing a large flow table): health checks go on, nothing kills it before the busy
-    /// limit, and liveness holds.
+    /// Running, but not answering its health checks while its main thread works (ovn-controller
+    /// computing a large flow table; [`Slot::silent_for`] says since when): health checks go
+    /// on, nothing kills it before the busy limit, and liveness holds.
     Busy,
     /// Exited and waiting out its backoff, or spawned again and not answering yet.
     Restarting,
