@@ -24,7 +24,7 @@ fn daemon_pid(layout: &Layout, d: Daemon, spawned: Option<i32>) -> Option<i32> {
     d.read_pid(layout).ok().flatten().or(spawned)
 }
 
-/// The control socket of a daemon, named after [`daemon_pid`].
+/// The control socket of a daemon: named after its pidfile's pid, else the spawned one.
 pub fn ctl_of(layout: &Layout, d: Daemon, spawned: Option<i32>) -> Option<std::path::PathBuf> {
     Some(d.ctl(layout, daemon_pid(layout, d, spawned)?))
 }
