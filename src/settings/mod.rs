@@ -295,10 +295,47 @@ mod tests {
         );
     }
 
+    /// A real node (no sandbox), as kube-ovn-cni's node would be configured.
+    fn node_cfg() -> Config {
+        let a = NodeArgs {
+            paths: PathArgs {
+                ovs_rundir: Some("/run/x/openvswitch".into()),
+                ..Default::default()
+            },
+            ovn_db_ips: Some("10.16.0.2".into()),
+            ..Default::default()
+        };
+        Config::resolve(&a, "node-b", Path::new("/")).unwrap()
+    }
+
+    /// kube-ovn-cni owns `ovn-encap-ip` on a real node (it writes the node's tunnel address):
+    /// ours in the one transaction would overwrite it on every start and every ovsdb-server
+    /// restart. Only the sandbox, which has no kube-ovn-cni, writes it.
+    #[test]
+    fn a_real_node_never_writes_ovn_encap_ip() {
+        let threads = Threads {
+            handlers: 2,
+            revalidators: 1,
+        };
+        let node = owned(&node_cfg(), "sid", threads);
+        assert!(
+            !node.external_ids.iter().any(|(k, _)| k == "ovn-encap-ip"),
+            "{:?}",
+            node.external_ids
+        );
+        let ops =
+            serde_json::to_string(&operations(&node_cfg(), &node, Existing::default())).unwrap();
+        assert!(!ops.contains("ovn-encap-ip"), "{ops}");
+        let sandbox = owned(&cfg(), "sid", threads);
+        assert!(sandbox
+            .external_ids
+            .contains(&("ovn-encap-ip".to_string(), "127.0.0.1".to_string())));
+    }
+
     #[test]
     fn transaction_never_updates_a_whole_map_and_guards_inserts() {
         let c = cfg();
-        let o = owned(
+        let mut o = owned(
             &c,
             "sid",
             Threads {
@@ -306,6 +343,20 @@ mod tests {
                 revalidators: 1,
             },
         );
+        // What the start really sends (`kubeovn_compat::identity_columns`), from files that
+        // differ from any default.
+        let dir = tempfile::tempdir().unwrap();
+        let schema = dir.path().join("vswitch.ovsschema");
+        std::fs::write(&schema, r#"{"name":"Open_vSwitch","version":"8.3.9"}"#).unwrap();
+        let os = dir.path().join("os-release");
+        std::fs::write(&os, "ID=acme\nVERSION_ID=\"7.1\"\n").unwrap();
+        o.columns = crate::kubeovn_compat::identity_columns(
+            Some("3.1.77".into()),
+            &schema,
+            dir.path(),
+            &os,
+        );
+        assert_eq!(o.columns.len(), 4, "{:?}", o.columns);
         for existing in [
             Existing::default(),
             Existing {
@@ -314,13 +365,29 @@ mod tests {
             },
         ] {
             let ops = operations(&c, &o, existing);
+            let mut identity = 0;
             for op in &ops {
                 if op["op"] == "update" {
-                    assert_eq!(op["table"], "Bridge");
-                    assert!(op["row"].get("external_ids").is_none());
-                    assert!(op["row"].get("other_config").is_none());
+                    assert!(op["row"].get("external_ids").is_none(), "{op}");
+                    assert!(op["row"].get("other_config").is_none(), "{op}");
+                    if op["table"] == DB {
+                        identity += 1;
+                        let row = op["row"].as_object().unwrap();
+                        let keys: Vec<&str> = row.keys().map(String::as_str).collect();
+                        assert_eq!(
+                            keys,
+                            ["db_version", "ovs_version", "system_type", "system_version"]
+                        );
+                        assert_eq!(row["ovs_version"], "3.1.77");
+                        assert_eq!(row["db_version"], "8.3.9");
+                        assert_eq!(row["system_type"], "acme");
+                        assert_eq!(row["system_version"], "7.1");
+                    } else {
+                        assert_eq!(op["table"], "Bridge", "{op}");
+                    }
                 }
             }
+            assert_eq!(identity, 1, "the identity columns in one update");
             let inserts = ops.iter().filter(|o| o["op"] == "insert").count();
             let guards = ops.iter().filter(|o| o["op"] == "wait").count();
             assert_eq!(inserts, if existing.bridge { 0 } else { 4 });

@@ -131,19 +131,47 @@ fn assert_br_int_mgmt_never_failed(node: &Node) {
     );
 }
 
-/// SIGTERM: ordered stop, exit 0, every daemon gone (reaped, not a zombie).
+/// SIGTERM: ordered stop, exit 0, every daemon gone (reaped, not a zombie), each one through
+/// its own unixctl `exit` (no daemon logged a fatal signal: OVS daemons log `terminating with
+/// signal` when SIGTERM reaches them), in dependency order as seen from `/proc`.
 fn stop_in_order_leaving_no_daemon(node: &mut Node) {
     let pids = node.daemon_pids();
     assert_eq!(pids.len(), 4, "{pids:?}");
     let sup_pid = node.child.as_ref().unwrap().id();
+    let before = descendants_of(sup_pid);
+    assert!(before.len() >= 4, "{before:?}");
+    let order = exit_order(pids.clone(), Duration::from_secs(30));
     let (status, took) = node.stop();
     assert!(status.success(), "{status}; log:\n{}", node.log());
     assert!(took < Duration::from_secs(25), "stop took {took:?}");
-    for (name, pid) in pids {
-        assert!(!exists(pid), "{name} pid {pid} left behind");
+    for (name, pid) in &pids {
+        assert!(!exists(*pid), "{name} pid {pid} left behind");
     }
-    assert!(children_of(sup_pid).is_empty());
-    assert_stopped_in_order(&node.log());
+    assert_all_gone(&before, "after the stop");
+    let order: Vec<String> = order.join().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        order,
+        [
+            "ovn-controller.pid",
+            "ovs-vswitchd.pid",
+            "ovsdb-server.pid",
+            "ovnsb_db.pid"
+        ],
+        "exit order; log:\n{}",
+        node.log()
+    );
+    for log in [
+        "log/ovn/ovn-controller.log",
+        "log/openvswitch/ovs-vswitchd.log",
+        "log/openvswitch/ovsdb-server.log",
+        "log/ovn/ovsdb-server-sb.log",
+    ] {
+        let text = node.file(log);
+        assert!(
+            !text.contains("terminating with signal"),
+            "{log}: a signal, not unixctl exit, stopped it:\n{text}"
+        );
+    }
 }
 
 /// `exit --restart` keeps the chassis registered across the stop.
@@ -157,27 +185,6 @@ fn assert_chassis_kept_across_the_stop(node: &Node, system_id: &str) {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&q.stdout).contains(system_id));
-}
-
-/// The log's stop lines: ovn-controller, ovs-vswitchd, ovsdb-server, then the Southbound.
-fn assert_stopped_in_order(log: &str) {
-    let order: Vec<usize> = [
-        "\"ovn-controller\"",
-        "\"ovs-vswitchd\"",
-        "\"ovsdb-server\"",
-        "\"ovsdb-server-sb\"",
-    ]
-    .iter()
-    .map(|d| {
-        log.lines()
-            .position(|l| l.contains(" stopped ") && l.contains(&format!("daemon={d}")))
-            .unwrap_or_else(|| panic!("no stop line for {d}:\n{log}"))
-    })
-    .collect();
-    assert!(
-        order.windows(2).all(|w| w[0] < w[1]),
-        "stop order {order:?}:\n{log}"
-    );
 }
 
 #[test]
@@ -256,13 +263,15 @@ fn sigterm_during_each_start_stage_stops_cleanly() {
         ]);
         node.wait_stage(stage, READY);
         let sup = node.child.as_ref().unwrap().id();
+        let before = descendants_of(sup);
+        assert!(!before.is_empty(), "{daemon}: no child to stop");
         let (status, took) = node.stop();
         assert!(status.success(), "{daemon}: {status}; log:\n{}", node.log());
         assert!(
             took < Duration::from_secs(8),
             "{daemon}: stop took {took:?}"
         );
-        assert!(children_of(sup).is_empty());
+        assert_all_gone(&before, daemon);
         for (name, pid) in node.daemon_pids() {
             assert!(!exists(pid), "{daemon}: {name} pid {pid} left behind");
         }

@@ -138,6 +138,56 @@ pub fn children_of(ppid: u32) -> Vec<i32> {
     v
 }
 
+/// `pid`'s children, their children and so on, read now. Taken while the supervisor runs: once
+/// it is gone its leftovers are reparented and no longer look like its descendants.
+pub fn descendants_of(pid: u32) -> Vec<i32> {
+    let mut all = Vec::new();
+    let mut next = vec![pid];
+    while let Some(p) = next.pop() {
+        for c in children_of(p) {
+            all.push(c);
+            next.push(c as u32);
+        }
+    }
+    all
+}
+
+/// Every process in `pids` (recorded before a stop) is gone, with its command line if not.
+pub fn assert_all_gone(pids: &[i32], what: &str) {
+    for &p in pids {
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .unwrap_or_default();
+        assert!(!exists(p), "{what}: pid {p} ({cmd}) left behind");
+    }
+}
+
+/// Watches `pids` from a thread, polling `/proc` every millisecond, and returns them in the
+/// order they disappeared (exited and were reaped), with when; those still there after
+/// `deadline` are left out. The real exit order of a stop, seen from outside.
+pub fn exit_order(
+    pids: Vec<(String, i32)>,
+    deadline: Duration,
+) -> std::thread::JoinHandle<Vec<(String, Instant)>> {
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let mut left = pids;
+        let mut gone = Vec::new();
+        while !left.is_empty() && t0.elapsed() < deadline {
+            let now = Instant::now();
+            left.retain(|(name, pid)| {
+                let there = exists(*pid);
+                if !there {
+                    gone.push((name.clone(), now));
+                }
+                there
+            });
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        gone
+    })
+}
+
 pub fn kill(sig: &str, pid: i32) {
     assert!(Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])

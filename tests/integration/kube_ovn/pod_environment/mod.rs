@@ -35,7 +35,25 @@ fn a_node_with_kube_ovns_own_environment() {
     let mut node = pod.start();
     pod.wait_ready(&mut node);
     assert_only_the_linkless_bridge_deleted(&pod);
+    assert_encap_ip_left_to_kube_ovn_cni(&pod);
     pod.stop(&mut node);
+}
+
+/// kube-ovn-cni's tunnel address survives our restart: the one transaction never writes
+/// `ovn-encap-ip` on a real node, and the chassis keeps registering with it.
+fn assert_encap_ip_left_to_kube_ovn_cni(pod: &Pod) {
+    assert_eq!(
+        pod.external_id("ovn-encap-ip"),
+        format!("\"{CNI_ENCAP_IP}\"")
+    );
+    let t0 = Instant::now();
+    while pod.sbctl(&["--columns=ip", "--bare", "list", "Encap"]).1 != CNI_ENCAP_IP {
+        assert!(
+            t0.elapsed() < READY,
+            "the chassis' Encap lost kube-ovn-cni's address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The Open_vSwitch columns kube-ovn-pinger labels its metrics with, as ovs-ctl sets them.
@@ -94,13 +112,17 @@ fn assert_keys_from_kube_ovns_variables(pod: &Pod) {
     );
 }
 
+/// The node's tunnel address as kube-ovn-cni would write it: not the sandbox's 127.0.0.1, so a
+/// supervisor that wrote its own on a real node is seen.
+const CNI_ENCAP_IP: &str = "127.0.0.17";
+
 /// kube-ovn-cni sets the tunnel address; ovn-controller then registers its chassis.
 fn assert_chassis_named_after_node_name(pod: &Pod) {
     pod.vsctl(&[
         "set",
         "Open_vSwitch",
         ".",
-        "external_ids:ovn-encap-ip=127.0.0.1",
+        &format!("external_ids:ovn-encap-ip={CNI_ENCAP_IP}"),
     ]);
     let t0 = Instant::now();
     while pod

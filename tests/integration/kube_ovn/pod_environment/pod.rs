@@ -152,9 +152,23 @@ impl Pod {
         }
     }
 
+    /// SIGTERM, then the exit within the stop budget (25 s) and a little: a stop that hangs
+    /// fails the test instead of hanging it.
     pub(super) fn stop(&self, node: &mut Proc) {
         kill("TERM", node.0.id() as i32);
-        assert!(node.0.wait().unwrap().success());
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(st) = node.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no exit 30 s after SIGTERM: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}: {}", self.log());
     }
 
     pub(super) fn log(&self) -> String {
