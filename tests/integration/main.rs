@@ -15,6 +15,7 @@ mod adversarial_start;
 mod busy;
 mod confdb_versions;
 mod config_errors;
+mod deadlines;
 mod faults;
 mod firewall_netns;
 mod hostprep;
