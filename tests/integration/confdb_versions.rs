@@ -145,3 +145,73 @@ fn a_conf_db_of_a_newer_schema_is_refused_not_converted_down() {
     assert!(node.daemon_pids().iter().all(|(_, pid)| !exists(*pid)));
     assert!(!node.path().join("run/openvswitch/db.sock").exists());
 }
+
+/// The installed schema one version back, without a column the installed one has: a conf.db
+/// of it needs converting on every host, whatever OVS is installed (the 8.3.1 fixture is the
+/// installed schema itself on Debian 12, so the test above does not convert there).
+fn older_schema(dir: &Path) -> (String, String) {
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(INSTALLED).unwrap()).unwrap();
+    let installed = version(s["version"].as_str().unwrap());
+    let v = match installed[..] {
+        [major, minor, patch] if patch > 0 => format!("{major}.{minor}.{}", patch - 1),
+        [major, minor, _] if minor > 0 => format!("{major}.{}.0", minor - 1),
+        _ => panic!("no older version below {installed:?}"),
+    };
+    s["version"] = v.clone().into();
+    // A checksum of its own (ovsdb-tool does not verify it): the backup is named after it.
+    s["cksum"] = "3141592653 27182".into();
+    let columns = s["tables"]["Open_vSwitch"]["columns"]
+        .as_object_mut()
+        .unwrap();
+    assert!(
+        columns.remove("dpdk_version").is_some(),
+        "dpdk_version in {INSTALLED}"
+    );
+    let path = dir.join(format!("vswitch-{v}.ovsschema"));
+    std::fs::write(&path, s.to_string()).unwrap();
+    (path.display().to_string(), v)
+}
+
+#[test]
+fn a_conf_db_of_an_older_schema_is_backed_up_then_converted_on_every_host() {
+    let mut node = Node::new();
+    let schemas = tempfile::tempdir().unwrap();
+    let (schema, older) = older_schema(schemas.path());
+    let system_id = "6b0e2a4d-1111-4000-8000-00000000c0de";
+    seed_conf_db(node.path(), &schema, system_id);
+    let db = node.path().join("etc/openvswitch/conf.db");
+    let before = std::fs::read(&db).unwrap();
+    let cksum = ovsdb_tool(&["db-cksum", &db.to_string_lossy()]);
+    let installed = ovsdb_tool(&["schema-version", INSTALLED]);
+
+    node.start(&[]);
+    node.wait_ready(READY);
+    assert_seeded_rows(&node, system_id);
+    assert_eq!(
+        ovsdb_tool(&["db-version", &db.to_string_lossy()]),
+        installed
+    );
+    // The column the old schema lacked is there now: the database was really converted.
+    node.vsctl(&["get", "Open_vSwitch", ".", "dpdk_version"]);
+    // ovs-ctl's name: conf.db.backupVERSION-CKSUM.
+    assert_eq!(cksum, "3141592653 27182");
+    let prefix = format!("conf.db.backup{older}-3141592653");
+    let backups: Vec<_> = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy() == prefix)
+        .collect();
+    assert_eq!(backups.len(), 1, "no {prefix}:\n{}", node.log());
+    let backup = backups[0].path();
+    assert_eq!(
+        std::fs::read(&backup).unwrap_or_else(|e| panic!(
+            "{}: {e}\n{}",
+            backup.display(),
+            node.log()
+        )),
+        before,
+        "the backup is the database as it was before the conversion"
+    );
+    assert!(node.stop().0.success());
+}
