@@ -56,6 +56,56 @@ fn each_bad_value_exits_2_naming_it_and_creates_nothing() {
     }
 }
 
+/// A real node's layout (no sandbox), every directory and path it would create pointed into a
+/// temp dir: a bad value exits 2 and none of them exists afterwards, not only the sandbox.
+#[test]
+fn a_bad_value_on_a_real_node_creates_none_of_its_directories() {
+    let parent = tempfile::tempdir().unwrap();
+    let node = parent.path().join("node");
+    let mut paths: Vec<(&str, std::path::PathBuf)> = harness::host_dirs(&node);
+    paths.push((
+        "OVS_OVN_SUPERVISOR_RUNDIR_LINK",
+        node.join("usr/local/var/run/openvswitch"),
+    ));
+    paths.push((
+        "OVS_OVN_SUPERVISOR_READY_FILE",
+        node.join("ready/ovs-ovn-ready"),
+    ));
+    paths.push(("OVS_OVN_SUPERVISOR_TLS_DIR", node.join("tls")));
+    for (var, value) in [
+        ("TUNNEL_TYPE", "gre0"),
+        ("OVN_REMOTE_PROBE_INTERVAL", "soon"),
+        ("OVS_OVN_SUPERVISOR_STAGE_DEADLINE_MS", "-1"),
+    ] {
+        let out = Command::new(harness::BIN)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(paths.iter().map(|(k, v)| (*k, v)))
+            .env("OVN_DB_IPS", "127.0.0.1")
+            .env("NODE_NAME", "node-c")
+            .env(var, value)
+            .arg("run")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        for (name, path) in &paths {
+            assert!(
+                !path.exists(),
+                "{var}={value} created {name} {}",
+                path.display()
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(parent.path()).unwrap().count(),
+            0,
+            "{var}={value} created something under {}",
+            parent.path().display()
+        );
+    }
+}
+
 #[test]
 fn unknown_flag_and_missing_southbound_are_usage_errors() {
     let out = Command::new(harness::BIN)
