@@ -165,14 +165,34 @@ fn mute_control_socket(node: &Node) -> std::os::unix::net::UnixListener {
     std::os::unix::net::UnixListener::bind(run.join("ovs-ovn-supervisor.sock")).unwrap()
 }
 
+/// The first connection to `l`, or a panic after `within`.
+fn accept_within(
+    l: &std::os::unix::net::UnixListener,
+    within: Duration,
+) -> std::os::unix::net::UnixStream {
+    l.set_nonblocking(true).unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        match l.accept() {
+            Ok((c, _)) => return c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(t0.elapsed() < within, "nobody connected within {within:?}");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 #[test]
 fn sigterm_in_the_first_milliseconds_is_a_clean_stop() {
     for round in 0..3 {
         let mut node = Node::new();
         let mute = mute_control_socket(&node);
         node.start(&[]);
-        // The supervisor is inside its host checks, asking the mute socket.
-        let (_conn, _) = mute.accept().unwrap();
+        // The supervisor is inside its host checks, asking the mute socket (a supervisor that
+        // never asks fails the test instead of hanging it).
+        let _conn = accept_within(&mute, Duration::from_secs(20));
         node.signal("TERM");
         let (status, took) = node.wait_exit(Duration::from_secs(20));
         assert_eq!(
