@@ -283,19 +283,37 @@ fn sighup_reopens_logs_instead_of_killing_daemons() {
     let mut node = Node::new();
     node.start(&[]);
     node.wait_ready(READY);
-    let log = node.path().join("log/openvswitch/ovs-vswitchd.log");
-    let rotated = node.path().join("log/openvswitch/ovs-vswitchd.log.1");
-    std::fs::rename(&log, &rotated).unwrap();
+    let mut pids = node.daemon_pids();
+    pids.sort();
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    // logrotate's `create` mode: every daemon's log moved away; each must open a new one.
+    let logs = [
+        "log/openvswitch/ovs-vswitchd.log",
+        "log/openvswitch/ovsdb-server.log",
+        "log/ovn/ovn-controller.log",
+        "log/ovn/ovsdb-server-sb.log",
+    ];
+    for l in logs {
+        let log = node.path().join(l);
+        std::fs::rename(&log, log.with_extension("log.1")).unwrap();
+    }
     node.signal("HUP");
     let t0 = std::time::Instant::now();
-    while !log.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "log not reopened:\n{}",
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    for l in logs {
+        let log = node.path().join(l);
+        while !log.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{l} not reopened:\n{}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+    let mut after = node.daemon_pids();
+    after.sort();
+    assert_eq!(after, pids, "SIGHUP restarted or killed a daemon");
+    assert!(pids.iter().all(|(_, p)| exists(*p)));
     let (code, line) = node.probe("readiness");
     assert_eq!(code, 0, "{line}");
     assert!(node.stop().0.success());
