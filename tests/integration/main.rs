@@ -27,5 +27,6 @@ mod probes;
 mod reaper;
 mod run_sandbox;
 mod takeover;
+mod takeover_restore;
 mod tls_reload;
 mod upgrade;
