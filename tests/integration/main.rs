@@ -24,6 +24,7 @@ mod manifest;
 mod migrate;
 mod ovsdb_real;
 mod probes;
+mod readiness;
 mod reaper;
 mod run_sandbox;
 mod takeover;
