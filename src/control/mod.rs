@@ -14,12 +14,15 @@
 //! block the supervisor, and running out of file descriptors makes it back off, not spin.
 //! The server does no work while nobody asks. The client side is [`crate::control::client`].
 //!
-//! `handover` (a newer instance, `params[1].pid` its pid) is answered once our daemons have
-//! stopped; at once with an error while we stop for good, or with `handed_over: false` when
-//! we handed the node over already and run nothing.
+//! `handover` (a newer instance, `params[1].pid` its pid) is served only to a peer that
+//! [`peer::admit`]s (our uid, naming its own pid, our program); anyone else gets an error and
+//! nothing stops. It is answered once our daemons have stopped; at once with an error while
+//! we stop for good, and with an error while handed over already (a pending handover is never
+//! replaced or extended by another request).
 
 pub mod client;
 pub mod conns;
+pub mod peer;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -55,9 +58,8 @@ pub enum ControlError {
 /// answers on `reply` once its daemons have stopped, with where it saved br-int's flows.
 pub struct HandoverRequest {
     pub reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
-    /// The asking instance's pid (`params[1].pid`), if we could see it when it asked, so we
-    /// can tell if it dies.
-    pub successor: Option<i32>,
+    /// The asking instance, admitted by [`peer::admit`]: we watch it until it runs the node.
+    pub successor: peer::Successor,
 }
 
 /// Longest a handover may take before the asking instance gives up.
@@ -156,7 +158,8 @@ async fn handle(
                 let s = snap.borrow();
                 s.stopping && s.handover.is_none()
             };
-            match hand_over(stopping_for_good, &params, &handover).await {
+            let peer = peer_of(&stream);
+            match hand_over(stopping_for_good, peer, &params, &handover).await {
                 Ok(v) => codec::encode_response(&id, &v),
                 Err(e) => codec::encode_error(&id, &json!(e)),
             }
@@ -173,24 +176,37 @@ async fn handle(
     let _ = tokio::time::timeout(READ_DEADLINE, stream.write_all(&reply)).await;
 }
 
-/// Asks the supervisor loop to hand the node over to the sender of `params` and waits for
-/// its answer; at once when our daemons are being stopped for good anyway.
+/// The peer's credentials as the kernel recorded them at connect (`SO_PEERCRED`).
+fn peer_of(stream: &UnixStream) -> Result<peer::Peer, String> {
+    let cred = stream
+        .peer_cred()
+        .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+    Ok(peer::Peer {
+        pid: cred.pid().unwrap_or(0),
+        uid: cred.uid(),
+    })
+}
+
+/// Asks the supervisor loop to hand the node over to the peer and waits for its answer; at
+/// once when the peer may not ask ([`peer::admit`]) or our daemons are being stopped for good
+/// anyway.
 async fn hand_over(
     stopping_for_good: bool,
+    peer: Result<peer::Peer, String>,
     params: &Value,
     handover: &tokio::sync::mpsc::Sender<HandoverRequest>,
 ) -> Result<Value, String> {
+    let admitted = peer.and_then(|p| {
+        peer::admit(p, params, Path::new("/proc")).map_err(|e| {
+            tracing::warn!(peer = ?p, "handover refused: {e}");
+            e.to_string()
+        })
+    });
+    let successor = admitted.map_err(|e| format!("handover refused: {e}"))?;
     if stopping_for_good {
         return Err("stopping: nothing to hand over".into());
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let successor = params
-        .get(1)
-        .and_then(|p| p.get("pid"))
-        .and_then(Value::as_i64)
-        .and_then(|p| i32::try_from(p).ok())
-        // Judged dead later only if we can see it now (another pid namespace: never).
-        .filter(|p| crate::process::procfs::alive(Path::new("/proc"), *p).is_some());
     handover
         .try_send(HandoverRequest {
             reply: tx,

@@ -46,6 +46,31 @@ pub fn alive(proc_root: &Path, pid: i32) -> Option<bool> {
     stat(proc_root, pid).map(|s| !matches!(s.state, 'Z' | 'X'))
 }
 
+/// Who a process is beyond its pid: a pid and its start time name one process for its whole
+/// life (a reused pid has another start time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// Field 4.
+    pub ppid: i32,
+    /// Clock ticks after boot (field 22).
+    pub start: u64,
+    /// Neither a zombie nor dead (field 3).
+    pub live: bool,
+}
+
+/// `pid`'s [`Identity`] under `proc_root`; `None` when it is not there at all.
+pub fn identity(proc_root: &Path, pid: i32) -> Option<Identity> {
+    let line = std::fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?;
+    let (_, rest) = line.rsplit_once(')')?;
+    // Fields after the comm start at field 3 (state).
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(Identity {
+        live: !matches!(f.first()?.chars().next()?, 'Z' | 'X'),
+        ppid: f.get(1)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
+    })
+}
+
 /// CPU time used so far by `pid`'s main thread (the thread whose id is the pid): the thread
 /// that runs an OVS/OVN daemon's main loop and answers its control socket, so its time tells a
 /// daemon busy computing from one blocked, whatever its other threads (handlers,
@@ -94,6 +119,28 @@ mod tests {
         assert_eq!(alive(dir.path(), 10), Some(true));
         assert_eq!(alive(dir.path(), 11), Some(false));
         assert_eq!(alive(dir.path(), 12), None);
+    }
+
+    #[test]
+    fn identity_is_the_parent_and_the_start_time() {
+        let dir = tempfile::tempdir().unwrap();
+        // Start time 5 (field 22), parent 1.
+        fake(dir.path(), "30/stat", &line(30, "a) b (c", 'S', 0, 0, 0));
+        fake(dir.path(), "31/stat", &line(31, "x", 'Z', 0, 0, 0));
+        fake(dir.path(), "32/stat", "32 (x) S 1 2");
+        let want = |live| {
+            Some(Identity {
+                ppid: 1,
+                start: 5,
+                live,
+            })
+        };
+        assert_eq!(identity(dir.path(), 30), want(true));
+        assert_eq!(identity(dir.path(), 31), want(false));
+        assert_eq!(identity(dir.path(), 32), None);
+        assert_eq!(identity(dir.path(), 33), None);
+        let me = identity(Path::new("/proc"), std::process::id() as i32).unwrap();
+        assert!(me.live && me.start > 0);
     }
 
     #[test]

@@ -172,7 +172,7 @@ pub fn unix_ms() -> u64 {
 /// Published in `status` while handed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandedOver {
-    /// The successor's pid as it told us, if we can see it.
+    /// The successor's pid: the peer that asked, as the kernel named it.
     pub successor: Option<i32>,
     /// The successor answers at the socket path as started.
     pub confirmed: bool,

@@ -67,7 +67,7 @@ fn handed_over(snap: &Snapshot, now_ms: u64) -> Option<Verdict> {
         ok(format!("handed the node over to {to}, which runs it; idle"))
     } else {
         fail(format!(
-            "handed the node over to {to}, which has not confirmed: no daemon runs; taking it back in {} ms at most",
+            "handed the node over to {to}, which has not confirmed: no daemon runs; taking it back in {} ms unless the instance lock is held",
             h.take_back_at_ms.saturating_sub(now_ms)
         ))
     })

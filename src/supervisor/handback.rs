@@ -1,55 +1,27 @@
 //! The end of a run and the handed-over state of [`super::Supervisor`]:
-//! stop every daemon and say so in `status`; after a handover, watch the successor and take
-//! the node back when nobody completes it (the decision is [`crate::takeover::handback::decide`]).
+//! stop every daemon and say so in `status`; after a handover, watch the successor — before
+//! and after it confirms — and take the node back when nobody runs it (the decision is
+//! [`crate::takeover::handback::decide`], the facts come from `successor.rs`).
 //!
 //! Invariants: once stopped, no daemon is listed with a pid or as running; while handed over
 //! and unconfirmed, liveness fails (no daemon runs on the node) — once confirmed it passes
 //! again, so Kubernetes does not restart the old pod into taking the node back from the new
-//! one; a `handover` request in this state is answered at once with "nothing to hand over"
-//! and its sender becomes the successor we watch.
+//! one; a `handover` request in this state is refused: the successor we watch and its
+//! deadline never change (before, each request re-armed the deadline, so a request every few
+//! seconds kept the node down for good). The node is taken back holding the instance lock,
+//! never beside a holder of it.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use serde_json::json;
-use tokio::task::JoinHandle;
 
 use super::signals::SigEvent;
 use super::Supervisor;
-use crate::control;
+use crate::control::peer::Successor;
 use crate::daemon::state::Event;
 use crate::status::{self, HandedOver};
-use crate::takeover::handback::{self, Action, AtPath};
+use crate::takeover::handback::{self, Action, Phase};
 
-/// How often the successor is looked for until it confirms.
+/// How often the successor is looked at, until we are terminated.
 const WATCH_EVERY: Duration = Duration::from_millis(200);
-
-/// Who answers at `sock`, asked off the runtime thread (the ask blocks up to 500 ms). Our
-/// listener owns the path while the file there is the one it bound.
-async fn at_path(sock: PathBuf, ours: control::Bound) -> AtPath {
-    if ours.is_at(&sock) {
-        return AtPath::Ours;
-    }
-    let asked = tokio::task::spawn_blocking(move || {
-        // Connecting tells "nobody" (no file, refused) from an instance that is there.
-        std::os::unix::net::UnixStream::connect(&sock).ok()?;
-        Some(control::ask(&sock, "status", Duration::from_millis(500)))
-    })
-    .await;
-    match asked {
-        Ok(Some(Ok(status))) => AtPath::Other {
-            started: status["started"] == true,
-        },
-        // There, but too busy to answer: not a started node we could trust.
-        Ok(Some(Err(_))) => AtPath::Other { started: false },
-        _ => AtPath::Nobody,
-    }
-}
-
-/// The successor we watch (its pid if it was visible when it asked) and until when.
-fn watch(successor: Option<i32>, confirm: Duration) -> (Option<i32>, Instant) {
-    (successor, Instant::now() + confirm)
-}
 
 impl Supervisor {
     /// Stops every daemon in order and marks each stopped; true when all stopped cleanly.
@@ -77,55 +49,59 @@ impl Supervisor {
         }
     }
 
-    fn publish_handover(&self, successor: Option<i32>, deadline: Instant, confirmed: bool) {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis() as u64;
+    fn publish_handover(&self, successor: Successor, phase: Phase) {
+        let (confirmed, left) = match phase {
+            Phase::Waiting { deadline } => {
+                (false, deadline.saturating_duration_since(Instant::now()))
+            }
+            Phase::Confirmed => (true, Duration::ZERO),
+        };
         self.snap.send_modify(|s| {
             s.handover = Some(HandedOver {
-                successor,
+                successor: Some(successor.pid),
                 confirmed,
-                take_back_at_ms: status::unix_ms() + left,
+                take_back_at_ms: status::unix_ms() + left.as_millis() as u64,
             })
         });
     }
 
     /// Idles after a handover until a stop signal (`Some`), or takes the node back (`None`,
-    /// ready for another start). `server` is replaced when the socket path must be bound again.
-    pub(super) async fn after_handover(
-        &mut self,
-        successor: Option<i32>,
-        server: &mut JoinHandle<()>,
-        ours: &mut control::Bound,
-    ) -> Option<&'static str> {
-        let sock = self.cfg.layout.control_sock();
-        let (mut successor, mut deadline) = watch(successor, self.cfg.handover_confirm);
-        let mut confirmed = false;
+    /// holding the instance lock again, ready for another start).
+    pub(super) async fn after_handover(&mut self, successor: Successor) -> Option<&'static str> {
+        let deadline = Instant::now() + self.cfg.handover_confirm;
+        let mut phase = Phase::Waiting { deadline };
         self.set_stage("handed-over");
         self.mark_all(true);
         loop {
-            self.publish_handover(successor, deadline, confirmed);
-            if !confirmed {
-                let at = at_path(sock.clone(), *ours).await;
-                let alive = successor
-                    .map(|p| crate::process::procfs::alive(Path::new("/proc"), p) == Some(true));
-                match handback::decide(at, alive, deadline, Instant::now()) {
-                    Action::Wait => {}
-                    Action::Confirmed => {
-                        tracing::info!(
-                            ?successor,
-                            "the successor runs the node; idle until terminated"
-                        );
-                        confirmed = true;
-                        continue;
-                    }
-                    Action::TakeBack { reason, rebind } => {
-                        tracing::warn!(?successor, "{reason}: taking the node back");
-                        if rebind {
-                            self.rebind(server, ours);
+            self.publish_handover(successor, phase);
+            let (seen, free) = self.look(successor, phase).await;
+            match handback::decide(phase, &seen, successor.pid, Instant::now()) {
+                Action::Wait => drop(free),
+                Action::Confirmed => {
+                    tracing::info!(
+                        successor = successor.pid,
+                        "the successor runs the node; idle until terminated, watching it"
+                    );
+                    phase = Phase::Confirmed;
+                    continue;
+                }
+                Action::TakeBack(reason) => {
+                    let lock = match free {
+                        Some(mut l) => l.mark().map(|()| l),
+                        None => crate::host::instance::try_acquire(&self.cfg.layout.ovs_rundir),
+                    };
+                    match lock {
+                        Ok(l) => {
+                            tracing::warn!(
+                                successor = successor.pid,
+                                "{reason}: taking the node back"
+                            );
+                            self.lock = Some(l);
+                            self.take_back();
+                            return None;
                         }
-                        self.reset_for_takeback();
-                        return None;
+                        // Taken meanwhile: look again.
+                        Err(e) => tracing::warn!("{reason}, but {e}; watching"),
                     }
                 }
             }
@@ -134,29 +110,29 @@ impl Supervisor {
                     return Some(sig);
                 },
                 Some(req) = self.handover_rx.recv() => {
-                    let _ = req.reply.send(Ok(json!({
-                        "handed_over": false,
-                        "reason": "this instance handed the node over already and runs no daemon",
-                    })));
-                    (successor, deadline) = watch(req.successor, self.cfg.handover_confirm);
-                    tracing::info!(?successor, "asked again: nothing to hand over; watching the new successor");
+                    tracing::warn!(asker = req.successor.pid, successor = successor.pid, "handover refused: handed over already");
+                    let _ = req.reply.send(Err(format!(
+                        "handover refused: this instance handed the node over to pid {} already and runs no daemon",
+                        successor.pid
+                    )));
                 }
-                _ = tokio::time::sleep(WATCH_EVERY), if !confirmed => {}
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
             }
         }
     }
 
-    /// Binds the control socket path again: the successor that had it is gone.
-    fn rebind(&self, server: &mut JoinHandle<()>, ours: &mut control::Bound) {
-        let sock = self.cfg.layout.control_sock();
-        match control::serve(&sock, self.snap.subscribe(), self.handover_tx.clone()) {
-            Ok((s, bound)) => {
-                server.abort();
-                *server = s;
-                *ours = bound;
+    /// Back to a node of our own: the control socket path bound again unless it is still
+    /// ours, then the state before the first start.
+    fn take_back(&mut self) {
+        let ours = self
+            .control_bound()
+            .is_some_and(|b| b.is_at(&self.cfg.layout.control_sock()));
+        if !ours {
+            if let Err(e) = self.bind_control() {
+                tracing::error!("{e}; probes cannot reach this instance");
             }
-            Err(e) => tracing::error!("{e}; probes cannot reach this instance"),
         }
+        self.reset_for_takeback();
     }
 
     /// Back to the state before the first start: a normal start from our own configuration,
@@ -182,26 +158,5 @@ impl Supervisor {
             s.handover = None;
             s.daemons.clear();
         });
-    }
-
-    /// Before taking the node back, the instance lock again (a dead successor's lock went with
-    /// it). Held by someone else, a successor is alive after all: idle until terminated rather
-    /// than run a second node on the run dir. `Err` carries the stop signal then.
-    pub(super) async fn retake_lock(&mut self) -> Result<(), &'static str> {
-        match crate::host::instance::try_acquire(&self.cfg.layout.ovs_rundir) {
-            Ok(l) => {
-                self.lock = Some(l);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!("cannot take the node back: {e}; idle until terminated");
-                self.set_stage("handed-over");
-                loop {
-                    if let SigEvent::Stop(sig) = self.signals.next().await {
-                        return Err(sig);
-                    }
-                }
-            }
-        }
     }
 }

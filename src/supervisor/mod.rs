@@ -30,11 +30,13 @@ mod health;
 mod marker;
 pub mod prepare;
 mod restore_wait;
+mod runfiles;
 pub mod signals;
 mod slots;
 mod stage;
 mod start;
 mod stop;
+mod successor;
 mod supervise;
 
 pub use slots::SpawnError;
@@ -92,7 +94,7 @@ enum Interrupt {
     HandOver(
         tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
         Option<crate::dataplane::flows::SavedFlows>,
-        Option<i32>,
+        control::peer::Successor,
     ),
 }
 
@@ -122,6 +124,8 @@ pub struct Supervisor {
     skew: crate::status::skew::SkewWatch,
     /// One supervisor per run dir; released only when we hand the node over.
     lock: Option<crate::host::instance::InstanceLock>,
+    /// The control socket we serve (`runfiles.rs`).
+    control: Option<runfiles::Server>,
 }
 
 impl Supervisor {
@@ -168,6 +172,7 @@ impl Supervisor {
             started: Instant::now(),
             skew: Default::default(),
             lock: None,
+            control: None,
         })
     }
 
@@ -200,16 +205,11 @@ impl Supervisor {
     pub async fn run(mut self) -> Result<(), RunError> {
         // The directories exist and were checked (`fsguard::prepare_layout`) before the lock.
         // Up before the first stage, so startup and liveness probes answer during the start.
-        let (mut server, mut bound) = control::serve(
-            &self.cfg.layout.control_sock(),
-            self.snap.subscribe(),
-            self.handover_tx.clone(),
-        )?;
+        self.bind_control()?;
         let (outcome, stop) = loop {
             let outcome = self.start_and_supervise().await;
             let stop = self.stop_everything().await;
             let Interrupt::HandOver(reply, saved, successor) = outcome else {
-                control::remove_if_ours(&self.cfg.layout.control_sock(), bound);
                 break (outcome, stop);
             };
             // The new instance owns the socket path from now on: leave it alone, and let it
@@ -222,21 +222,17 @@ impl Supervisor {
             ));
             tracing::info!(
                 clean = stop,
+                successor = successor.pid,
                 "handed the node over; watching for the successor to confirm"
             );
-            let taken_back = match self
-                .after_handover(successor, &mut server, &mut bound)
-                .await
-            {
-                Some(sig) => Err(sig),
-                // Took the node back: start it again, holding the lock again.
-                None => self.retake_lock().await,
-            };
-            if let Err(sig) = taken_back {
+            // `None`: took the node back, holding the lock again: start it again.
+            if let Some(sig) = self.after_handover(successor).await {
                 break (Interrupt::Stop(sig), stop);
             }
         };
-        server.abort();
+        // Removed only while it is still the file we bound (after a handover it is the
+        // successor's).
+        self.close_control();
         match outcome {
             Interrupt::Stop(sig) => {
                 tracing::info!(signal = sig, clean = stop, "stopped");

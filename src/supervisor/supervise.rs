@@ -61,6 +61,7 @@ impl Supervisor {
             let next = self.slots.values().filter_map(|s| s.restart_at).min();
             let after = tokio::select! {
                 _ = tick.tick(), if !in_flight => {
+                    self.keep_run_files();
                     self.rewrite_deleted_db().await;
                     in_flight = true;
                     self.spawn_check(checked_tx.clone());

@@ -83,6 +83,13 @@ pub fn hand_over(
     lock: Option<InstanceLock>,
 ) -> Result<(Predecessor, InstanceLock), TakeoverError> {
     tracing::info!(pid, "taking the node over from the running instance");
+    // The old instance reads our /proc/PID/exe to admit us (`control::peer`). Kernels that
+    // make the exec of a file capability non-dumpable (not 6.1 or 6.18, checked) hide it
+    // from processes of our uid. Dumpable opens nothing to a process without our
+    // capabilities (the kernel also requires them), and one of our uid can kill us anyway.
+    if let Err(e) = nix::sys::prctl::set_dumpable(true) {
+        tracing::warn!("cannot mark this process dumpable: {e}; the old instance may judge it by its name alone");
+    }
     let rundir = &cfg.layout.ovs_rundir;
     let answer = control::ask_with(
         &cfg.layout.control_sock(),
@@ -108,7 +115,8 @@ pub fn hand_over(
             })
         }
     };
-    // An instance that handed the node over earlier and runs nothing says so at once.
+    // An instance of an older release that handed the node over earlier and runs nothing
+    // says so at once (this release refuses instead).
     let predecessor = if answer["handed_over"] == false {
         tracing::info!(
             pid,

@@ -11,6 +11,7 @@ mod harness;
 
 mod adversarial_ctl;
 mod adversarial_fs;
+mod adversarial_handover;
 mod adversarial_start;
 mod busy;
 mod confdb_versions;

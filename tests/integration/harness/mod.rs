@@ -12,9 +12,11 @@
 //! [`processes`] (pidfiles and `/proc`), [`southbound`] (a central Southbound and the `*ctl`
 //! clients), [`host`] (`preflight`, real-node directories and probes), [`netns`], [`sampler`]
 //! (switch-over sampling), [`wrapper`] (`DEBUG_WRAPPER` holds), [`own_process`] (a test body
-//! in a process of its own).
+//! in a process of its own), [`impostor`] (a process named as ours that asks for a handover and
+//! fakes a successor).
 
 mod host;
+mod impostor;
 mod netns;
 mod node;
 mod own_process;
@@ -25,6 +27,7 @@ mod wait;
 mod wrapper;
 
 pub use host::*;
+pub use impostor::*;
 pub use netns::*;
 pub use node::*;
 pub use own_process::*;
