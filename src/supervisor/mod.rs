@@ -33,6 +33,7 @@ mod restore_wait;
 pub mod signals;
 mod slots;
 mod stage;
+mod stale_sb;
 mod start;
 mod stop;
 mod supervise;
@@ -120,6 +121,8 @@ pub struct Supervisor {
     started: Instant,
     /// ovn-controller's version skew with ovn-northd, from its log.
     skew: crate::status::skew::SkewWatch,
+    /// ovn-controller refusing a rebuilt Southbound (from its log and our health checks).
+    stale_sb: crate::status::stale_sb::StaleWatch,
     /// One supervisor per run dir; released only when we hand the node over.
     lock: Option<crate::host::instance::InstanceLock>,
 }
@@ -167,6 +170,7 @@ impl Supervisor {
             signals: signals::Signals::new().map_err(RunError::Signals)?,
             started: Instant::now(),
             skew: Default::default(),
+            stale_sb: Default::default(),
             lock: None,
         })
     }
@@ -181,7 +185,11 @@ impl Supervisor {
     fn snapshot_for_check(&self) -> Snapshot {
         let max_age = crate::status::skew::max_age(self.cfg.health_interval).as_millis() as u64;
         let skew = self.skew.current(status::unix_ms(), max_age);
-        self.snap.send_modify(|s| s.version_skew = skew);
+        let stale = self.stale_sb.status();
+        self.snap.send_modify(|s| {
+            s.version_skew = skew;
+            s.stale_southbound = stale;
+        });
         self.snap.borrow().clone()
     }
 
