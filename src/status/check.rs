@@ -113,41 +113,55 @@ async fn cfg_current(l: &Layout, t: Duration) -> Result<(), String> {
     }
 }
 
+/// ovn-controller's Southbound connection: connected or not when it answered (`Some`), and
+/// readiness's failure.
 async fn southbound_connected(
     l: &Layout,
     spawned: Option<i32>,
     remote: &str,
     t: Duration,
-) -> Result<(), String> {
-    let ctl = ctl_of(l, Daemon::OvnController, spawned).ok_or("ovn-controller has no pid yet")?;
-    crate::daemon::wait::controller_connected(&ctl, t)
-        .await
-        .map_err(|e| format!("{e} at {remote}"))
+) -> (Option<bool>, Result<(), String>) {
+    use crate::daemon::wait::{controller_connected, Attempt};
+    let Some(ctl) = ctl_of(l, Daemon::OvnController, spawned) else {
+        return (None, Err("ovn-controller has no pid yet".into()));
+    };
+    match controller_connected(&ctl, t).await {
+        Ok(()) => (Some(true), Ok(())),
+        Err(e @ Attempt::NotConnected { .. }) => (Some(false), Err(format!("{e} at {remote}"))),
+        Err(e) => (None, Err(format!("{e} at {remote}"))),
+    }
 }
 
-async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {
+/// Readiness, and ovn-controller's Southbound connection as found on the way.
+async fn ready_check(
+    layout: &Layout,
+    snap: &Snapshot,
+    t: Duration,
+    now_ms: &impl Fn() -> u64,
+) -> (Verdict, Option<bool>) {
     let controller = snap
         .daemon(Daemon::OvnController.name())
         .and_then(|d| d.pid);
     let mgmt = layout.mgmt_sock(settings::BRIDGE);
-    let (a, b, c) = tokio::join!(
+    let (a, b, (connected, c)) = tokio::join!(
         cfg_current(layout, t),
         openflow::hello(&mgmt, t),
         southbound_connected(layout, controller, &snap.southbound, t)
     );
-    if let Err(e) = a {
-        return fail(e);
-    }
-    if let Err(e) = b {
-        return fail(format!("br-int.mgmt: {e}"));
-    }
-    if let Err(e) = c {
-        return fail(e);
-    }
-    if let Some(skew) = &snap.version_skew {
-        return fail(skew.describe());
-    }
-    ok("ready")
+    let verdict = if let Err(e) = a {
+        fail(e)
+    } else if let Err(e) = b {
+        fail(format!("br-int.mgmt: {e}"))
+    } else if let Err(e) = c {
+        // While ovn-controller refuses a stale Southbound, that is why it is not connected.
+        let stale = (snap.stale_southbound.episode.as_ref()).filter(|_| connected == Some(false));
+        fail(stale.map_or(e, |ep| ep.describe(now_ms())))
+    } else if let Some(skew) = &snap.version_skew {
+        fail(skew.describe())
+    } else {
+        ok("ready")
+    };
+    (verdict, connected)
 }
 
 /// One background health check: both verdicts, each check bounded by `t`.
@@ -157,12 +171,16 @@ pub async fn check(
     t: Duration,
     now_ms: impl Fn() -> u64,
 ) -> Health {
-    let (live, readiness) = tokio::join!(live_check(layout, snap, t), ready_check(layout, snap, t));
+    let (live, (readiness, southbound_connected)) = tokio::join!(
+        live_check(layout, snap, t),
+        ready_check(layout, snap, t, &now_ms)
+    );
     Health {
         checked_at_ms: now_ms(),
         unresponsive: live.silent,
         main_cpu_ms: live.main_cpu_ms,
         liveness: live.verdict,
         readiness,
+        southbound_connected,
     }
 }

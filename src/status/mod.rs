@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod skew;
+pub mod stale_sb;
 pub mod verdict;
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,9 @@ pub struct Snapshot {
     /// ovn-controller's version skew with ovn-northd, while its log keeps reporting one.
     #[serde(default)]
     pub version_skew: Option<crate::status::skew::VersionSkew>,
+    /// ovn-controller refusing a rebuilt or restored clustered Southbound, and our resets.
+    #[serde(default)]
+    pub stale_southbound: stale_sb::StaleSouthbound,
     /// ovs-vswitchd keeps the datapath's flows (`flow-restore-wait`) until ovn-controller's
     /// table is complete: not ready meanwhile.
     #[serde(default)]
@@ -74,6 +78,9 @@ pub struct Health {
     /// that computes from one that is blocked.
     #[serde(default)]
     pub main_cpu_ms: std::collections::BTreeMap<String, u64>,
+    /// ovn-controller's `connection-status` to the Southbound, when it answered.
+    #[serde(default)]
+    pub southbound_connected: Option<bool>,
     pub liveness: Verdict,
     pub readiness: Verdict,
 }
@@ -133,6 +140,11 @@ impl Snapshot {
                 .map(|(c, w)| format!("{c:<w$}"))
                 .collect();
             out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        if let Some(line) = self.stale_southbound.render(now_ms) {
+            out.push('\n');
+            out.push_str(&line);
             out.push('\n');
         }
         out.push_str("\nstart timeline:");

@@ -45,6 +45,7 @@ impl Supervisor {
             .map(|(d, s)| (d.name(), s.silent_for(Instant::now())))
             .collect();
         h.liveness = status::verdict::excusing_busy(h.liveness, &h.unresponsive, &busy);
+        self.on_southbound(h.southbound_connected);
         log_changes(self.snap.borrow().health.as_ref(), &h);
         super::marker::set(self.cfg.ready_file.as_deref(), h.readiness.ok);
         self.snap.send_modify(|s| s.health = Some(h));

@@ -34,6 +34,7 @@ mod runfiles;
 pub mod signals;
 mod slots;
 mod stage;
+mod stale_sb;
 mod start;
 mod stop;
 mod successor;
@@ -122,6 +123,8 @@ pub struct Supervisor {
     started: Instant,
     /// ovn-controller's version skew with ovn-northd, from its log.
     skew: crate::status::skew::SkewWatch,
+    /// ovn-controller refusing a rebuilt Southbound (from its log and our health checks).
+    stale_sb: crate::status::stale_sb::StaleWatch,
     /// One supervisor per run dir; released only when we hand the node over.
     lock: Option<crate::host::instance::InstanceLock>,
     /// The control socket we serve (`runfiles.rs`).
@@ -171,6 +174,7 @@ impl Supervisor {
             signals: signals::Signals::new().map_err(RunError::Signals)?,
             started: Instant::now(),
             skew: Default::default(),
+            stale_sb: Default::default(),
             lock: None,
             control: None,
         })
@@ -186,7 +190,11 @@ impl Supervisor {
     fn snapshot_for_check(&self) -> Snapshot {
         let max_age = crate::status::skew::max_age(self.cfg.health_interval).as_millis() as u64;
         let skew = self.skew.current(status::unix_ms(), max_age);
-        self.snap.send_modify(|s| s.version_skew = skew);
+        let stale = self.stale_sb.status();
+        self.snap.send_modify(|s| {
+            s.version_skew = skew;
+            s.stale_southbound = stale;
+        });
         self.snap.borrow().clone()
     }
 

@@ -89,8 +89,13 @@ impl Supervisor {
             let observe: Option<crate::logging::LineObserver> =
                 (d == Daemon::OvnController).then(|| {
                     self.skew.clear();
-                    let skew = self.skew.clone();
-                    Box::new(move |line: &str| skew.observe(line, status::unix_ms())) as _
+                    self.stale_sb_restarted();
+                    let (skew, stale) = (self.skew.clone(), self.stale_sb.clone());
+                    Box::new(move |line: &str| {
+                        let now = status::unix_ms();
+                        skew.observe(line, now);
+                        stale.observe(line, now);
+                    }) as _
                 });
             crate::logging::relay_observed(d.name(), e, observe);
         }

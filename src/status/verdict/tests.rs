@@ -33,6 +33,7 @@ fn snap(
             checked_at_ms: at,
             unresponsive: vec![],
             main_cpu_ms: Default::default(),
+            southbound_connected: None,
             liveness: Verdict {
                 ok: live,
                 reason: "live-reason".into(),

@@ -1,6 +1,7 @@
 //! OVSDB for nodes that are not sandboxes: a central OVN Southbound of the test's own (an
-//! `ovsdb-server` on a unix socket in the test's temp dir, killed on drop), creating an empty
-//! Southbound database, and the `ovs-vsctl`/`ovn-sbctl` clients.
+//! `ovsdb-server` on a unix socket in the test's temp dir, killed on drop; standalone or a
+//! one-member raft cluster), creating an empty Southbound database, and the
+//! `ovs-vsctl`/`ovn-sbctl` clients.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -34,9 +35,37 @@ pub fn create_sb_db(db: &Path) {
 pub fn southbound(dir: &Path) -> (Southbound, String) {
     let db = dir.join("sb.db");
     create_sb_db(&db);
+    serve_southbound(dir, &db)
+}
+
+/// A clustered Southbound in `dir`: a one-member raft cluster made by `ovsdb-tool
+/// create-cluster` (as ovn-central's are), served like [`southbound`]. Called again on the same
+/// `dir` once the guard is dropped, it recreates the cluster — a new cluster id and a log
+/// index starting over, as after ovn-central's databases were rebuilt or restored.
+pub fn clustered_southbound(dir: &Path) -> (Southbound, String) {
+    let db = dir.join("sb.db");
+    let _ = std::fs::remove_file(&db);
+    let raft = format!("unix:{}", dir.join("sb-raft.sock").display());
+    let out = Command::new("ovsdb-tool")
+        .arg("create-cluster")
+        .arg(&db)
+        .arg("/usr/share/ovn/ovn-sb.ovsschema")
+        .arg(&raft)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ovsdb-tool create-cluster: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serve_southbound(dir, &db)
+}
+
+/// `ovsdb-server` for the Southbound database `db` on `dir/sb.sock`, initialized.
+fn serve_southbound(dir: &Path, db: &Path) -> (Southbound, String) {
     let sock = dir.join("sb.sock");
     let child = Command::new("ovsdb-server")
-        .arg(&db)
+        .arg(db)
         .arg(format!("--remote=punix:{}", sock.display()))
         .arg(format!("--unixctl={}", dir.join("sb.ctl").display()))
         .stdout(Stdio::null())
