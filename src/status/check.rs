@@ -125,7 +125,8 @@ async fn southbound_connected(
         .map_err(|e| format!("{e} at {remote}"))
 }
 
-async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {
+/// The readiness verdict, and whether ovn-controller said it is connected to the Southbound.
+async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> (Verdict, bool) {
     let controller = snap
         .daemon(Daemon::OvnController.name())
         .and_then(|d| d.pid);
@@ -135,19 +136,19 @@ async fn ready_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Verdict {
         openflow::hello(&mgmt, t),
         southbound_connected(layout, controller, &snap.southbound, t)
     );
-    if let Err(e) = a {
-        return fail(e);
-    }
-    if let Err(e) = b {
-        return fail(format!("br-int.mgmt: {e}"));
-    }
-    if let Err(e) = c {
-        return fail(e);
-    }
-    if let Some(skew) = &snap.version_skew {
-        return fail(skew.describe());
-    }
-    ok("ready")
+    let connected = c.is_ok();
+    let verdict = if let Err(e) = a {
+        fail(e)
+    } else if let Err(e) = b {
+        fail(format!("br-int.mgmt: {e}"))
+    } else if let Err(e) = c {
+        fail(e)
+    } else if let Some(skew) = &snap.version_skew {
+        fail(skew.describe())
+    } else {
+        ok("ready")
+    };
+    (verdict, connected)
 }
 
 /// One background health check: both verdicts, each check bounded by `t`.
@@ -157,12 +158,14 @@ pub async fn check(
     t: Duration,
     now_ms: impl Fn() -> u64,
 ) -> Health {
-    let (live, readiness) = tokio::join!(live_check(layout, snap, t), ready_check(layout, snap, t));
+    let (live, (readiness, connected)) =
+        tokio::join!(live_check(layout, snap, t), ready_check(layout, snap, t));
     Health {
         checked_at_ms: now_ms(),
         unresponsive: live.silent,
         main_cpu_ms: live.main_cpu_ms,
         liveness: live.verdict,
         readiness,
+        southbound_connected: Some(connected),
     }
 }

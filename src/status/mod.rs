@@ -28,6 +28,14 @@ pub struct DaemonInfo {
     /// How long ago that was, filled in when `status` is answered.
     #[serde(default)]
     pub since_restart_ms: Option<u64>,
+    /// Restarts so far, by why (`signal`, `exit_code`, `hung`, `busy_limit`, `planned`).
+    #[serde(default)]
+    pub restarts_by_cause: std::collections::BTreeMap<crate::daemon::state::RestartCause, u32>,
+    /// The last exit's status, typed: its exit code, or the signal that killed it.
+    #[serde(default)]
+    pub last_exit_code: Option<i32>,
+    #[serde(default)]
+    pub last_exit_signal: Option<i32>,
 }
 
 /// The supervisor's live knowledge, published on every change.
@@ -61,6 +69,9 @@ pub struct Snapshot {
     /// Set once this instance has handed the node over.
     #[serde(default)]
     pub handover: Option<HandedOver>,
+    /// Where the HTTP endpoint listens, once it does.
+    #[serde(default)]
+    pub http_addr: Option<String>,
 }
 
 /// Verdicts of one background health check.
@@ -76,6 +87,9 @@ pub struct Health {
     pub main_cpu_ms: std::collections::BTreeMap<String, u64>,
     pub liveness: Verdict,
     pub readiness: Verdict,
+    /// ovn-controller reported `connected` to the Southbound in this check.
+    #[serde(default)]
+    pub southbound_connected: Option<bool>,
 }
 
 impl Snapshot {

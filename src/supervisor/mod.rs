@@ -192,6 +192,16 @@ impl Supervisor {
             .clamp(Duration::from_millis(500), Duration::from_secs(2))
     }
 
+    /// The HTTP endpoint, when configured: probes and metrics from the published snapshot.
+    fn serve_http(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let addr = self.cfg.http?;
+        let ep = control::http::Endpoint {
+            addr,
+            proc_root: std::path::PathBuf::from("/proc"),
+        };
+        Some(control::http::spawn(ep, self.snap.clone()))
+    }
+
     fn set_stage(&self, stage: &str) {
         self.snap.send_modify(|s| s.stage = stage.to_string());
     }
@@ -205,6 +215,7 @@ impl Supervisor {
             self.snap.subscribe(),
             self.handover_tx.clone(),
         )?;
+        let mut http = self.serve_http();
         let (outcome, stop) = loop {
             let outcome = self.start_and_supervise().await;
             let stop = self.stop_everything().await;
@@ -212,6 +223,11 @@ impl Supervisor {
                 control::remove_if_ours(&self.cfg.layout.control_sock(), bound);
                 break (outcome, stop);
             };
+            // The node's port is the successor's now (host network: one listener per node).
+            if let Some(h) = http.take() {
+                h.abort();
+                self.snap.send_modify(|s| s.http_addr = None);
+            }
             // The new instance owns the socket path from now on: leave it alone, and let it
             // take the instance lock as soon as it has our answer.
             if let Some(lock) = self.lock.take() {
@@ -235,8 +251,12 @@ impl Supervisor {
             if let Err(sig) = taken_back {
                 break (Interrupt::Stop(sig), stop);
             }
+            http = self.serve_http();
         };
         server.abort();
+        if let Some(h) = http {
+            h.abort();
+        }
         match outcome {
             Interrupt::Stop(sig) => {
                 tracing::info!(signal = sig, clean = stop, "stopped");

@@ -41,6 +41,7 @@ fn snap(
                 ok: ready,
                 reason: "ready-reason".into(),
             },
+            southbound_connected: Some(ready),
         }),
         health_max_age_ms: 10_000,
         ..Snapshot::default()
