@@ -204,3 +204,77 @@ fn a_failed_run_leaves_a_termination_message() {
     assert_eq!(node.wait_exit(READY).0.code(), Some(1));
     assert!(!missing.exists() && !missing.parent().unwrap().exists());
 }
+
+/// Every metric the shipped Grafana dashboard queries exists in a real node's `/metrics` (a
+/// renamed metric would leave a panel silently empty).
+#[test]
+fn every_metric_the_dashboard_queries_is_served() {
+    let dashboard: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/images/monitoring/ovs-ovn-supervisor-grafana.json"
+    )))
+    .unwrap();
+    let mut wanted = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(i) = rest.find("ovs_ovn_supervisor_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[i + name.len()..];
+                wanted.insert(name);
+            }
+        }
+    }
+    assert!(wanted.len() >= 10, "{wanted:?}");
+    let mut node = Node::new();
+    start(&mut node, "127.0.0.1:0");
+    let addr = http_addr(&node, READY);
+    // Two restarts first, so that the metrics only a restarted daemon has are there too: one
+    // killed by a signal (ovn-controller), one that exits with a code (ovs-vswitchd's own
+    // unixctl `exit`, which we did not ask for).
+    let controller = pid_of(&node, "ovn-controller.pid").unwrap();
+    kill("KILL", controller);
+    let switch = pid_of(&node, "ovs-vswitchd.pid").unwrap();
+    let ctl = node
+        .path()
+        .join(format!("run/openvswitch/ovs-vswitchd.{switch}.ctl"));
+    let out = std::process::Command::new("ovs-appctl")
+        .arg("-t")
+        .arg(&ctl)
+        .arg("exit")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t0 = Instant::now();
+    while !(pid_of(&node, "ovn-controller.pid").is_some_and(|p| p != controller)
+        && pid_of(&node, "ovs-vswitchd.pid").is_some_and(|p| p != switch)
+        && node.probe("readiness").0 == 0)
+    {
+        assert!(t0.elapsed() < READY, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    request(addr, "GET", "/readyz", "*/*");
+    let (_, _, body) = request(addr, "GET", "/metrics", "application/openmetrics-text");
+    let served: std::collections::BTreeSet<&str> = body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|m| !served.contains(m.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries {missing:?}; served: {served:?}"
+    );
+    assert!(node.stop().0.success());
+}
