@@ -38,67 +38,75 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// A failed `run`, logged and printed; a full filesystem under the node's directories is named
-/// (ENOSPC), whatever step ran into it.
-fn fail_run(code: u8, e: impl std::fmt::Display, dirs: &[std::path::PathBuf]) -> ExitCode {
-    let msg = match ovs_ovn_supervisor::host::diskspace::hint(dirs) {
-        Some(full) => format!("{e}; {full}"),
-        None => e.to_string(),
-    };
-    tracing::error!("{msg}");
-    fail(code, msg)
+/// Why `run` ended non-zero: the exit code and the message.
+struct Failed(u8, String);
+
+impl Failed {
+    fn new(code: u8, msg: impl std::fmt::Display) -> Failed {
+        Failed(code, msg.to_string())
+    }
+
+    /// A failed run past the configuration: a full filesystem under the node's directories is
+    /// named (ENOSPC), whatever step ran into it, and the message is logged too.
+    fn of_run(code: u8, e: impl std::fmt::Display, dirs: &[std::path::PathBuf]) -> Failed {
+        let msg = match ovs_ovn_supervisor::host::diskspace::hint(dirs) {
+            Some(full) => format!("{e}; {full}"),
+            None => e.to_string(),
+        };
+        tracing::error!("{msg}");
+        Failed(code, msg)
+    }
 }
 
-fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
+fn resolve(args: &NodeArgs) -> Result<Config, Failed> {
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    let cfg = Config::resolve(args, &host, &cwd).map_err(|e| fail(BAD_CONFIG, e))?;
-    ovs_ovn_supervisor::host::prereqs::check(&cfg).map_err(|e| fail(BAD_CONFIG, e))?;
+    let cfg = Config::resolve(args, &host, &cwd).map_err(|e| Failed::new(BAD_CONFIG, e))?;
+    ovs_ovn_supervisor::host::prereqs::check(&cfg).map_err(|e| Failed::new(BAD_CONFIG, e))?;
     if cfg.layout.sandbox.is_none() {
         fsguard::trust_owner(fsguard::KUBE_OVN_POD_UID);
     }
     Ok(cfg)
 }
 
+/// `run`: on a non-zero exit the reason is printed and left for kubelet as the container's
+/// termination message (never failing the exit itself).
 fn run(args: &NodeArgs) -> ExitCode {
-    // Before anything else: a SIGTERM from here on means a clean stop, not death by signal.
-    if let Err(e) = ovs_ovn_supervisor::supervisor::signals::hold() {
-        return fail(RUNTIME_FAILURE, format!("cannot block stop signals: {e}"));
-    }
-    let cfg = match resolve(args) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let Err(Failed(code, msg)) = run_node(args) else {
+        return ExitCode::SUCCESS;
     };
-    if let Err(e) = logging::init(cfg.log_format, &cfg.log_filter) {
-        return fail(BAD_CONFIG, e);
+    use ovs_ovn_supervisor::host::termination;
+    if let Some(path) = termination::path_from(args.termination_log.as_deref()) {
+        if let Err(e) = termination::record(&path, code, &msg) {
+            tracing::warn!("{e}");
+        }
     }
+    fail(code, msg)
+}
+
+fn run_node(args: &NodeArgs) -> Result<(), Failed> {
+    // Before anything else: a SIGTERM from here on means a clean stop, not death by signal.
+    ovs_ovn_supervisor::supervisor::signals::hold()
+        .map_err(|e| Failed::new(RUNTIME_FAILURE, format!("cannot block stop signals: {e}")))?;
+    let cfg = resolve(args)?;
+    logging::init(cfg.log_format, &cfg.log_filter).map_err(|e| Failed::new(BAD_CONFIG, e))?;
     let dirs: Vec<std::path::PathBuf> = cfg.layout.dirs().iter().map(|d| d.to_path_buf()).collect();
     // Directories an attacker could redirect are refused before anything is created.
-    if let Err(e) = fsguard::prepare_layout(&cfg.layout) {
-        return fail_run(PREFLIGHT_FAILED, e, &dirs);
-    }
+    fsguard::prepare_layout(&cfg.layout).map_err(|e| Failed::of_run(PREFLIGHT_FAILED, e, &dirs))?;
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std
     // (under deadlines), which must not race the reaper. The instance lock comes first.
-    let (predecessor, lock) = match prepare::prepare(&cfg) {
-        Ok(p) => p,
-        Err(e) => {
-            let code = match e.is_refusal() {
-                true => PREFLIGHT_FAILED,
-                false => RUNTIME_FAILURE,
-            };
-            return fail_run(code, e, &dirs);
-        }
-    };
-    let net = match netns::enter(cfg.sandbox_net) {
-        Ok(n) => n,
-        Err(e) => return fail(BAD_CONFIG, e),
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(RUNTIME_FAILURE, format!("cannot start the runtime: {e}")),
-    };
+    let (predecessor, lock) = prepare::prepare(&cfg).map_err(|e| {
+        let code = match e.is_refusal() {
+            true => PREFLIGHT_FAILED,
+            false => RUNTIME_FAILURE,
+        };
+        Failed::of_run(code, e, &dirs)
+    })?;
+    let net = netns::enter(cfg.sandbox_net).map_err(|e| Failed::new(BAD_CONFIG, e))?;
+    let rt = runtime()
+        .map_err(|e| Failed::new(RUNTIME_FAILURE, format!("cannot start the runtime: {e}")))?;
     let result = rt.block_on(async {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
         let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?.with_lock(lock);
@@ -107,12 +115,9 @@ fn run(args: &NodeArgs) -> ExitCode {
         supervisor.run().await?;
         anyhow::Ok(())
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        // Our errors carry their sources in their own message: `{e}`, not the chain, or each
-        // cause would print twice.
-        Err(e) => fail_run(RUNTIME_FAILURE, e, &dirs),
-    }
+    // Our errors carry their sources in their own message: `{e}`, not the chain, or each cause
+    // would print twice.
+    result.map_err(|e| Failed::of_run(RUNTIME_FAILURE, e, &dirs))
 }
 
 fn probe_timeout(raw: &Option<String>) -> Result<Duration, ExitCode> {
@@ -196,7 +201,7 @@ fn preflight(args: &PreflightArgs) -> ExitCode {
     };
     let cfg = match resolve(&args.node) {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(Failed(code, msg)) => return fail(code, msg),
     };
     let report = prepare::report(&cfg);
     if json {

@@ -279,6 +279,22 @@ pub struct NodeArgs {
     /// devices), netns, or dummy.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_SANDBOX_NET")]
     pub sandbox_net: Option<String>,
+    /// HTTP endpoint for httpGet probes and Prometheus (/livez /readyz /startupz /status
+    /// /metrics): ADDR:PORT ([::]:10668 on a real node), or off (the default in the sandbox).
+    #[arg(
+        long,
+        env = "OVS_OVN_SUPERVISOR_HTTP_ADDR",
+        value_name = "ADDR:PORT|off"
+    )]
+    pub http_addr: Option<String>,
+    /// Where `run` writes why it exited non-zero, if that file exists (kubelet's
+    /// terminationMessagePath): a path, or off.
+    #[arg(
+        long,
+        env = "OVS_OVN_SUPERVISOR_TERMINATION_LOG",
+        value_name = "PATH|off"
+    )]
+    pub termination_log: Option<String>,
 }
 
 /// A variable clap would read but cannot name in its own error.

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod debug_wrapper;
 mod error;
+pub mod http;
 pub mod paths;
 mod resolve;
 pub mod restart;
@@ -139,6 +140,8 @@ pub struct Config {
     pub ready_file: Option<PathBuf>,
     /// Cadence of the background health check.
     pub health_interval: Duration,
+    /// The HTTP endpoint's address; `None`: off.
+    pub http: Option<std::net::SocketAddr>,
     /// Things worth telling the operator that do not stop the start.
     pub warnings: Vec<String>,
 }

@@ -82,6 +82,7 @@ impl Config {
             restart,
             ready_file: files.ready_file,
             health_interval,
+            http: super::http::http_addr(&args.http_addr, sandbox)?,
             warnings,
         })
     }

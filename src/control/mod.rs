@@ -22,6 +22,8 @@
 
 pub mod client;
 pub mod conns;
+pub mod counters;
+pub mod http;
 pub mod peer;
 
 use std::os::unix::fs::PermissionsExt;
@@ -151,6 +153,7 @@ async fn handle(
     let request = read_request(&mut stream).await;
     // A complete request: no longer an idle client that a newcomer may evict.
     busy.store(true, Ordering::Relaxed);
+    counters::control_request(request.as_ref().ok().map(|(_, m, _)| m.as_str()));
     let reply = match request {
         Ok((id, method, params)) if method == "handover" => {
             // One borrow: a second read guard while a writer waits could block this thread.

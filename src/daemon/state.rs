@@ -83,6 +83,42 @@ impl std::fmt::Display for DaemonState {
     }
 }
 
+/// Why a daemon was restarted: what the `restarts_total` metric is labelled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartCause {
+    /// It was killed by a signal we did not send (a crash: SIGSEGV, SIGABRT, an OOM kill).
+    Signal,
+    /// It exited on its own with a status.
+    ExitCode,
+    /// We killed it: silent with its main thread idle, or never answering after a restart.
+    Hung,
+    /// We killed it: silent past the busy limit although its main thread kept computing.
+    BusyLimit,
+    /// We asked it to exit so it restarts (a TLS reload).
+    Planned,
+}
+
+impl RestartCause {
+    pub const ALL: [RestartCause; 5] = [
+        RestartCause::Signal,
+        RestartCause::ExitCode,
+        RestartCause::Hung,
+        RestartCause::BusyLimit,
+        RestartCause::Planned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartCause::Signal => "signal",
+            RestartCause::ExitCode => "exit_code",
+            RestartCause::Hung => "hung",
+            RestartCause::BusyLimit => "busy_limit",
+            RestartCause::Planned => "planned",
+        }
+    }
+}
+
 /// Something that happened to one daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -148,6 +184,10 @@ pub struct Slot {
     /// Unix ms when the current process was spawned, and when the last restart was.
     pub spawned_at_ms: Option<u64>,
     pub restarted_at_ms: Option<u64>,
+    /// Restarts so far, by why.
+    pub causes: std::collections::BTreeMap<RestartCause, u32>,
+    /// We killed the current process, and why: its coming exit is that, not a crash.
+    pub killed_as: Option<RestartCause>,
 }
 
 impl Slot {
@@ -175,6 +215,7 @@ impl Slot {
         match event {
             Event::Spawned { pid, restart } => {
                 self.pid = Some(pid);
+                self.killed_as = None;
                 self.spawned_at_ms = Some(now_ms);
                 self.restart_at = None;
                 if restart {
@@ -203,6 +244,7 @@ impl Slot {
             }
             Event::NeverAnswered { pid } if current(pid) => {
                 self.state = DaemonState::Hung;
+                self.killed_as = Some(RestartCause::Hung);
                 Action::Kill(pid)
             }
             Event::Health { answered, cpu } => match self.running_pid() {
@@ -251,6 +293,12 @@ impl Slot {
         match self.track.on_health(policy, answered, cpu, now) {
             Judgement::Hung => {
                 self.state = DaemonState::Hung;
+                // Busy until now: silent past the busy limit (a stalled one is Running again).
+                self.killed_as = Some(if was_busy {
+                    RestartCause::BusyLimit
+                } else {
+                    RestartCause::Hung
+                });
                 Action::Kill(pid)
             }
             Judgement::Busy { .. } if was_busy => Action::Ignore,
@@ -278,15 +326,22 @@ impl Slot {
         self.pid = None;
         self.last_exit = Some(status);
         self.down_since.get_or_insert(now);
+        let killed_as = self.killed_as.take();
         if std::mem::take(&mut self.planned) {
             self.state = DaemonState::Restarting;
             self.restart_at = Some(now);
+            *self.causes.entry(RestartCause::Planned).or_default() += 1;
             return Action::RestartAt(now);
         }
         match self.track.on_exit(policy, status, now, unit) {
             Decision::RestartIn(delay) => {
                 self.state = DaemonState::Restarting;
                 self.restart_at = Some(now + delay);
+                let cause = killed_as.unwrap_or(match status {
+                    ExitStatus::Signaled(_) => RestartCause::Signal,
+                    ExitStatus::Exited(_) => RestartCause::ExitCode,
+                });
+                *self.causes.entry(cause).or_default() += 1;
                 Action::RestartAt(now + delay)
             }
             Decision::GiveUp { restarts, window } => {

@@ -12,4 +12,5 @@ pub mod prep;
 pub mod prereqs;
 pub mod stale;
 pub mod symlink;
+pub mod termination;
 pub mod tlswatch;

@@ -83,6 +83,25 @@ pub fn main_thread_cpu(proc_root: &Path, pid: i32) -> Option<Duration> {
     ))
 }
 
+/// CPU time used so far by the whole of `pid` (every thread; `stat`'s fields 14 and 15).
+pub fn process_cpu(proc_root: &Path, pid: i32) -> Option<Duration> {
+    let ticks = stat(proc_root, pid)?.cpu_ticks;
+    Some(Duration::from_millis(
+        ticks.saturating_mul(1000) / clock_ticks_per_second(),
+    ))
+}
+
+/// Resident memory of `pid` in bytes (`statm`'s second field, in pages).
+pub fn rss_bytes(proc_root: &Path, pid: i32) -> Option<u64> {
+    let statm = std::fs::read_to_string(proc_root.join(format!("{pid}/statm"))).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let page = match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+        Ok(Some(p)) if p > 0 => p as u64,
+        _ => 4096,
+    };
+    pages.checked_mul(page)
+}
+
 /// `sysconf(_SC_CLK_TCK)`, the unit of the stat times: 100 on every Linux we run on, and the
 /// fallback if the call fails.
 fn clock_ticks_per_second() -> u64 {
@@ -105,6 +124,30 @@ mod tests {
     /// A stat line with this comm, state, utime, stime and nice.
     fn line(pid: i32, comm: &str, state: char, utime: u64, stime: u64, nice: i32) -> String {
         format!("{pid} ({comm}) {state} 1 1 1 0 -1 4194560 100 0 0 0 {utime} {stime} 0 0 20 {nice} 1 0 5 0 0")
+    }
+
+    #[test]
+    fn process_cpu_and_rss_of_a_fake_process() {
+        let dir = tempfile::tempdir().unwrap();
+        fake(
+            dir.path(),
+            "20/stat",
+            &line(20, "ovs-vswitchd", 'S', 250, 50, -10),
+        );
+        fake(dir.path(), "20/statm", "50000 1234 300 10 0 900 0\n");
+        fake(dir.path(), "21/statm", "garbage");
+        let hz = clock_ticks_per_second();
+        assert_eq!(
+            process_cpu(dir.path(), 20),
+            Some(Duration::from_millis(300 * 1000 / hz))
+        );
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .unwrap()
+            .unwrap() as u64;
+        assert_eq!(rss_bytes(dir.path(), 20), Some(1234 * page));
+        assert_eq!(rss_bytes(dir.path(), 21), None);
+        assert_eq!(rss_bytes(dir.path(), 22), None);
+        assert_eq!(process_cpu(dir.path(), 22), None);
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub struct DaemonInfo {
     /// How long ago that was, filled in when `status` is answered.
     #[serde(default)]
     pub since_restart_ms: Option<u64>,
+    /// Restarts so far, by why (`signal`, `exit_code`, `hung`, `busy_limit`, `planned`).
+    #[serde(default)]
+    pub restarts_by_cause: std::collections::BTreeMap<crate::daemon::state::RestartCause, u32>,
+    /// The last exit's status, typed: its exit code, or the signal that killed it.
+    #[serde(default)]
+    pub last_exit_code: Option<i32>,
+    #[serde(default)]
+    pub last_exit_signal: Option<i32>,
 }
 
 /// The supervisor's live knowledge, published on every change.
@@ -65,6 +73,9 @@ pub struct Snapshot {
     /// Set once this instance has handed the node over.
     #[serde(default)]
     pub handover: Option<HandedOver>,
+    /// Where the HTTP endpoint listens, once it does.
+    #[serde(default)]
+    pub http_addr: Option<String>,
 }
 
 /// Verdicts of one background health check.
@@ -110,7 +121,7 @@ impl Snapshot {
                     d.since_ms
                         .filter(|_| d.state.is_serving())
                         .map_or("-".into(), |t| human(now_ms.saturating_sub(t))),
-                    d.restarts.to_string(),
+                    restarts_column(d),
                     d.restarted_at_ms
                         .map_or("-".into(), |t| human(now_ms.saturating_sub(t)) + " ago"),
                     d.last_exit.clone().unwrap_or_else(|| "-".into()),
@@ -157,6 +168,21 @@ impl Snapshot {
     }
 }
 
+/// `3 (signal 2, hung 1)`: the count, and by cause when there were any.
+fn restarts_column(d: &DaemonInfo) -> String {
+    let causes: Vec<String> = d
+        .restarts_by_cause
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{} {n}", c.as_str()))
+        .collect();
+    if causes.is_empty() {
+        d.restarts.to_string()
+    } else {
+        format!("{} ({})", d.restarts, causes.join(", "))
+    }
+}
+
 /// 0s, 42s, 5m03s, 2h07m, 3d04h.
 fn human(ms: u64) -> String {
     let s = ms / 1000;
@@ -190,4 +216,50 @@ pub struct HandedOver {
     pub confirmed: bool,
     /// Unix ms after which nobody answering means we take the node back.
     pub take_back_at_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::state::RestartCause;
+
+    /// The status table shows what the restart metrics count: the causes next to the total.
+    #[test]
+    fn the_table_shows_restarts_by_cause() {
+        let d = |name: &str, restarts, causes: &[(RestartCause, u32)]| DaemonInfo {
+            name: name.into(),
+            pid: Some(77),
+            state: DaemonState::Running,
+            restarts,
+            restarts_by_cause: causes.iter().copied().collect(),
+            ..DaemonInfo::default()
+        };
+        let snap = Snapshot {
+            daemons: vec![
+                d(
+                    "ovn-controller",
+                    3,
+                    &[(RestartCause::Hung, 1), (RestartCause::Signal, 2)],
+                ),
+                d("ovs-vswitchd", 0, &[]),
+            ],
+            ..Snapshot::default()
+        };
+        let table = snap.render(0);
+        let row = |name: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            row("ovn-controller").contains("3 (signal 2, hung 1)"),
+            "{table}"
+        );
+        assert!(
+            row("ovs-vswitchd").split_whitespace().any(|w| w == "0"),
+            "{table}"
+        );
+    }
 }

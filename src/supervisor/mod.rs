@@ -205,6 +205,16 @@ impl Supervisor {
             .clamp(Duration::from_millis(500), Duration::from_secs(2))
     }
 
+    /// The HTTP endpoint, when configured: probes and metrics from the published snapshot.
+    fn serve_http(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let addr = self.cfg.http?;
+        let ep = control::http::Endpoint {
+            addr,
+            proc_root: std::path::PathBuf::from("/proc"),
+        };
+        Some(control::http::spawn(ep, self.snap.clone()))
+    }
+
     fn set_stage(&self, stage: &str) {
         self.snap.send_modify(|s| s.stage = stage.to_string());
     }
@@ -214,12 +224,18 @@ impl Supervisor {
         // The directories exist and were checked (`fsguard::prepare_layout`) before the lock.
         // Up before the first stage, so startup and liveness probes answer during the start.
         self.bind_control()?;
+        let mut http = self.serve_http();
         let (outcome, stop) = loop {
             let outcome = self.start_and_supervise().await;
             let stop = self.stop_everything().await;
             let Interrupt::HandOver(reply, saved, successor) = outcome else {
                 break (outcome, stop);
             };
+            // The node's port is the successor's now (host network: one listener per node).
+            if let Some(h) = http.take() {
+                h.abort();
+                self.snap.send_modify(|s| s.http_addr = None);
+            }
             // The new instance owns the socket path from now on: leave it alone, and let it
             // take the instance lock as soon as it has our answer.
             if let Some(lock) = self.lock.take() {
@@ -237,10 +253,14 @@ impl Supervisor {
             if let Some(sig) = self.after_handover(successor).await {
                 break (Interrupt::Stop(sig), stop);
             }
+            http = self.serve_http();
         };
         // Removed only while it is still the file we bound (after a handover it is the
         // successor's).
         self.close_control();
+        if let Some(h) = http {
+            h.abort();
+        }
         match outcome {
             Interrupt::Stop(sig) => {
                 tracing::info!(signal = sig, clean = stop, "stopped");

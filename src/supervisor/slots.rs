@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::Supervisor;
 use crate::daemon::state::{Action, Event, Slot};
 use crate::daemon::Daemon;
+use crate::process::ExitStatus;
 use crate::status::{self, DaemonInfo};
 
 /// Why a daemon could not be spawned.
@@ -134,5 +135,14 @@ fn info(d: Daemon, s: &Slot) -> DaemonInfo {
         last_exit: s.last_exit.map(|e| e.to_string()),
         restarted_at_ms: s.restarted_at_ms,
         since_restart_ms: None,
+        restarts_by_cause: s.causes.clone(),
+        last_exit_code: match s.last_exit {
+            Some(ExitStatus::Exited(c)) => Some(c),
+            _ => None,
+        },
+        last_exit_signal: match s.last_exit {
+            Some(ExitStatus::Signaled(sig)) => Some(sig as i32),
+            _ => None,
+        },
     }
 }

@@ -20,6 +20,7 @@ mod deadlines;
 mod faults;
 mod firewall_netns;
 mod hostprep;
+mod http;
 mod kube_ovn;
 mod manifest;
 mod migrate;

@@ -167,3 +167,91 @@ fn states_serialize_as_status_shows_them() {
     assert!(DaemonState::Restarting.is_up_or_coming());
     assert!(!DaemonState::Exited.is_up_or_coming());
 }
+
+/// Each way a daemon goes down is counted under its own cause, once per restart: a crash by
+/// its signal or exit code, our kill of a hung or a too-long-busy one by that (not by the
+/// SIGKILL it died of), a planned exit as planned.
+#[test]
+fn restarts_are_counted_by_cause() {
+    use RestartCause::*;
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let p = policy();
+    let exit = |pid, status| Event::Exited { pid, status };
+    let idle = |answered| Event::Health {
+        answered,
+        cpu: Some(s(1)),
+    };
+    // (events leading to the exit, the exit's status, the cause counted)
+    type Case = (Vec<(Event, Instant)>, ExitStatus, RestartCause);
+    let cases: Vec<Case> = vec![
+        (
+            vec![],
+            ExitStatus::Signaled(nix::sys::signal::Signal::SIGSEGV),
+            Signal,
+        ),
+        (vec![], ExitStatus::Exited(3), ExitCode),
+        (
+            vec![(Event::PlannedExit, t0)],
+            ExitStatus::Exited(0),
+            Planned,
+        ),
+        (
+            vec![(idle(false), t0), (idle(false), t0 + s(7))],
+            KILLED,
+            Hung,
+        ),
+        (
+            vec![
+                (idle(false), t0),
+                (
+                    Event::Health {
+                        answered: false,
+                        cpu: Some(s(5)),
+                    },
+                    t0 + s(5),
+                ),
+                (
+                    Event::Health {
+                        answered: false,
+                        cpu: Some(s(125)),
+                    },
+                    t0 + s(125),
+                ),
+            ],
+            KILLED,
+            BusyLimit,
+        ),
+    ];
+    for (i, (events, status, cause)) in cases.into_iter().enumerate() {
+        let mut slot = slot(DaemonState::Running, Some(7));
+        slot.track.last_cpu = Some((s(1), t0));
+        let mut last = t0;
+        for (e, at) in events {
+            slot.on(&p, e, at, 0, 0.5);
+            last = at;
+        }
+        let a = slot.on(&p, exit(7, status), last, 0, 0.5);
+        assert!(matches!(a, Action::RestartAt(_)), "case {i}: {a:?}");
+        let want: std::collections::BTreeMap<_, _> = [(cause, 1)].into();
+        assert_eq!(slot.causes, want, "case {i}");
+        // The next process starts clean: its own crash is not counted as our kill.
+        slot.on(
+            &p,
+            Event::Spawned {
+                pid: 8,
+                restart: true,
+            },
+            last,
+            0,
+            0.5,
+        );
+        slot.on(&p, Event::Answering { pid: 8 }, last, 0, 0.5);
+        slot.on(&p, exit(8, ExitStatus::Exited(1)), last + s(200), 0, 0.5);
+        assert_eq!(
+            slot.causes.get(&ExitCode).copied().unwrap_or(0),
+            1 + u32::from(cause == ExitCode),
+            "case {i}"
+        );
+    }
+}
