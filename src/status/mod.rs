@@ -70,6 +70,10 @@ pub struct Health {
     /// Daemons that did not answer their control socket in this check.
     #[serde(default)]
     pub unresponsive: Vec<String>,
+    /// Daemons this check could not even ask: the supervisor was out of file descriptors
+    /// (EMFILE/ENFILE). Not evidence against them: never counted toward hung.
+    #[serde(default)]
+    pub not_asked: Vec<String>,
     /// CPU time of each checked daemon's main thread at this check, ms: tells a silent daemon
     /// that computes from one that is blocked.
     #[serde(default)]
