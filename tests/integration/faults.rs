@@ -2,6 +2,7 @@
 //! loop, stray signals. Recovery times are printed (`--nocapture`) for the notes; the tests
 //! assert behaviour, not speed.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -152,4 +153,56 @@ fn stray_signals_are_logged_not_fatal() {
     }
     assert_eq!(node.probe("readiness").0, 0);
     assert!(node.stop().0.success());
+}
+
+/// A default-fatal signal other than SIGTERM (SIGALRM: OVS daemons die on it too) is an
+/// ordered stop with exit 0, not the supervisor's death with its daemons orphaned; SIGPIPE is
+/// ignored.
+#[test]
+fn sigalrm_is_an_ordered_stop_and_leaves_no_daemon() {
+    let mut node = Node::new();
+    node.start(&[]);
+    node.wait_ready(READY);
+    let pids = node.daemon_pids();
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    node.signal("PIPE");
+    assert_eq!(node.probe("readiness").0, 0, "{}", node.log());
+    node.signal("ALRM");
+    let (status, took) = node.wait_exit(READY);
+    eprintln!("SIGALRM: exit {status} after {} ms", took.as_millis());
+    assert_eq!(status.code(), Some(0), "{status}\n{}", node.log());
+    for (name, pid) in pids {
+        assert!(!exists(pid), "{name} pid {pid} left behind");
+    }
+}
+
+/// A `DEBUG_WRAPPER` that double-forks ovsdb-server into a session of its own and exits: the
+/// start fails (exit 1), and the detached daemon — our descendant, re-parented to us as
+/// subreaper — is stopped with the rest, not left running.
+#[test]
+fn a_double_forking_wrapper_leaves_no_process_behind() {
+    let mut node = Node::new();
+    let wrapper = node.path().join("detach.sh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \"$1\" in */ovsdb-server) ( setsid \"$@\" </dev/null >/dev/null 2>&1 & ); exit 0;; esac\nexec \"$@\"\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    node.start(&[("DEBUG_WRAPPER", wrapper.to_str().unwrap())]);
+    let (status, _) = node.wait_exit(READY);
+    assert_eq!(status.code(), Some(1), "{status}\n{}", node.log());
+    let dir = node.path().display().to_string();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&dir))
+        .collect();
+    assert!(left.is_empty(), "left running: {left:?}\n{}", node.log());
 }

@@ -25,6 +25,7 @@ mod ovsdb_real;
 mod probes;
 mod reaper;
 mod run_sandbox;
+mod starved;
 mod takeover;
 mod tls_reload;
 mod upgrade;
