@@ -33,10 +33,14 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Prints `msg` on stderr (after the log, never blocking once logging is set up).
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("ovs-ovn-supervisor: {msg}");
+    logging::print(&format!("ovs-ovn-supervisor: {msg}"));
     ExitCode::from(code)
 }
+
+/// How long an exit waits for the log to be written: stderr may be a pipe nobody reads.
+const LOG_FLUSH: Duration = Duration::from_secs(1);
 
 /// A failed `run`, logged and printed; a full filesystem under the node's directories is named
 /// (ENOSPC), whatever step ran into it.
@@ -63,6 +67,12 @@ fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
 }
 
 fn run(args: &NodeArgs) -> ExitCode {
+    let code = run_node(args);
+    logging::flush(LOG_FLUSH);
+    code
+}
+
+fn run_node(args: &NodeArgs) -> ExitCode {
     // Before anything else: a SIGTERM from here on means a clean stop, not death by signal.
     if let Err(e) = ovs_ovn_supervisor::supervisor::signals::hold() {
         return fail(RUNTIME_FAILURE, format!("cannot block stop signals: {e}"));
@@ -79,7 +89,8 @@ fn run(args: &NodeArgs) -> ExitCode {
     if let Err(e) = fsguard::prepare_layout(&cfg.layout) {
         return fail_run(PREFLIGHT_FAILED, e, &dirs);
     }
-    // Host fixes run before any thread exists: modprobe and iptables are waited on through std
+    // Host fixes run before the reaper thread exists (the log writer's only writes stderr):
+    // modprobe and iptables are waited on through std
     // (under deadlines), which must not race the reaper. The instance lock comes first.
     let (predecessor, lock) = match prepare::prepare(&cfg) {
         Ok(p) => p,

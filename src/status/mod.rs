@@ -61,6 +61,9 @@ pub struct Snapshot {
     /// Set once this instance has handed the node over.
     #[serde(default)]
     pub handover: Option<HandedOver>,
+    /// Lines of our log dropped because stderr was not read fast enough (never waited for).
+    #[serde(default)]
+    pub log_lines_dropped: u64,
 }
 
 /// Verdicts of one background health check.
@@ -145,6 +148,12 @@ impl Snapshot {
             out.push_str(&format!(" {stage} {ms} ms;"));
         }
         out.push_str(&format!(" total {total} ms\n"));
+        if self.log_lines_dropped > 0 {
+            out.push_str(&format!(
+                "\nlog lines dropped: {} (stderr not read fast enough)\n",
+                self.log_lines_dropped
+            ));
+        }
         out
     }
 }

@@ -55,7 +55,11 @@ impl Supervisor {
         h.liveness = status::verdict::excusing_busy(h.liveness, &h.unresponsive, &busy);
         log_changes(self.snap.borrow().health.as_ref(), &h);
         super::marker::set(self.cfg.ready_file.as_deref(), h.readiness.ok);
-        self.snap.send_modify(|s| s.health = Some(h));
+        let dropped = crate::logging::dropped();
+        self.snap.send_modify(|s| {
+            s.health = Some(h);
+            s.log_lines_dropped = dropped;
+        });
     }
 }
 

@@ -259,10 +259,56 @@ fn appctl_version(node: &Node, pidfile: &str, timeout_s: u32) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Sets every daemon's console log (its stderr: our pipe from it) to debug: thousands of lines.
+fn daemons_log_debug(node: &Node) {
+    for (pidfile, dir) in [
+        ("ovs-vswitchd.pid", "openvswitch"),
+        ("ovsdb-server.pid", "openvswitch"),
+        ("ovn-controller.pid", "ovn"),
+    ] {
+        let pid = pid_of(node, pidfile).unwrap();
+        let name = pidfile.trim_end_matches(".pid");
+        let ctl = node.path().join(format!("run/{dir}/{name}.{pid}.ctl"));
+        let ok = Command::new("ovs-appctl")
+            .arg("-t")
+            .arg(&ctl)
+            .args(["vlog/set", "console:dbg"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "vlog/set console:dbg on {name}");
+    }
+}
+
+/// Reads what the pipe holds (non-blocking) until `done` says so; panics after `within`.
+fn read_until(pipe: &mut std::fs::File, within: Duration, done: impl Fn(&str) -> bool) -> String {
+    let (t0, mut text, mut buf) = (Instant::now(), String::new(), vec![0u8; 1 << 16]);
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(n) if n > 0 => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            t0.elapsed() < within,
+            "not within {within:?}; read:\n{text}"
+        );
+    }
+}
+
+/// The number N of the first "N log lines dropped" line in `text`.
+fn dropped_notice(text: &str) -> Option<u64> {
+    let (before, _) = text.split_once(" log lines dropped")?;
+    before.rsplit(' ').next()?.parse().ok()
+}
+
 /// Its stdout/stderr on a pipe nobody reads: the supervisor keeps supervising (probes answer,
-/// SIGTERM is an ordered stop with exit 0), keeps draining the daemons' output (vswitchd
-/// logging at debug level to its stderr keeps answering), and counts what it had to drop.
-/// Before, its single thread blocked on the write after ~58 KB, and vswitchd on its stderr.
+/// SIGTERM is an ordered stop with exit 0), keeps draining the daemons' output (vswitchd,
+/// logging at debug level to its stderr, keeps answering), and counts what it drops; when the
+/// reader comes back, a line says how many were lost. Before, its single thread blocked on the
+/// write after ~58 KB, and vswitchd on its stderr.
 #[test]
 fn an_unread_stderr_never_blocks_supervision() {
     let mut node = Node::new();
@@ -273,74 +319,70 @@ fn an_unread_stderr_never_blocks_supervision() {
         .stderr(std::process::Stdio::from(write_end));
     node.child = Some(c.spawn().unwrap());
     node.wait_ready(READY);
-    // vswitchd at debug level on its console (our pipe from it): thousands of lines.
+    daemons_log_debug(&node);
     let vswitchd = pid_of(&node, "ovs-vswitchd.pid").unwrap();
-    let ctl = node
-        .path()
-        .join(format!("run/openvswitch/ovs-vswitchd.{vswitchd}.ctl"));
-    let ok = Command::new("ovs-appctl")
-        .arg("-t")
-        .arg(&ctl)
-        .args(["vlog/set", "console:dbg"])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "vlog/set console:dbg");
-    let (mut probes_ok, mut vswitchd_ok, mut slowest) = (0, 0, Duration::ZERO);
-    for i in 0..20 {
-        // Traffic for vswitchd to log about.
+    // Until the queue overflows: every round, probes and vswitchd must answer.
+    let (t0, mut rounds, mut slowest, mut dropped) = (Instant::now(), 0, Duration::ZERO, 0);
+    while dropped == 0 {
+        assert!(t0.elapsed() < READY, "nothing dropped in {rounds} rounds");
+        let port = format!("p{rounds}");
         node.vsctl(&[
             "add-port",
             "br-int",
-            &format!("p{i}"),
+            &port,
             "--",
             "set",
             "Interface",
-            &format!("p{i}"),
+            &port,
             "type=internal",
         ]);
-        let t0 = Instant::now();
-        if node.probe("readiness").0 == 0 {
-            probes_ok += 1;
-        }
-        slowest = slowest.max(t0.elapsed());
-        if appctl_version(&node, "ovs-vswitchd.pid", 2) {
-            vswitchd_ok += 1;
-        }
+        let t = Instant::now();
+        let (code, line) = node.probe("readiness");
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(code, 0, "round {rounds}: {line}");
+        assert!(
+            appctl_version(&node, "ovs-vswitchd.pid", 2),
+            "round {rounds}: vswitchd silent"
+        );
+        dropped = node.status().unwrap()["log_lines_dropped"]
+            .as_u64()
+            .unwrap();
+        rounds += 1;
     }
-    let dropped = node
-        .status()
-        .map(|s| s["log_lines_dropped"].as_u64().unwrap_or(0));
     eprintln!(
-        "unread stderr: {probes_ok}/20 readiness probes passed (slowest {} ms), vswitchd answered {vswitchd_ok}/20, {dropped:?} log lines dropped",
+        "unread stderr: {rounds} rounds of probes (slowest {} ms) and vswitchd answers until {dropped} log lines were dropped",
         slowest.as_millis()
     );
-    assert_eq!((probes_ok, vswitchd_ok), (20, 20));
-    assert!(
-        dropped.is_some_and(|n| n > 0),
-        "nothing dropped: the pipe never filled"
-    );
     assert_eq!(pid_of(&node, "ovs-vswitchd.pid"), Some(vswitchd));
-    let (status, took) = node.stop();
-    assert!(status.success(), "{status} after {took:?}");
-    // The reader comes back: what could be written says how much was lost.
+    // The reader comes back: the queue drains, and a line tells how much was lost.
     nix::fcntl::fcntl(
         read_end.as_raw_fd(),
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
     )
     .unwrap();
-    let mut out = Vec::new();
-    let _ = std::fs::File::from(read_end).read_to_end(&mut out);
-    let out = String::from_utf8_lossy(&out);
+    let mut pipe = std::fs::File::from(read_end);
+    let text = read_until(&mut pipe, READY, |t| dropped_notice(t).is_some());
+    let told = dropped_notice(&text).unwrap();
     eprintln!(
-        "stopped {} ms after SIGTERM; {} bytes in the pipe",
-        took.as_millis(),
-        out.len()
+        "reader back: \"{told} log lines dropped\" after {} bytes",
+        text.len()
     );
-    assert!(
-        node.daemon_pids().iter().all(|(_, p)| !exists(*p)),
-        "daemons left"
+    assert!(told >= dropped, "told {told}, status said {dropped}");
+    // Unread again, then SIGTERM: an ordered stop, exit 0, the exit bounded.
+    wait_for("the pipe full again", READY, || {
+        node.status()
+            .is_some_and(|s| s["log_lines_dropped"].as_u64().unwrap() > told)
+    });
+    let daemons = node.daemon_pids();
+    let (status, took) = node.stop();
+    eprintln!(
+        "stopped {} ms after SIGTERM with the pipe full",
+        took.as_millis()
     );
+    assert!(status.success(), "{status} after {took:?}");
+    for (name, pid) in daemons {
+        assert!(!exists(pid), "{name} pid {pid} left behind");
+    }
 }
 
 /// `clients` connections that stream whitespace (never a request) into `sock`, each
