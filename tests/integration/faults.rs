@@ -176,6 +176,62 @@ fn sigalrm_is_an_ordered_stop_and_leaves_no_daemon() {
     }
 }
 
+/// Processes whose command line names `dir`.
+fn of_node(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| Some((e.file_name(), std::fs::read(e.path().join("cmdline")).ok()?)))
+        .map(|(pid, c)| {
+            format!(
+                "{}: {}",
+                pid.to_string_lossy(),
+                String::from_utf8_lossy(&c).replace('\0', " ")
+            )
+        })
+        .filter(|c| c.contains(&dir))
+        .collect()
+}
+
+/// Asserts nothing of `node` runs; kills what does first, so a failure leaves nothing behind.
+fn assert_nothing_left(node: &Node) {
+    let left = of_node(node.path());
+    for l in &left {
+        if let Some((pid, _)) = l.split_once(':') {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+    assert!(left.is_empty(), "left running: {left:?}\n{}", node.log());
+}
+
+/// A `DEBUG_WRAPPER` that starts a helper of its own in a session of its own (as a profiler's
+/// server might) before it execs ovn-controller: the node runs, stops on SIGTERM with exit 0,
+/// and the helper is stopped with it.
+#[test]
+fn a_wrappers_detached_helper_is_stopped_with_the_node() {
+    let mut node = Node::new();
+    let wrapper = node.path().join("helper.sh");
+    let marker = node.path().join("helper");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\ncase \"$1\" in */ovn-controller) ( setsid tail -f /dev/null {} </dev/null >/dev/null 2>&1 & );; esac\nexec \"$@\"\n", marker.display()),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    node.start(&[("DEBUG_WRAPPER", wrapper.to_str().unwrap())]);
+    node.wait_ready(READY);
+    let helper = of_node(&marker);
+    assert_eq!(helper.len(), 1, "{helper:?}");
+    let (status, _) = node.stop();
+    assert!(status.success(), "{status}\n{}", node.log());
+    assert_nothing_left(&node);
+}
+
 /// A `DEBUG_WRAPPER` that double-forks ovsdb-server into a session of its own and exits: the
 /// start fails (exit 1), and the detached daemon — our descendant, re-parented to us as
 /// subreaper — is stopped with the rest, not left running.
@@ -196,13 +252,5 @@ fn a_double_forking_wrapper_leaves_no_process_behind() {
     node.start(&[("DEBUG_WRAPPER", wrapper.to_str().unwrap())]);
     let (status, _) = node.wait_exit(READY);
     assert_eq!(status.code(), Some(1), "{status}\n{}", node.log());
-    let dir = node.path().display().to_string();
-    let left: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(&dir))
-        .collect();
-    assert!(left.is_empty(), "left running: {left:?}\n{}", node.log());
+    assert_nothing_left(&node);
 }
