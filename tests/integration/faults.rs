@@ -165,6 +165,13 @@ fn sigalrm_is_an_ordered_stop_and_leaves_no_daemon() {
     node.wait_ready(READY);
     let pids = node.daemon_pids();
     assert_eq!(pids.len(), 4, "{pids:?}");
+    // Children inherit the spawning thread's signal mask (std does not reset it): the
+    // supervisor blocks signals early on, and none may still be blocked in a daemon.
+    for (name, pid) in &pids {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let blocked = status.lines().find_map(|l| l.strip_prefix("SigBlk:"));
+        assert_eq!(blocked.map(str::trim), Some("0000000000000000"), "{name}");
+    }
     node.signal("PIPE");
     assert_eq!(node.probe("readiness").0, 0, "{}", node.log());
     node.signal("ALRM");

@@ -450,7 +450,11 @@ fn probes_pass_amid_300_streaming_or_reconnecting_clients() {
                 .collect(),
             _ => (0..4)
                 .map(|_| idle_flood(sock.clone(), 75, stop.clone()))
-                .map(|t| Box::new(move || drop(t.join().unwrap())) as Box<dyn FnOnce()>)
+                .map(|t| {
+                    Box::new(move || {
+                        t.join().unwrap();
+                    }) as Box<dyn FnOnce()>
+                })
                 .collect(),
         };
         let (t_all, ticks) = (Instant::now(), cpu_ticks(sup));
