@@ -6,7 +6,7 @@
 //! bytes), never parsed beyond its level field, and invalid UTF-8 is replaced, not fatal. The
 //! daemons keep their own log files too (`--log-file`), so nothing depends on this relay.
 //! Logging never blocks: lines go through a bounded queue to a writer thread of their own
-//! ([`queue`]); when stderr is not read fast enough (or at all) lines are dropped and counted
+//! (`queue.rs`); when stderr is not read fast enough (or at all) lines are dropped and counted
 //! ([`dropped`], shown in `status`), never waited for, so the daemons' pipes keep being
 //! drained and supervision goes on. [`flush`] at exit waits for the queue under a bound.
 

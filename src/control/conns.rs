@@ -4,7 +4,7 @@
 //! the loop spin; then 300 reconnecting clients evicted probes before their request was read).
 //!
 //! Invariants: at most `cap` connections are open at once (`cap` comes from the fd headroom:
-//! [`crate::process::fds::connection_cap`]). Each connection is in one [`Phase`]: `New` until
+//! [`crate::process::fds::connection_cap`]). Each connection is in one `Phase`: `New` until
 //! its handler has read once, `Waiting` once a read found no complete request (an idle, slow
 //! or whitespace-streaming client), `Busy` once its request is complete. Only a `Waiting`
 //! connection is ever closed to make room — the oldest first — so a connection is never closed
