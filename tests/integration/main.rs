@@ -28,4 +28,5 @@ mod run_sandbox;
 mod starved;
 mod takeover;
 mod tls_reload;
+mod unread_log;
 mod upgrade;
