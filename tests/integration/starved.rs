@@ -180,6 +180,14 @@ fn health_checks_out_of_fds_never_judge_a_daemon_hung() {
     node.wait_ready(READY);
     let sup = node.child.as_ref().unwrap().id();
     let before = live_pids(&node);
+    // The soft limit as it was, to give it back (`Max open files  SOFT  HARD  files`).
+    let limits = std::fs::read_to_string(format!("/proc/{sup}/limits")).unwrap();
+    let soft_before = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
     let set_soft = |soft: String| {
         let ok = Command::new("prlimit")
             .args(["--pid", &sup.to_string(), &format!("--nofile={soft}:")])
@@ -229,7 +237,7 @@ fn health_checks_out_of_fds_never_judge_a_daemon_hung() {
         "the checks never ran out of fds:\n{}",
         node.log()
     );
-    set_soft("4096".into());
+    set_soft(soft_before);
     wait_for(
         "a health check after fds are back",
         Duration::from_secs(10),
