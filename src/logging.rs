@@ -5,14 +5,70 @@
 //! Invariants: a daemon line is bounded (a line without a newline is cut at [`MAX_LINE`]
 //! bytes), never parsed beyond its level field, and invalid UTF-8 is replaced, not fatal. The
 //! daemons keep their own log files too (`--log-file`), so nothing depends on this relay.
+//! Logging never blocks: lines go through a bounded queue to a writer thread of their own
+//! (`queue.rs`); when stderr is not read fast enough (or at all) lines are dropped and counted
+//! ([`dropped`], shown in `status`), never waited for, so the daemons' pipes keep being
+//! drained and supervision goes on. [`flush`] at exit waits for the queue under a bound.
+
+mod queue;
 
 use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use queue::Queue;
+
+/// The process's log queue, once [`init`] started it.
+static QUEUE: OnceLock<Queue> = OnceLock::new();
+
+/// Our log's writer: the queue to stderr, or stderr itself if its thread cannot start.
+fn writer() -> BoxMakeWriter {
+    if let Some(q) = QUEUE.get() {
+        return BoxMakeWriter::new(q.clone());
+    }
+    let notice: queue::Notice = Box::new(|n| {
+        tracing::warn!(log_lines_dropped = n, "{n} log lines dropped");
+    });
+    match Queue::start(
+        std::io::stderr(),
+        queue::MAX_LINES,
+        queue::MAX_BYTES,
+        notice,
+    ) {
+        Ok(q) => BoxMakeWriter::new(QUEUE.get_or_init(|| q).clone()),
+        Err(e) => {
+            eprintln!("ovs-ovn-supervisor: cannot start the log writer thread ({e}); logging to stderr directly");
+            BoxMakeWriter::new(std::io::stderr)
+        }
+    }
+}
+
+/// Log lines dropped so far because stderr was not read fast enough.
+pub fn dropped() -> u64 {
+    QUEUE.get().map_or(0, Queue::dropped)
+}
+
+/// Waits, for at most `bound`, until every queued line is written (at exit).
+pub fn flush(bound: Duration) {
+    if let Some(q) = QUEUE.get() {
+        q.flush(bound);
+    }
+}
+
+/// Writes `line` to stderr as it is, in order with the log and without blocking once logging
+/// is set up (the last words of a failed `run`).
+pub fn print(line: &str) {
+    match QUEUE.get() {
+        Some(q) => q.push(format!("{line}\n").into_bytes()),
+        None => eprintln!("{line}"),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("OVS_OVN_SUPERVISOR_LOG={filter:?} is invalid: expected a tracing filter such as \"info\" or \"ovs_ovn_supervisor=debug\" ({reason})")]
@@ -28,7 +84,7 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), LogError> {
     })?;
     let b = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer())
         // Colour codes only on a terminal: `kubectl logs` and log shippers read a pipe.
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);

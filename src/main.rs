@@ -33,10 +33,14 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Prints `msg` on stderr (after the log, never blocking once logging is set up).
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("ovs-ovn-supervisor: {msg}");
+    logging::print(&format!("ovs-ovn-supervisor: {msg}"));
     ExitCode::from(code)
 }
+
+/// How long an exit waits for the log to be written: stderr may be a pipe nobody reads.
+const LOG_FLUSH: Duration = Duration::from_secs(1);
 
 /// Why `run` ended non-zero: the exit code and the message.
 struct Failed(u8, String);
@@ -74,16 +78,20 @@ fn resolve(args: &NodeArgs) -> Result<Config, Failed> {
 /// `run`: on a non-zero exit the reason is printed and left for kubelet as the container's
 /// termination message (never failing the exit itself).
 fn run(args: &NodeArgs) -> ExitCode {
-    let Err(Failed(code, msg)) = run_node(args) else {
-        return ExitCode::SUCCESS;
-    };
-    use ovs_ovn_supervisor::host::termination;
-    if let Some(path) = termination::path_from(args.termination_log.as_deref()) {
-        if let Err(e) = termination::record(&path, code, &msg) {
-            tracing::warn!("{e}");
+    let code = match run_node(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failed(code, msg)) => {
+            use ovs_ovn_supervisor::host::termination;
+            if let Some(path) = termination::path_from(args.termination_log.as_deref()) {
+                if let Err(e) = termination::record(&path, code, &msg) {
+                    tracing::warn!("{e}");
+                }
+            }
+            fail(code, msg)
         }
-    }
-    fail(code, msg)
+    };
+    logging::flush(LOG_FLUSH);
+    code
 }
 
 fn run_node(args: &NodeArgs) -> Result<(), Failed> {
@@ -95,7 +103,8 @@ fn run_node(args: &NodeArgs) -> Result<(), Failed> {
     let dirs: Vec<std::path::PathBuf> = cfg.layout.dirs().iter().map(|d| d.to_path_buf()).collect();
     // Directories an attacker could redirect are refused before anything is created.
     fsguard::prepare_layout(&cfg.layout).map_err(|e| Failed::of_run(PREFLIGHT_FAILED, e, &dirs))?;
-    // Host fixes run before any thread exists: modprobe and iptables are waited on through std
+    // Host fixes run before the reaper thread exists (the log writer's only writes stderr):
+    // modprobe and iptables are waited on through std
     // (under deadlines), which must not race the reaper. The instance lock comes first.
     let (predecessor, lock) = prepare::prepare(&cfg).map_err(|e| {
         let code = match e.is_refusal() {

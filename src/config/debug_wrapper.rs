@@ -3,7 +3,9 @@
 //! it, or else a command prefix for every daemon's argv.
 //!
 //! Invariant: pure: what runs and where its output goes is decided here; finding the program
-//! is [`crate::host::prereqs`]'s, spawning it the supervisor's.
+//! is [`crate::host::prereqs`]'s, spawning it the supervisor's. A wrapper may fork and leave
+//! processes of its own (a double-forked daemon, a helper in a session of its own): they stay
+//! our descendants, and the supervisor ends them before it exits (`supervisor::stop::sweep`).
 
 use std::path::Path;
 

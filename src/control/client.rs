@@ -1,6 +1,12 @@
 //! The client side of the control socket: what probes, `status` and a new instance asking
 //! for a handover use. Blocking std I/O bounded by one timeout in all, so a probe needs no
 //! async runtime; every error is a one-line reason fit for a probe's output.
+//!
+//! A question that changes nothing ([`ask`]: probes, `status`) is asked once more, within the
+//! same timeout, when the connection is reset or closed before any answer: the server closes
+//! connections still waiting for their request to make room under a flood of clients, and a
+//! probe that connected just before writing can be one of them. A handover ([`ask_with`]) is
+//! never asked twice.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -40,13 +46,50 @@ pub enum AskError {
     Refused(String),
 }
 
-/// Asks the supervisor behind `path`; blocking, bounded by `timeout` in all.
-pub fn ask(path: &Path, method: &str, timeout: Duration) -> Result<Value, AskError> {
-    ask_with(path, method, None, timeout)
+impl AskError {
+    /// The connection was reset or closed before any answer: the server closed it to make
+    /// room (or it went away): nothing was done with the request.
+    fn cut_short(&self) -> bool {
+        match self {
+            AskError::Closed => true,
+            AskError::Io { source, .. } => matches!(
+                source.raw_os_error().map(nix::errno::Errno::from_raw),
+                Some(nix::errno::Errno::ECONNRESET | nix::errno::Errno::EPIPE)
+            ),
+            _ => false,
+        }
+    }
 }
 
-/// [`ask`] with one more parameter after the server's time budget (`handover`: who asks).
+/// Asks the supervisor behind `path` a question that changes nothing; blocking, bounded by
+/// `timeout` in all, asked once more if the first connection is cut short.
+pub fn ask(path: &Path, method: &str, timeout: Duration) -> Result<Value, AskError> {
+    let t0 = Instant::now();
+    match exchange(path, method, None, timeout) {
+        Err(e) if e.cut_short() && t0.elapsed() < timeout => {
+            match exchange(path, method, None, timeout.saturating_sub(t0.elapsed())) {
+                // The reason names the whole time the caller gave, not what was left of it.
+                Err(AskError::Timeout { .. }) => Err(AskError::Timeout { timeout }),
+                other => other,
+            }
+        }
+        other => other,
+    }
+}
+
+/// [`ask`] with one more parameter after the server's time budget (`handover`: who asks),
+/// asked once only.
 pub fn ask_with(
+    path: &Path,
+    method: &str,
+    extra: Option<Value>,
+    timeout: Duration,
+) -> Result<Value, AskError> {
+    exchange(path, method, extra, timeout)
+}
+
+/// One connection, one request, one answer, all within `timeout`.
+fn exchange(
     path: &Path,
     method: &str,
     extra: Option<Value>,
@@ -118,5 +161,62 @@ pub fn probe(path: &Path, kind: &str, timeout: Duration) -> Result<String, Strin
         Ok(v.reason)
     } else {
         Err(v.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A server that closes its first `cut` connections unread, then answers `ok`.
+    fn server(
+        cut: usize,
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        std::thread::JoinHandle<()>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let l = UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            for i in 0..=cut {
+                let Ok((mut c, _)) = l.accept() else { return };
+                if i < cut {
+                    // Closed unread: the client's write fails (EPIPE), or its read is reset or
+                    // finds the end, depending on which comes first.
+                    drop(c);
+                    continue;
+                }
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ =
+                    c.write_all(br#"{"id":1,"result":{"ok":true,"reason":"fine"},"error":null}"#);
+            }
+        });
+        (dir, path, t)
+    }
+
+    #[test]
+    fn a_question_cut_short_is_asked_once_more() {
+        let (_d, path, t) = server(1);
+        let got = probe(&path, "readiness", Duration::from_secs(2));
+        assert_eq!(got, Ok("fine".to_string()));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn only_once_more() {
+        let (_d, path, _t) = server(2);
+        let e = ask(&path, "readiness", Duration::from_secs(2)).unwrap_err();
+        assert!(e.cut_short(), "{e}");
+    }
+
+    #[test]
+    fn a_handover_is_never_asked_twice() {
+        let (_d, path, _t) = server(1);
+        let e = ask_with(&path, "handover", None, Duration::from_secs(2)).unwrap_err();
+        assert!(e.cut_short(), "{e}");
     }
 }

@@ -9,9 +9,12 @@
 //! Invariants: the socket is mode 0600 from the moment it has its name (bound under a temp
 //! name, chmod, renamed); a request larger than [`MAX_REQUEST`], slower than [`READ_DEADLINE`]
 //! or malformed gets an error or a closed connection and nothing else; at most
-//! [`MAX_CONNECTIONS`] are open at once, a newcomer evicting the oldest idle one
+//! [`MAX_CONNECTIONS`] are open at once, fewer when the fd limit leaves less room beside the
+//! supervisor's own work (the cap is computed from the limit in force when the socket is
+//! bound), a newcomer evicting the oldest one still waiting for its request
 //! ([`crate::control::conns`]) — idle, slow or many clients can neither starve probes nor
-//! block the supervisor, and running out of file descriptors makes it back off, not spin.
+//! the health checks' own connects, nor block the supervisor, and running out of file
+//! descriptors makes it back off, not spin.
 //! The server does no work while nobody asks. The client side is [`crate::control::client`].
 //!
 //! `handover` (a newer instance, `params[1].pid` its pid) is served only to a peer that
@@ -28,16 +31,15 @@ pub mod peer;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 pub use crate::control::client::{ask, ask_with, probe};
+use crate::control::conns::Conn;
 use crate::ovs::jsonrpc::{codec, Decoder, Message};
 pub use crate::status::unix_ms;
 use crate::status::{verdict, Snapshot};
@@ -113,29 +115,51 @@ pub fn serve(
         ino: std::os::unix::fs::MetadataExt::ino(&meta),
     };
     std::fs::rename(&tmp, path).map_err(err)?;
+    let cap = crate::process::fds::cap_now(MAX_CONNECTIONS);
+    if cap < MAX_CONNECTIONS {
+        tracing::info!(
+            cap,
+            soft_limit = crate::process::fds::soft_limit(),
+            "control socket: fewer connections at once, to leave fds for the daemons and checks"
+        );
+    }
     let task = tokio::spawn(crate::control::conns::accept_loop(
         listener,
-        MAX_CONNECTIONS,
-        move |stream, busy| handle(stream, snapshot.clone(), handover.clone(), busy),
+        cap,
+        move |stream, conn| handle(stream, snapshot.clone(), handover.clone(), conn),
     ));
     Ok((task, bound))
 }
 
-async fn read_request(stream: &mut UnixStream) -> Result<(Value, String, Value), String> {
+/// Reads one request; `conn` learns when a read found none complete (from then on the
+/// connection may be closed for a newcomer).
+async fn read_request(
+    stream: &mut UnixStream,
+    conn: &Conn,
+) -> Result<(Value, String, Value), String> {
     let mut dec = Decoder::with_limit(MAX_REQUEST);
     let mut buf = [0u8; 4096];
     let read = async {
         loop {
-            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
+            // try_read first: a request already there (a probe's) is read without yielding, so
+            // the connection is never seen waiting before its first read.
+            let n = match stream.try_read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    conn.waiting();
+                    stream.readable().await.map_err(|e| e.to_string())?;
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             if n == 0 {
                 return Err("connection closed before a complete request".to_string());
             }
             let msgs = dec.feed(&buf[..n]).map_err(|e| e.to_string())?;
-            if let Some(m) = msgs.into_iter().next() {
-                return match m {
-                    Message::Request { id, method, params } => Ok((id, method, params)),
-                    _ => Err("expected a request".to_string()),
-                };
+            match msgs.into_iter().next() {
+                Some(Message::Request { id, method, params }) => return Ok((id, method, params)),
+                Some(_) => return Err("expected a request".to_string()),
+                None => conn.waiting(),
             }
         }
     };
@@ -148,11 +172,13 @@ async fn handle(
     mut stream: UnixStream,
     snap: watch::Receiver<Snapshot>,
     handover: tokio::sync::mpsc::Sender<HandoverRequest>,
-    busy: Arc<AtomicBool>,
+    conn: Conn,
 ) {
-    let request = read_request(&mut stream).await;
-    // A complete request: no longer an idle client that a newcomer may evict.
-    busy.store(true, Ordering::Relaxed);
+    let request = read_request(&mut stream, &conn).await;
+    if request.is_ok() {
+        // A complete request: no longer a client a newcomer may evict.
+        conn.busy();
+    }
     counters::control_request(request.as_ref().ok().map(|(_, m, _)| m.as_str()));
     let reply = match request {
         Ok((id, method, params)) if method == "handover" => {

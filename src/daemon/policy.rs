@@ -15,6 +15,11 @@
 //!   not answer its control socket for seconds, and killing it then only restarts the
 //!   computation (a crash loop that stopped a node at scale, issue 13) — and is killed only if
 //!   it stays silent for `busy_limit` (a computation that never ends is a hang too).
+//! - A check that could not ask at all — the supervisor itself out of file descriptors
+//!   ([`Answer::NotAsked`]) — says nothing about the daemon: it never counts toward hung or
+//!   busy, and the silence seen before it is forgotten, so a daemon is killed only after real
+//!   questions went unanswered for the whole `hung_after` (before, EMFILE in the supervisor read
+//!   as "does not answer" and every healthy daemon was SIGKILLed).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -48,6 +53,17 @@ pub struct Track {
 /// node leaves it), a blocked thread none.
 const BUSY_SHARE: u32 = 10;
 
+/// What one health check got from a daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Answered,
+    /// Asked, and no answer in time (or no connection: refused, gone).
+    Silent,
+    /// Not asked: the supervisor could not even open a connection for want of its own
+    /// resources (EMFILE, ENFILE). No evidence either way.
+    NotAsked,
+}
+
 /// What one health check makes of a running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Judgement {
@@ -60,6 +76,8 @@ pub enum Judgement {
     Stalled,
     /// Silent too long: kill it.
     Hung,
+    /// Nothing learnt (we could not ask): whatever silence came before is forgotten.
+    NotAsked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,10 +137,14 @@ impl Track {
     pub fn on_health(
         &mut self,
         p: &Policy,
-        answered: bool,
+        answer: Answer,
         cpu: Option<Duration>,
         now: Instant,
     ) -> Judgement {
+        if answer == Answer::NotAsked {
+            self.forget_silence();
+            return Judgement::NotAsked;
+        }
         let worked = match (cpu, self.last_cpu) {
             (Some(c), Some((before, at))) => {
                 let wall = now.saturating_duration_since(at);
@@ -131,7 +153,7 @@ impl Track {
             _ => false,
         };
         self.last_cpu = cpu.map(|c| (c, now));
-        if answered {
+        if answer == Answer::Answered {
             self.unresponsive_since = None;
             self.stalled_since = None;
             return Judgement::Answers;
@@ -285,16 +307,47 @@ mod tests {
         );
     }
 
-    /// Runs `(s after t0, answered, main-thread CPU ms, judgement expected)` rows through one
-    /// track.
-    fn health(p: &Policy, rows: &[(u64, bool, Option<u64>, Judgement)]) {
+    /// Runs `(s after t0, answer, main-thread CPU ms, judgement expected)` rows through one
+    /// track (`true`/`false`: answered or silent).
+    fn health(p: &Policy, rows: &[(u64, impl Into<Answer> + Copy, Option<u64>, Judgement)]) {
         let t0 = Instant::now();
         let mut t = Track::default();
-        for (i, (s, answered, cpu, want)) in rows.iter().enumerate() {
+        for (i, (s, answer, cpu, want)) in rows.iter().enumerate() {
             let cpu = cpu.map(Duration::from_millis);
-            let got = t.on_health(p, *answered, cpu, t0 + Duration::from_secs(*s));
+            let got = t.on_health(p, (*answer).into(), cpu, t0 + Duration::from_secs(*s));
             assert_eq!(got, *want, "row {i}");
         }
+    }
+
+    impl From<bool> for Answer {
+        fn from(answered: bool) -> Answer {
+            if answered {
+                Answer::Answered
+            } else {
+                Answer::Silent
+            }
+        }
+    }
+
+    #[test]
+    fn a_check_that_could_not_ask_never_counts_toward_hung() {
+        use Answer::{NotAsked, Silent};
+        use Judgement::{Hung, Stalled};
+        health(
+            &policy(),
+            &[
+                (0, Silent, Some(100), Stalled),
+                (5, Silent, Some(100), Stalled),
+                // Out of fds for longer than hung_after: never hung, and what came before is
+                // forgotten.
+                (6, NotAsked, None, Judgement::NotAsked),
+                (20, NotAsked, None, Judgement::NotAsked),
+                (21, Silent, Some(100), Stalled),
+                (26, Silent, Some(100), Stalled),
+                // Real questions unanswered for the whole hung_after: hung.
+                (27, Silent, Some(100), Hung),
+            ],
+        );
     }
 
     fn busy(s: u64) -> Judgement {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{Decision, Judgement, Policy, Track};
+use super::policy::{Answer, Decision, Judgement, Policy, Track};
 use crate::process::ExitStatus;
 
 /// What a daemon is doing, as the supervisor knows it. Serialized in `status` as its kebab-case
@@ -131,7 +131,7 @@ pub enum Event {
     /// One health check's answer for the current process, with its main thread's CPU time
     /// then (`None`: unreadable).
     Health {
-        answered: bool,
+        answer: Answer,
         cpu: Option<Duration>,
     },
     /// We asked it to exit so it restarts (a TLS reload).
@@ -247,8 +247,8 @@ impl Slot {
                 self.killed_as = Some(RestartCause::Hung);
                 Action::Kill(pid)
             }
-            Event::Health { answered, cpu } => match self.running_pid() {
-                Some(pid) => self.judged(pid, policy, answered, cpu, now),
+            Event::Health { answer, cpu } => match self.running_pid() {
+                Some(pid) => self.judged(pid, policy, answer, cpu, now),
                 None => Action::Ignore,
             },
             Event::PlannedExit => {
@@ -284,13 +284,13 @@ impl Slot {
         &mut self,
         pid: i32,
         policy: &Policy,
-        answered: bool,
+        answer: Answer,
         cpu: Option<Duration>,
         now: Instant,
     ) -> Action {
         let silent_since = self.track.unresponsive_since;
         let was_busy = self.state == DaemonState::Busy;
-        match self.track.on_health(policy, answered, cpu, now) {
+        match self.track.on_health(policy, answer, cpu, now) {
             Judgement::Hung => {
                 self.state = DaemonState::Hung;
                 // Busy until now: silent past the busy limit (a stalled one is Running again).
@@ -319,6 +319,8 @@ impl Slot {
                 }
             }
             Judgement::Answers => Action::Ignore,
+            // We could not ask: nothing changes, whatever its state.
+            Judgement::NotAsked => Action::Ignore,
         }
     }
 

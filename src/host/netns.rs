@@ -1,9 +1,9 @@
 //! Keeps a sandbox's network devices off the host: a private network namespace when we may
 //! create one, else vswitchd's dummy devices.
 //!
-//! Invariant: [`enter`] runs before any thread exists (the async runtime and the reaper thread
-//! come later), because `unshare(CLONE_NEWNET)` moves only the calling thread and the threads it
-//! creates afterwards. The sandbox's sockets are path-based unix sockets, which every network
+//! Invariant: [`enter`] runs before the async runtime and the reaper thread exist, because
+//! `unshare(CLONE_NEWNET)` moves only the calling thread and the threads it creates afterwards
+//! (the log writer thread, already there, stays behind: it only writes to stderr). The sandbox's sockets are path-based unix sockets, which every network
 //! namespace sees, so `probe` from the host still reaches the daemons.
 
 use nix::errno::Errno;

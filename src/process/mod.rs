@@ -11,10 +11,14 @@
 //! - We only signal pids that are registered and not yet reaped, checked under the same lock, so
 //!   a recycled pid is never signalled (the pod shares the host's pid namespace).
 //! - Each child leads its own process group, so a group signal reaches a `DEBUG_WRAPPER`'s
-//!   grandchildren and nothing else.
+//!   grandchildren and nothing else. What escapes its group (`setsid`, a double fork) is still
+//!   our descendant — orphans are re-parented to us as subreaper — and is found through
+//!   `/proc`'s parent links ([`Reaper::signal_descendants`]), never by signalling a group or
+//!   pid we did not create.
 
 pub mod backoff;
 pub mod bounded;
+pub mod fds;
 pub mod procfs;
 
 use std::collections::HashMap;
@@ -260,6 +264,27 @@ impl Reaper {
                 false
             }
         }
+    }
+
+    /// Sends `sig` to every descendant of this process (children, theirs, ...: whatever a
+    /// wrapper forked and left, in a session of its own or not; as subreaper we inherit every
+    /// orphan below us) and returns their pids. Under the reaper's lock, so no child of ours
+    /// is reaped — and its pid recycled — between the look in `/proc` and the signal; a
+    /// grandchild reaped by its own parent in that instant is the one race left.
+    pub fn signal_descendants(&self, sig: Signal) -> Vec<i32> {
+        let _st = self.lock();
+        let me = std::process::id() as i32;
+        let all = procfs::descendants(std::path::Path::new("/proc"), me);
+        all.into_iter()
+            .filter(|pid| match kill(Pid::from_raw(*pid), sig) {
+                Ok(()) => true,
+                Err(Errno::ESRCH) => false,
+                Err(e) => {
+                    tracing::warn!(pid, signal = %sig, error = %e, "signal failed");
+                    false
+                }
+            })
+            .collect()
     }
 
     /// Pids we started and have not reaped yet.

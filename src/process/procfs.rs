@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct Stat {
     /// `R`, `S`, `D`, `Z`, ... (field 3).
     pub state: char,
+    /// The parent's pid (field 4).
+    pub ppid: i32,
     /// Clock ticks spent in user and kernel mode (fields 14 and 15).
     pub cpu_ticks: u64,
     /// Field 19.
@@ -28,6 +30,7 @@ impl Stat {
         let ticks = |n: usize| field(n)?.parse::<u64>().ok();
         Some(Stat {
             state: field(3)?.chars().next()?,
+            ppid: field(4)?.parse().ok()?,
             cpu_ticks: ticks(14)?.checked_add(ticks(15)?)?,
             nice: field(19)?.parse().ok()?,
         })
@@ -100,6 +103,40 @@ pub fn rss_bytes(proc_root: &Path, pid: i32) -> Option<u64> {
         _ => 4096,
     };
     pages.checked_mul(page)
+}
+
+/// Every process visible under `proc_root` with its parent: `(pid, ppid)`.
+fn parents(proc_root: &Path) -> Vec<(i32, i32)> {
+    let Ok(dir) = std::fs::read_dir(proc_root) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, stat(proc_root, pid)?.ppid)))
+        .collect()
+}
+
+/// The descendants of `root` among `(pid, ppid)` pairs: its children, theirs, and so on,
+/// parents before their children.
+pub fn descendants_of(pairs: &[(i32, i32)], root: i32) -> Vec<i32> {
+    let mut found = vec![root];
+    let mut i = 0;
+    while let Some(&parent) = found.get(i) {
+        for (pid, _) in pairs.iter().filter(|(_, pp)| *pp == parent) {
+            // A pid listed twice (or its own parent, in a made-up /proc) is taken once.
+            if !found.contains(pid) {
+                found.push(*pid);
+            }
+        }
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// The descendants of `root` as `/proc` (under `proc_root`) shows them now.
+pub fn descendants(proc_root: &Path, root: i32) -> Vec<i32> {
+    descendants_of(&parents(proc_root), root)
 }
 
 /// `sysconf(_SC_CLK_TCK)`, the unit of the stat times: 100 on every Linux we run on, and the
@@ -193,6 +230,7 @@ mod tests {
             s,
             Stat {
                 state: 'D',
+                ppid: 1,
                 cpu_ticks: 42,
                 nice: -10
             }
@@ -205,6 +243,46 @@ mod tests {
         ] {
             assert_eq!(Stat::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn descendants_are_found_through_every_generation() {
+        // (pid, ppid): 10 spawned 11 and 12; 11's child 13 double-forked 14 and exited, so 14
+        // was re-parented to 10 (its subreaper); 20 is somebody else's.
+        let pairs = [
+            (11, 10),
+            (12, 10),
+            (14, 10),
+            (15, 14),
+            (16, 15),
+            (20, 1),
+            (21, 20),
+            (30, 30),
+        ];
+        let table: [(i32, &[i32]); 5] = [
+            (10, &[11, 12, 14, 15, 16]),
+            (14, &[15, 16]),
+            (20, &[21]),
+            (99, &[]),
+            (30, &[]),
+        ];
+        for (root, want) in table {
+            assert_eq!(descendants_of(&pairs, root), want, "{root}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fake(dir.path(), "10/stat", &line(10, "sup", 'S', 0, 0, 0));
+        fake(
+            dir.path(),
+            "11/stat",
+            "11 (a b) S 10 1 1 0 -1 4 1 0 0 0 1 1 0 0 20 0 1 0 5 0 0",
+        );
+        fake(
+            dir.path(),
+            "12/stat",
+            "12 (c) S 11 1 1 0 -1 4 1 0 0 0 1 1 0 0 20 0 1 0 5 0 0",
+        );
+        fake(dir.path(), "self/stat", "not a process");
+        assert_eq!(descendants(dir.path(), 10), vec![11, 12]);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! supervisor's cadence and returns the verdicts the probes then answer with ([`super::verdict`]).
 //!
 //! Invariants: nothing here changes state; every question is bounded by the caller's timeout;
-//! readiness asks the OVN Southbound only through ovn-controller's own connection status.
+//! readiness asks the OVN Southbound only through ovn-controller's own connection status; a
+//! question we could not even send because the supervisor is out of file descriptors
+//! (EMFILE/ENFILE, matched by `Errno`) makes the daemon "not asked", never "does not answer".
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,8 +16,8 @@ use super::verdict::{fail, ok};
 use super::{Health, Snapshot, Verdict};
 use crate::config::paths::Layout;
 use crate::daemon::Daemon;
-use crate::ovs::jsonrpc::Client;
-use crate::process::procfs;
+use crate::ovs::jsonrpc::{Client, RpcError};
+use crate::process::{fds, procfs};
 use crate::{ovs::openflow, ovs::ovsdb, ovs::unixctl, settings};
 
 /// The daemon's own pid: its pidfile's (right under a `DEBUG_WRAPPER` too, where the spawned
@@ -29,21 +31,50 @@ pub fn ctl_of(layout: &Layout, d: Daemon, spawned: Option<i32>) -> Option<std::p
     Some(d.ctl(layout, daemon_pid(layout, d, spawned)?))
 }
 
+/// Why a daemon gave no answer.
+enum NoAnswer {
+    /// Asked, and no answer: the reason.
+    Silent(String),
+    /// Never asked: we had no fd to ask with. The reason.
+    NotAsked(String),
+}
+
+/// True when `e` is the supervisor's own want of file descriptors, not the daemon's doing.
+pub fn ours(e: &RpcError) -> bool {
+    match e {
+        RpcError::Connect { source, .. } | RpcError::Io { source, .. } => fds::out_of_fds(source),
+        _ => false,
+    }
+}
+
 /// Asks the daemon `pid` (see [`daemon_pid`]) its version over unixctl: the cheapest proof
 /// that its main loop runs.
-async fn answers(layout: &Layout, d: Daemon, pid: Option<i32>, t: Duration) -> Result<(), String> {
-    let pid = pid.ok_or_else(|| format!("{} has no pid yet", d.name()))?;
+async fn answers(
+    layout: &Layout,
+    d: Daemon,
+    pid: Option<i32>,
+    t: Duration,
+) -> Result<(), NoAnswer> {
+    let pid = pid.ok_or_else(|| NoAnswer::Silent(format!("{} has no pid yet", d.name())))?;
     let ctl = d.ctl(layout, pid);
-    unixctl::call(&ctl, "version", &[], t)
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("{} does not answer: {e}", d.name()))
+    match unixctl::call(&ctl, "version", &[], t).await {
+        Ok(_) => Ok(()),
+        Err(e) if ours(&e) => Err(NoAnswer::NotAsked(format!(
+            "{} not asked: the supervisor is out of file descriptors ({e})",
+            d.name()
+        ))),
+        Err(e) => Err(NoAnswer::Silent(format!(
+            "{} does not answer: {e}",
+            d.name()
+        ))),
+    }
 }
 
 /// What the liveness half of a check found.
 struct Live {
     verdict: Verdict,
     silent: Vec<String>,
+    not_asked: Vec<String>,
     main_cpu_ms: BTreeMap<String, u64>,
 }
 
@@ -64,25 +95,37 @@ async fn live_check(layout: &Layout, snap: &Snapshot, t: Duration) -> Live {
     }
     let n = checks.len();
     let (mut first, mut silent, mut main_cpu_ms) = (None, Vec::new(), BTreeMap::new());
+    let (mut not_asked, mut why_not) = (Vec::new(), None);
     for (d, pid, c) in checks {
         if let Some(cpu) = pid.and_then(|p| procfs::main_thread_cpu(Path::new("/proc"), p)) {
             main_cpu_ms.insert(d.name().to_string(), cpu.as_millis() as u64);
         }
         let err = match c.await {
             Ok(Ok(())) => continue,
-            Ok(Err(reason)) => reason,
+            Ok(Err(NoAnswer::Silent(reason))) => reason,
+            Ok(Err(NoAnswer::NotAsked(reason))) => {
+                why_not.get_or_insert(reason);
+                not_asked.push(d.name().to_string());
+                continue;
+            }
             Err(e) => format!("{} check failed: {e}", d.name()),
         };
         first.get_or_insert(err);
         silent.push(d.name().to_string());
     }
-    let verdict = match first {
-        Some(reason) => fail(reason),
-        None => ok(format!("alive: {n} daemons answer")),
+    let verdict = match (first, why_not) {
+        (Some(reason), _) => fail(reason),
+        // Not asked is no evidence of a fault: liveness holds, and says why it could not look.
+        (None, Some(why)) => ok(format!(
+            "alive: {} daemons answer; {why}",
+            n - not_asked.len()
+        )),
+        (None, None) => ok(format!("alive: {n} daemons answer")),
     };
     Live {
         verdict,
         silent,
+        not_asked,
         main_cpu_ms,
     }
 }
@@ -178,6 +221,7 @@ pub async fn check(
     Health {
         checked_at_ms: now_ms(),
         unresponsive: live.silent,
+        not_asked: live.not_asked,
         main_cpu_ms: live.main_cpu_ms,
         liveness: live.verdict,
         readiness,

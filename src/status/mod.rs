@@ -76,6 +76,9 @@ pub struct Snapshot {
     /// Where the HTTP endpoint listens, once it does.
     #[serde(default)]
     pub http_addr: Option<String>,
+    /// Lines of our log dropped because stderr was not read fast enough (never waited for).
+    #[serde(default)]
+    pub log_lines_dropped: u64,
 }
 
 /// Verdicts of one background health check.
@@ -85,6 +88,10 @@ pub struct Health {
     /// Daemons that did not answer their control socket in this check.
     #[serde(default)]
     pub unresponsive: Vec<String>,
+    /// Daemons this check could not even ask: the supervisor was out of file descriptors
+    /// (EMFILE/ENFILE). Not evidence against them: never counted toward hung.
+    #[serde(default)]
+    pub not_asked: Vec<String>,
     /// CPU time of each checked daemon's main thread at this check, ms: tells a silent daemon
     /// that computes from one that is blocked.
     #[serde(default)]
@@ -164,6 +171,12 @@ impl Snapshot {
             out.push_str(&format!(" {stage} {ms} ms;"));
         }
         out.push_str(&format!(" total {total} ms\n"));
+        if self.log_lines_dropped > 0 {
+            out.push_str(&format!(
+                "\nlog lines dropped: {} (stderr not read fast enough)\n",
+                self.log_lines_dropped
+            ));
+        }
         out
     }
 }

@@ -1,14 +1,15 @@
 //! The background health check's two ends: starting one as its own task (a hung daemon never
 //! delays signals or exits in the loop), and carrying out its results — publish both verdicts,
-//! update the readiness marker, feed each serving daemon's answer and main-thread CPU time to
-//! its slot (which decides hung, busy or fine), and let a busy daemon's silence not fail
-//! liveness.
+//! update the readiness marker, feed each serving daemon's answer (answered, silent, or not
+//! asked: we were out of fds) and main-thread CPU time to its slot (which decides hung, busy
+//! or fine), and let a busy daemon's silence not fail liveness.
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::Supervisor;
+use crate::daemon::policy::Answer;
 use crate::daemon::state::Event;
 use crate::daemon::Daemon;
 use crate::status::{self, check, DaemonState};
@@ -36,9 +37,16 @@ impl Supervisor {
             .map(|(d, _)| *d)
             .collect();
         for d in running {
-            let answered = !h.unresponsive.iter().any(|n| n == d.name());
+            let named = |list: &[String]| list.iter().any(|n| n == d.name());
+            let answer = if named(&h.not_asked) {
+                Answer::NotAsked
+            } else if named(&h.unresponsive) {
+                Answer::Silent
+            } else {
+                Answer::Answered
+            };
             let cpu = (h.main_cpu_ms.get(d.name())).map(|ms| Duration::from_millis(*ms));
-            self.carry_out(d, Event::Health { answered, cpu });
+            self.carry_out(d, Event::Health { answer, cpu });
         }
         let busy: Vec<(&str, Option<Duration>)> = (self.slots.iter())
             .filter(|(_, s)| s.state == DaemonState::Busy)
@@ -48,7 +56,11 @@ impl Supervisor {
         self.on_southbound(h.southbound_connected);
         log_changes(self.snap.borrow().health.as_ref(), &h);
         super::marker::set(self.cfg.ready_file.as_deref(), h.readiness.ok);
-        self.snap.send_modify(|s| s.health = Some(h));
+        let dropped = crate::logging::dropped();
+        self.snap.send_modify(|s| {
+            s.health = Some(h);
+            s.log_lines_dropped = dropped;
+        });
     }
 }
 

@@ -261,6 +261,8 @@ impl Supervisor {
         if let Some(h) = http {
             h.abort();
         }
+        // Nothing of the node outlives us: a daemon a wrapper detached is still our descendant.
+        stop::sweep(self.reaper).await;
         match outcome {
             Interrupt::Stop(sig) => {
                 tracing::info!(signal = sig, clean = stop, "stopped");

@@ -3,7 +3,8 @@
 //! Invariants: daemons stop in reverse dependency order (ovn-controller, ovs-vswitchd,
 //! ovsdb-server, the embedded Southbound); each gets a share of what is left of the budget,
 //! split between the graceful unixctl `exit`, SIGTERM and SIGKILL of its process group; only
-//! pids the reaper still holds are signalled.
+//! pids the reaper still holds are signalled. Before the supervisor exits, [`sweep`] ends
+//! whatever of ours is still running (a wrapper's detached daemon): only our descendants.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -122,6 +123,53 @@ pub(super) async fn stop_all(
         }
     }
     clean
+}
+
+/// How long processes left after the stop get between SIGTERM and SIGKILL, and then to go.
+const SWEEP_GRACE: Duration = Duration::from_secs(2);
+const SWEEP_KILL_WAIT: Duration = Duration::from_secs(1);
+
+/// After the last stop, before we exit: anything still running below us — a daemon a
+/// `DEBUG_WRAPPER` double-forked and left (in a session of its own or not), a tool's leftover —
+/// gets SIGTERM, then SIGKILL after [`SWEEP_GRACE`]; we wait for it to be gone, so nothing of
+/// the node outlives the supervisor. Only our descendants: with `hostPID` every other process
+/// of the host is visible and none is ever touched. Returns how many were left.
+pub(super) async fn sweep(reaper: &Reaper) -> usize {
+    let left = reaper.signal_descendants(Signal::SIGTERM);
+    if left.is_empty() {
+        return 0;
+    }
+    tracing::warn!(pids = ?left, "processes of ours still running after the stop (a wrapper's detached children?); SIGTERM");
+    if gone(&left, SWEEP_GRACE).await {
+        return left.len();
+    }
+    let killed = reaper.signal_descendants(Signal::SIGKILL);
+    if !killed.is_empty() {
+        tracing::warn!(pids = ?killed, "still running; SIGKILL");
+    }
+    if !gone(&killed, SWEEP_KILL_WAIT).await {
+        tracing::error!(pids = ?killed, "still there after SIGKILL");
+    }
+    left.len()
+}
+
+/// Waits until none of `pids` is in `/proc` (the reaper reaps each as it exits), for at most
+/// `within`; true if they all went.
+async fn gone(pids: &[i32], within: Duration) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        let proc = std::path::Path::new("/proc");
+        if pids
+            .iter()
+            .all(|p| crate::process::procfs::stat(proc, *p).is_none())
+        {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 impl Supervisor {

@@ -132,10 +132,9 @@ impl Supervisor {
         match ev {
             SigEvent::Stop(s) => return After::End(Interrupt::Stop(s)),
             SigEvent::Hup => self.reopen_logs().await,
-            SigEvent::Other(s) => tracing::info!(
-                signal = s,
-                "ignored: only SIGTERM, SIGINT and SIGHUP mean anything here"
-            ),
+            SigEvent::Other(s) => {
+                tracing::info!(signal = s, "ignored: SIGUSR1 and SIGUSR2 mean nothing here")
+            }
         }
         After::Continue
     }

@@ -156,8 +156,8 @@ fn probes_pass_under_a_thousand_idle_and_slow_clients() {
     assert!(node.stop().0.success());
 }
 
-/// With the supervisor's fd limit exhausted by clients (64 in all, 100 clients pile up
-/// in the backlog), the accept loop must back off instead of spinning on EMFILE.
+/// With the supervisor's fd limit exhausted (100 clients pile up in the backlog, the soft limit
+/// lowered to what it has open), the accept loop must back off instead of spinning on EMFILE.
 #[test]
 fn fd_exhaustion_does_not_make_the_accept_loop_spin() {
     let mut tight = Node::new();
@@ -177,6 +177,16 @@ fn fd_exhaustion_does_not_make_the_accept_loop_spin() {
     let clients: Vec<UnixStream> = (0..100)
         .filter_map(|_| UnixStream::connect(control_sock(&tight)).ok())
         .collect();
+    // The connection cap keeps clients from filling the table: lower the soft limit to what
+    // is open, so the next accept fails with EMFILE.
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let lowered = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={open}:")])
+        .status()
+        .unwrap();
+    assert!(lowered.success());
     let before = cpu_ticks(pid);
     let t0 = Instant::now();
     let mut fds = 0;
@@ -195,8 +205,16 @@ fn fd_exhaustion_does_not_make_the_accept_loop_spin() {
         t0.elapsed().as_millis()
     );
     assert!(used < 50, "accept loop spins: {used} ticks in 2 s");
-    assert!(fds >= 60, "the fd limit was never reached: {fds} open");
+    assert!(
+        fds >= open - 1,
+        "the fd limit was never reached: {fds} open"
+    );
     drop(clients);
+    let raised = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), "--nofile=64:"])
+        .status()
+        .unwrap();
+    assert!(raised.success());
     // Once the clients are gone, probes pass again.
     let t0 = Instant::now();
     while probe_ms(&tight, "liveness").0 != 0 {

@@ -2,6 +2,7 @@
 //! loop, stray signals. Recovery times are printed (`--nocapture`) for the notes; the tests
 //! assert behaviour, not speed.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -152,4 +153,111 @@ fn stray_signals_are_logged_not_fatal() {
     }
     assert_eq!(node.probe("readiness").0, 0);
     assert!(node.stop().0.success());
+}
+
+/// A default-fatal signal other than SIGTERM (SIGALRM: OVS daemons die on it too) is an
+/// ordered stop with exit 0, not the supervisor's death with its daemons orphaned; SIGPIPE is
+/// ignored.
+#[test]
+fn sigalrm_is_an_ordered_stop_and_leaves_no_daemon() {
+    let mut node = Node::new();
+    node.start(&[]);
+    node.wait_ready(READY);
+    let pids = node.daemon_pids();
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    // Children inherit the spawning thread's signal mask (std does not reset it): the
+    // supervisor blocks signals early on, and none may still be blocked in a daemon.
+    for (name, pid) in &pids {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let blocked = status.lines().find_map(|l| l.strip_prefix("SigBlk:"));
+        assert_eq!(blocked.map(str::trim), Some("0000000000000000"), "{name}");
+    }
+    node.signal("PIPE");
+    assert_eq!(node.probe("readiness").0, 0, "{}", node.log());
+    node.signal("ALRM");
+    let (status, took) = node.wait_exit(READY);
+    eprintln!("SIGALRM: exit {status} after {} ms", took.as_millis());
+    assert_eq!(status.code(), Some(0), "{status}\n{}", node.log());
+    for (name, pid) in pids {
+        assert!(!exists(pid), "{name} pid {pid} left behind");
+    }
+}
+
+/// Processes whose command line names `dir`.
+fn of_node(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| Some((e.file_name(), std::fs::read(e.path().join("cmdline")).ok()?)))
+        .map(|(pid, c)| {
+            format!(
+                "{}: {}",
+                pid.to_string_lossy(),
+                String::from_utf8_lossy(&c).replace('\0', " ")
+            )
+        })
+        .filter(|c| c.contains(&dir))
+        .collect()
+}
+
+/// Asserts nothing of `node` runs; kills what does first, so a failure leaves nothing behind.
+fn assert_nothing_left(node: &Node) {
+    let left = of_node(node.path());
+    for l in &left {
+        if let Some((pid, _)) = l.split_once(':') {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+    assert!(left.is_empty(), "left running: {left:?}\n{}", node.log());
+}
+
+/// A `DEBUG_WRAPPER` that starts a helper of its own in a session of its own (as a profiler's
+/// server might) before it execs ovn-controller: the node runs, stops on SIGTERM with exit 0,
+/// and the helper is stopped with it.
+#[test]
+fn a_wrappers_detached_helper_is_stopped_with_the_node() {
+    let mut node = Node::new();
+    let wrapper = node.path().join("helper.sh");
+    let marker = node.path().join("helper");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\ncase \"$1\" in */ovn-controller) ( setsid tail -f /dev/null {} </dev/null >/dev/null 2>&1 & );; esac\nexec \"$@\"\n", marker.display()),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    node.start(&[("DEBUG_WRAPPER", wrapper.to_str().unwrap())]);
+    node.wait_ready(READY);
+    let helper = of_node(&marker);
+    assert_eq!(helper.len(), 1, "{helper:?}");
+    let (status, _) = node.stop();
+    assert!(status.success(), "{status}\n{}", node.log());
+    assert_nothing_left(&node);
+}
+
+/// A `DEBUG_WRAPPER` that double-forks ovsdb-server into a session of its own and exits: the
+/// start fails (exit 1), and the detached daemon — our descendant, re-parented to us as
+/// subreaper — is stopped with the rest, not left running.
+#[test]
+fn a_double_forking_wrapper_leaves_no_process_behind() {
+    let mut node = Node::new();
+    let wrapper = node.path().join("detach.sh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \"$1\" in */ovsdb-server) ( setsid \"$@\" </dev/null >/dev/null 2>&1 & ); exit 0;; esac\nexec \"$@\"\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    node.start(&[("DEBUG_WRAPPER", wrapper.to_str().unwrap())]);
+    let (status, _) = node.wait_exit(READY);
+    assert_eq!(status.code(), Some(1), "{status}\n{}", node.log());
+    assert_nothing_left(&node);
 }

@@ -34,6 +34,7 @@ fn snapshot(ready: bool) -> Snapshot {
         health: Some(Health {
             checked_at_ms: NOW - 100,
             unresponsive: vec![],
+            not_asked: vec![],
             main_cpu_ms: BTreeMap::new(),
             liveness: Verdict {
                 ok: true,

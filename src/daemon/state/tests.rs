@@ -1,4 +1,5 @@
 use super::*;
+use crate::daemon::policy::Answer;
 use crate::process::backoff;
 use nix::sys::signal::Signal;
 
@@ -56,9 +57,17 @@ fn transitions() {
         },
         ..slot(state, Some(7))
     };
-    let health = |answered, cpu_ms| Event::Health {
-        answered,
+    let health = |answered: bool, cpu_ms| Event::Health {
+        answer: if answered {
+            Answer::Answered
+        } else {
+            Answer::Silent
+        },
         cpu: Some(ms(cpu_ms)),
+    };
+    let not_asked = Event::Health {
+        answer: Answer::NotAsked,
+        cpu: None,
     };
     let exited = |pid| Event::Exited {
         pid,
@@ -81,8 +90,11 @@ fn transitions() {
         // A planned exit restarts at once and is no crash.
         (planned, Event::Exited { pid: 7, status: ExitStatus::Exited(0) }, t0, Restarting, None, Action::RestartAt(t0)),
         // Health: killed as hung only after failing for `hung_after`.
-        (slot(Running, Some(7)), Event::Health { answered: false, cpu: None }, t0, Running, Some(7), Action::Ignore),
-        (failing, Event::Health { answered: false, cpu: None }, t0 + s(6), Hung, Some(7), Action::Kill(7)),
+        (slot(Running, Some(7)), Event::Health { answer: Answer::Silent, cpu: None }, t0, Running, Some(7), Action::Ignore),
+        (failing.clone(), Event::Health { answer: Answer::Silent, cpu: None }, t0 + s(6), Hung, Some(7), Action::Kill(7)),
+        // Not asked (the supervisor out of fds): never killed, the silence before forgotten.
+        (failing, not_asked, t0 + s(60), Running, Some(7), Action::Ignore),
+        (checked(Busy, true), not_asked, t0 + s(200), Busy, Some(7), Action::Ignore),
         // Silent while its main thread computes: busy, not hung, until the busy limit.
         (checked(Running, false), health(false, 2_900), t0 + s(2), Busy, Some(7), Action::Busy),
         (checked(Busy, true), health(false, 60_000), t0 + s(60), Busy, Some(7), Action::Ignore),
@@ -91,7 +103,7 @@ fn transitions() {
         (checked(Busy, true), health(false, 1_000), t0 + s(8), Running, Some(7), Action::Ignore),
         (checked(Busy, true), health(false, 100_000), t0 + s(120), Hung, Some(7), Action::Kill(7)),
         // Not running (restarting): health answers are not about it.
-        (slot(Restarting, Some(8)), Event::Health { answered: false, cpu: None }, t0 + s(60), Restarting, Some(8), Action::Ignore),
+        (slot(Restarting, Some(8)), Event::Health { answer: Answer::Silent, cpu: None }, t0 + s(60), Restarting, Some(8), Action::Ignore),
         (slot(Running, Some(7)), Event::Stopped { handed_over: false }, t0, Stopped, None, Action::Recorded),
         (slot(Running, Some(7)), Event::Stopped { handed_over: true }, t0, HandedOver, None, Action::Recorded),
         // A restart that could not be spawned counts as an exit.
@@ -178,8 +190,8 @@ fn restarts_are_counted_by_cause() {
     let s = Duration::from_secs;
     let p = policy();
     let exit = |pid, status| Event::Exited { pid, status };
-    let idle = |answered| Event::Health {
-        answered,
+    let idle = |answer| Event::Health {
+        answer,
         cpu: Some(s(1)),
     };
     // (events leading to the exit, the exit's status, the cause counted)
@@ -197,23 +209,26 @@ fn restarts_are_counted_by_cause() {
             Planned,
         ),
         (
-            vec![(idle(false), t0), (idle(false), t0 + s(7))],
+            vec![
+                (idle(Answer::Silent), t0),
+                (idle(Answer::Silent), t0 + s(7)),
+            ],
             KILLED,
             Hung,
         ),
         (
             vec![
-                (idle(false), t0),
+                (idle(Answer::Silent), t0),
                 (
                     Event::Health {
-                        answered: false,
+                        answer: Answer::Silent,
                         cpu: Some(s(5)),
                     },
                     t0 + s(5),
                 ),
                 (
                     Event::Health {
-                        answered: false,
+                        answer: Answer::Silent,
                         cpu: Some(s(125)),
                     },
                     t0 + s(125),

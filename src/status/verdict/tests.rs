@@ -32,6 +32,7 @@ fn snap(
         health: health.map(|(at, live, ready)| Health {
             checked_at_ms: at,
             unresponsive: vec![],
+            not_asked: vec![],
             main_cpu_ms: Default::default(),
             southbound_connected: None,
             liveness: Verdict {

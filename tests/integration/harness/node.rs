@@ -62,6 +62,27 @@ impl Node {
         self.child = Some(c.spawn().unwrap());
     }
 
+    /// [`Self::start`] with the supervisor run by `prefix` (e.g. `prlimit --nofile=64:64`),
+    /// which execs it: the child's pid is the supervisor's.
+    pub fn start_under(&mut self, prefix: &[&str], env: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let cmd = base_command(self.path());
+        let mut c = Command::new(prefix[0]);
+        c.args(&prefix[1..])
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .env_clear()
+            .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .envs(env.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        self.child = Some(c.spawn().unwrap());
+    }
+
     pub fn probe(&self, kind: &str) -> (i32, String) {
         let out = Command::new(BIN)
             .env_clear()
