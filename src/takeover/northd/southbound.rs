@@ -49,7 +49,7 @@ pub fn query_args(cfg: &Config, remote: &str, timeout: Duration) -> Vec<String> 
     a
 }
 
-/// The reply of [`QUERY`]: `[{"rows":[{"options":["map",[[K,V],...]]}]}]`.
+/// The reply of the `SB_Global` select: `[{"rows":[{"options":["map",[[K,V],...]]}]}]`.
 pub fn parse_reply(stdout: &str) -> Result<Northd, String> {
     let v: Value = serde_json::from_str(stdout.trim()).map_err(|e| format!("bad reply: {e}"))?;
     let result = v.get(0).ok_or("empty reply")?;
