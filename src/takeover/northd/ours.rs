@@ -69,10 +69,20 @@ pub fn parse_line(line: &str) -> Option<&str> {
 /// A daemon of the private run: killed with its group and waited for when dropped.
 struct Private(Child);
 
+impl Private {
+    /// SIGKILL to its group, unless it was reaped already: only reaping frees the pid (we are
+    /// the only one who reaps it), so an unreaped pid cannot name anyone else.
+    fn kill(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // It leads its own group (`spawn` below): this reaches only it and its children.
+            let _ = killpg(Pid::from_raw(self.0.id() as i32), Signal::SIGKILL);
+        }
+    }
+}
+
 impl Drop for Private {
     fn drop(&mut self) {
-        // It leads its own group (`spawn` below), so this reaches only it and its children.
-        let _ = killpg(Pid::from_raw(self.0.id() as i32), Signal::SIGKILL);
+        self.kill();
         let _ = self.0.wait();
     }
 }
@@ -201,7 +211,8 @@ fn read_version(controller: &mut Private, until: Instant) -> Result<String, Ours
         }
     };
     drop(rx);
-    let _ = killpg(Pid::from_raw(controller.0.id() as i32), Signal::SIGKILL);
+    // Its stderr closes with it, which ends the reader.
+    controller.kill();
     let _ = reader.join();
     found
 }
