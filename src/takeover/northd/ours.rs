@@ -2,7 +2,8 @@
 //! [V]` at INFO once it has read the Open_vSwitch database, right before its main loop (OVN
 //! 23.03 to 25.03). A short private run gives it an empty database of its own: a throwaway
 //! `ovsdb-server` on a socket in a private directory, then `ovn-controller` on that socket
-//! until the line comes. Measured here (OVN 23.03): about 50 ms in all.
+//! until the line comes. Measured here (loaded 2-core machine): 35–80 ms with OVN 23.03,
+//! 21–41 ms with OVN 25.03.
 //!
 //! Invariants:
 //! - Private: the directory is created new (never an existing one) in the OVN run dir, which
