@@ -10,9 +10,10 @@
 //! the last two are compile-time constants (the number of OVN actions, a counter bumped by hand)
 //! that no file or option shows, and a patched build (Kube-OVN's ~20 patches, versions renamed
 //! `X+g<commit>`) may change any of them; so may a point release (Debian 13's 25.03.0 is
-//! `25.03.0-20.41.0-77.6`, branch-25.03's head compiles `-78.9`). The old node's ovn-controller tells nothing about
-//! ours: a rollout is when they differ. So ours is asked of itself, privately ([`ours`]), and
-//! ovn-northd's is read from the Southbound the node will use ([`southbound`]).
+//! `25.03.0-20.41.0-77.6`, branch-25.03's head compiles `-78.9`). The old node's
+//! ovn-controller tells nothing about ours: a rollout is when they differ. So ours is asked of
+//! itself, privately ([`ours`]), and ovn-northd's is read from the Southbound the node will
+//! use ([`southbound`]).
 //!
 //! Decisions, in order:
 //! - key off (`OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION=false`): ovn-controller ignores versions;
