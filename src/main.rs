@@ -3,8 +3,9 @@
 //! Exit codes: 0 clean stop / probe success; 1 runtime failure (a stage failed or missed its
 //! deadline, a daemon died, a host fix failed); 2 bad configuration or usage (nothing was
 //! changed on disk); 3 probe failure; 4 preflight failure (`run` refused to start — a failed
-//! check, a run/db/log directory another user could redirect, or the instance lock held by
-//! another supervisor — or `preflight` found something that would stop it).
+//! check, a run/db/log directory another user could redirect, the instance lock held by
+//! another supervisor, or a takeover whose ovn-controller ovn-northd would not accept — or
+//! `preflight` found something that would stop it).
 
 use std::process::ExitCode;
 use std::time::Duration;

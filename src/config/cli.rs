@@ -19,7 +19,7 @@ pub const PREFIX: &str = "OVS_OVN_SUPERVISOR_";
     name = "ovs-ovn-supervisor",
     version,
     about = "Entrypoint of the ovs-ovn pod: runs ovsdb-server, ovs-vswitchd and ovn-controller in order and supervises them",
-    after_help = "Exit codes: 0 clean stop or probe success; 1 runtime failure (a stage failed or missed its deadline, a daemon died during the start, a crash loop, a host fix failed); 2 bad configuration or usage (nothing changed on disk); 3 probe failure; 4 preflight failure (run refused to start: a failed check, an untrusted directory, the instance lock held by another supervisor; or preflight found a fail)."
+    after_help = "Exit codes: 0 clean stop or probe success; 1 runtime failure (a stage failed or missed its deadline, a daemon died during the start, a crash loop, a host fix failed); 2 bad configuration or usage (nothing changed on disk); 3 probe failure; 4 preflight failure (run refused to start: a failed check, an untrusted directory, the instance lock held by another supervisor, a takeover whose ovn-controller ovn-northd would not accept; or preflight found a fail)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -295,6 +295,13 @@ pub struct NodeArgs {
         value_name = "PATH|off"
     )]
     pub termination_log: Option<String>,
+    /// external_ids:ovn-match-northd-version, which start-ovs.sh set to true on every start:
+    /// ovn-controller applies nothing while its internal version differs from ovn-northd's.
+    /// With it on, a takeover is refused (exit 4) unless our ovn-controller matches ovn-northd.
+    /// auto (true, except with the sandbox's embedded Southbound, which has no ovn-northd),
+    /// true or false.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION")]
+    pub match_northd_version: Option<String>,
 }
 
 /// A variable clap would read but cannot name in its own error.

@@ -134,6 +134,9 @@ pub struct Config {
     pub firewall_recheck: Option<Duration>,
     /// Take over from a live instance (rolling update) rather than refuse to start.
     pub takeover: bool,
+    /// `external_ids:ovn-match-northd-version`; with it, a takeover first checks that our
+    /// ovn-controller's internal version matches ovn-northd's (`takeover::northd`).
+    pub match_northd_version: bool,
     /// How crashed and hung daemons are restarted.
     pub restart: restart::Policy,
     /// Readiness marker for dependents: present exactly while the node is ready.

@@ -30,6 +30,9 @@ pub fn check_path(var: &'static str, p: &Path, relative_ok: bool) -> Result<(), 
 /// `sizeof(sun_path) - 1` on Linux.
 const MAX_SOCKET_PATH: usize = 107;
 
+/// Length of the random tag in [`Layout::version_probe_dir`].
+pub const VERSION_PROBE_TAG: usize = 6;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     pub sandbox: Option<PathBuf>,
@@ -130,6 +133,12 @@ impl Layout {
                 &self.ovn_rundir,
                 self.ovn_rundir.join("ovn-controller.9999999.ctl"),
             ),
+            // The private ovn-controller that tells its internal version before a takeover.
+            (
+                &self.ovn_rundir,
+                self.version_probe_dir(&"X".repeat(VERSION_PROBE_TAG))
+                    .join("ovn-controller.9999999.ctl"),
+            ),
         ];
         for (dir, socket) in candidates {
             let len = socket.as_os_str().len();
@@ -165,6 +174,11 @@ impl Layout {
     }
     pub fn sb_ctl(&self) -> PathBuf {
         self.ovn_rundir.join("ovnsb_db.ctl")
+    }
+    /// A private directory for a short run of ovn-controller that tells its internal version
+    /// (`takeover::northd`); `tag` is [`VERSION_PROBE_TAG`] random characters.
+    pub fn version_probe_dir(&self, tag: &str) -> PathBuf {
+        self.ovn_rundir.join(format!(".v{tag}"))
     }
     /// The running supervisor's control socket, asked by `probe` and `status`.
     pub fn control_sock(&self) -> PathBuf {

@@ -46,6 +46,13 @@ impl Config {
         let host = host_prep(args, sandbox)?;
         let (health_interval, restart) = restart(args)?;
         let takeover = parse_bool_or("OVS_OVN_SUPERVISOR_TAKEOVER", &args.takeover, true)?;
+        // No ovn-northd writes a version into the sandbox's own Southbound: the key would
+        // stop its ovn-controller for good.
+        let match_northd_version = parse_tristate(
+            "OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION",
+            &args.match_northd_version,
+        )?
+        .unwrap_or(!southbound.embedded);
         Ok(Config {
             layout,
             sandbox_net,
@@ -79,6 +86,7 @@ impl Config {
             firewall_ipv6: host.firewall_ipv6,
             firewall_recheck: host.firewall_recheck,
             takeover,
+            match_northd_version,
             restart,
             ready_file: files.ready_file,
             health_interval,

@@ -65,6 +65,7 @@ fn set(a: &mut NodeArgs, var: &str, value: &str) {
         "OVS_OVN_SUPERVISOR_LOG_FORMAT" => &mut a.log_format,
         "OVS_OVN_SUPERVISOR_SANDBOX_NET" => &mut a.sandbox_net,
         "OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS" => &mut a.ofctrl_wait_before_clear_ms,
+        "OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION" => &mut a.match_northd_version,
         other => panic!("no field for {other} in this test"),
     };
     *field = s(value);
@@ -103,6 +104,7 @@ fn rejected_values_name_the_variable_and_what_is_accepted() {
         ("OVS_OVN_SUPERVISOR_STOP_BUDGET_MS", &[("OVS_OVN_SUPERVISOR_STOP_BUDGET_MS", "5")], "from 100"),
         ("OVS_OVN_SUPERVISOR_LOG_FORMAT", &[("OVS_OVN_SUPERVISOR_LOG_FORMAT", "xml")], "text, json"),
         ("OVS_OVN_SUPERVISOR_SANDBOX_NET", &[("OVS_OVN_SUPERVISOR_SANDBOX_NET", "host")], "auto, netns, dummy"),
+        ("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", &[("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", "always")], "auto, true or false"),
     ];
     for (var, settings, expected) in cases {
         let err = resolve(|a| settings.iter().for_each(|(v, value)| set(a, v, value))).expect_err(var);
@@ -367,4 +369,28 @@ fn the_readmes_defaults_are_the_resolved_defaults() {
         row("OVS_OVN_SUPERVISOR_FIREWALL_RECHECK_MS"),
         [ms(node.firewall_recheck.unwrap())]
     );
+}
+
+#[test]
+fn ovn_match_northd_version_is_on_wherever_an_ovn_northd_writes_its_version() {
+    // (OVN_SB_ADDR, OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION, resolved)
+    let table: &[(Option<&str>, Option<&str>, bool)] = &[
+        // The sandbox's embedded Southbound: no ovn-northd, so no version to match.
+        (None, None, false),
+        (None, Some("auto"), false),
+        (None, Some("true"), true),
+        // A real Southbound, as start-ovs.sh set it.
+        (Some("tcp:10.0.0.1:6642"), None, true),
+        (Some("tcp:10.0.0.1:6642"), Some(""), true),
+        (Some("tcp:10.0.0.1:6642"), Some("false"), false),
+        (Some("tcp:10.0.0.1:6642"), Some("off"), false),
+    ];
+    for &(sb, value, want) in table {
+        let c = resolve(|a| {
+            a.ovn_sb_addr = sb.map(String::from);
+            a.match_northd_version = value.map(String::from);
+        })
+        .unwrap();
+        assert_eq!(c.match_northd_version, want, "{sb:?} {value:?}");
+    }
 }

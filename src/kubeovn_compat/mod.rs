@@ -10,8 +10,9 @@
 //!   node reboot) deleted before vswitchd starts, so kube-ovn-cni recreates them cleanly.
 //!
 //! Invariants: the parsers are pure; a file is changed only through a descriptor opened without
-//! following symlinks, so a link planted in the database directory redirects nothing;
-//! `external_ids:ovn-match-northd-version` is left to its owner (Kube-OVN's upgrade hook).
+//! following symlinks, so a link planted in the database directory redirects nothing.
+//! `external_ids:ovn-match-northd-version`, which start-ovs.sh also set, is one of our
+//! settings (`settings::owned`), checked before a takeover (`takeover::northd`).
 
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;

@@ -67,6 +67,12 @@ pub fn owned(cfg: &Config, system_id: &str, threads: Threads) -> Owned {
             "ovn-bridge-remote-probe-interval",
             (cfg.openflow_probe_interval_s * 1000).to_string(),
         ),
+        // Owned as start-ovs.sh owned it (true on every start); written when off too, or a
+        // `true` left by start-ovs.sh or Kube-OVN's upgrade hook would outlive the setting.
+        s(
+            "ovn-match-northd-version",
+            cfg.match_northd_version.to_string(),
+        ),
     ];
     let wait = cfg.ofctrl_wait_before_clear.as_millis();
     if wait > 0 {
@@ -276,6 +282,22 @@ mod tests {
             Some("180000")
         );
         assert_eq!(get(&o.other_config, "hw-offload").as_deref(), Some("true"));
+        let on = Config {
+            match_northd_version: true,
+            ..cfg()
+        };
+        for (c, want) in [(cfg(), "false"), (on, "true")] {
+            let o = owned(
+                &c,
+                "sid",
+                Threads {
+                    handlers: 1,
+                    revalidators: 1,
+                },
+            );
+            let got = get(&o.external_ids, "ovn-match-northd-version");
+            assert_eq!(got.as_deref(), Some(want));
+        }
         let threads = Threads {
             handlers: 1,
             revalidators: 1,

@@ -1,10 +1,21 @@
 //! ovn-controller's version skew with ovn-northd, which readiness must report.
 //!
-//! With `external_ids:ovn-match-northd-version=true` (Kube-OVN's upgrade hook sets it), an
-//! ovn-controller whose internal version differs from the one ovn-northd wrote in `SB_Global`
-//! stops applying changes. It says so only in its log ("controller version - X mismatch with
-//! northd version - Y", at most once a second, on every main-loop iteration) — there is no
-//! unixctl command for it in OVN 23.03 to 25.03. So the relayed log is watched.
+//! With `external_ids:ovn-match-northd-version=true` (ours, as start-ovs.sh set it; Kube-OVN's
+//! upgrade hook sets it too), an ovn-controller whose internal version differs from the one
+//! ovn-northd wrote in `SB_Global` stops applying changes. It says so only in its log, as a WARN
+//! line from its main loop — there is no unixctl command for it in OVN 23.03 to 25.03 — so the
+//! relayed log is watched. OVN 23.03 writes, with ovn-northd's version:
+//!
+//! ```text
+//! 2026-12-03T06:46:43Z|00009|main|WARN|controller version - 23.03.1-20.27.0-70.6 mismatch with northd version - 25.03.2+g0123456789ab-20.41.0-78.9
+//! ```
+//!
+//! and without one (a fresh or restored Southbound), the same line ending in
+//! `mismatch with northd version - ` (a space after the dash, then the newline).
+//!
+//! The relay trims the line's end, so the second arrives ending in `version -`: both forms are
+//! a mismatch. With no `SB_Global` row at all ovn-controller applies nothing without a word;
+//! readiness cannot see that case (ovn-northd creates the row when it first runs).
 //!
 //! Invariants: a skew counts as current only while such lines keep coming. The line is rate
 //! limited to one a minute (`VLOG_RATE_LIMIT_INIT(1, 1)`: the rate is per minute), and every
@@ -51,9 +62,10 @@ pub fn max_age(health_interval: Duration) -> Duration {
 }
 
 const MARK: &str = "controller version - ";
-const MIDDLE: &str = " mismatch with northd version - ";
+/// Without the space ovn-controller writes after it: a relayed line has its end trimmed.
+const MIDDLE: &str = " mismatch with northd version -";
 
-/// The two versions in ovn-controller's mismatch line, if `line` is one.
+/// The two versions in ovn-controller's mismatch line, if `line` is one (trimmed or not).
 pub fn parse_mismatch(line: &str) -> Option<(String, String)> {
     let rest = &line[line.find(MARK)? + MARK.len()..];
     let (controller, northd) = rest.split_once(MIDDLE)?;
@@ -104,9 +116,15 @@ mod tests {
                 "24.03.0-20.33.0-72.4".to_string()
             ))
         );
-        let empty =
-            "|main|WARN|controller version - 25.03.0-20.41.0-76.8 mismatch with northd version - ";
-        assert_eq!(parse_mismatch(empty).unwrap().1, "");
+        // As OVN 23.03 prints it with no northd version, and as the relay hands it on.
+        let empty = "2026-12-03T06:46:39Z|00009|main|WARN|controller version - 23.03.1-20.27.0-70.6 mismatch with northd version - ";
+        for line in [empty, empty.trim_end()] {
+            let (controller, northd) = parse_mismatch(line).unwrap();
+            assert_eq!(
+                (controller.as_str(), northd.as_str()),
+                ("23.03.1-20.27.0-70.6", "")
+            );
+        }
         for other in [
             "",
             "controller version - ",
@@ -115,6 +133,43 @@ mod tests {
         ] {
             assert_eq!(parse_mismatch(other), None, "{other}");
         }
+    }
+
+    /// The exact bytes OVN 23.03's ovn-controller writes while ovn-northd has written no
+    /// version, through the relay that feeds the watch in a running node.
+    #[test]
+    fn the_relay_hands_on_a_mismatch_with_no_northd_version() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let w = SkewWatch::default();
+        let (rx, tx) = nix::unistd::pipe().unwrap();
+        let bytes = b"2026-12-03T06:46:39Z|00004|main|INFO|OVN internal version is : [23.03.1-20.27.0-70.6]\n\
+            2026-12-03T06:46:39Z|00009|main|WARN|controller version - 23.03.1-20.27.0-70.6 mismatch with northd version - \n";
+        nix::unistd::write(&tx, bytes).unwrap();
+        drop(tx);
+        let seen = rt.block_on(async {
+            let watch = w.clone();
+            let observe = Box::new(move |line: &str| watch.observe(line, 1_000));
+            crate::logging::relay_observed("ovn-controller", rx, Some(observe));
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(s) = w.current(1_000, 0) {
+                    return Some(s);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let s = seen.expect("the mismatch line was not seen through the relay");
+        assert_eq!(
+            (s.controller.as_str(), s.northd.as_str()),
+            ("23.03.1-20.27.0-70.6", "")
+        );
+        assert!(s.describe().contains("has not written its version"));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //!
 //! Invariants, in order: the instance lock is taken before anything changes the node (or a
 //! live supervisor that holds it is asked to hand over); the preflight report must have no fail
-//! after the modules are loaded; only then is the run-dir link set, stale files removed and the
-//! tunnel port rule ensured. Runs before the reaper thread exists (modprobe and iptables are
+//! after the modules are loaded; a running node (a supervisor's or `ovs-ctl` daemons) is taken
+//! over only once our ovn-controller is known to match ovn-northd (`takeover::northd`), else
+//! the start is refused with the node untouched; only then is the run-dir link set, stale
+//! files removed and the tunnel port rule ensured. Runs before the reaper thread exists (modprobe and iptables are
 //! waited on through std, each under a deadline).
 
 use crate::config::Config;
@@ -30,6 +32,7 @@ impl PrepareError {
             PrepareError::Host(HostPrepError::Refused(_))
                 | PrepareError::Takeover(TakeoverError::Locked(LockError::Held { .. }))
                 | PrepareError::Takeover(TakeoverError::NoHandover { .. })
+                | PrepareError::Takeover(TakeoverError::Northd(_))
         )
     }
 }
@@ -54,6 +57,8 @@ pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock), PrepareError
     let mut predecessor = Predecessor::None;
     let lock = match takeover::other_instance(cfg).filter(|_| cfg.takeover) {
         Some(pid) => {
+            let old = format!("the node of the running instance (pid {pid})");
+            takeover::northd::check(cfg, &old).map_err(TakeoverError::from)?;
             let (p, lock) = takeover::hand_over(cfg, pid, lock)?;
             predecessor = p;
             lock
@@ -65,6 +70,8 @@ pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock), PrepareError
                 None => instance::try_acquire(&cfg.layout.ovs_rundir)?,
             };
             if let Some(old) = legacy::leftover(cfg).filter(|_| cfg.takeover) {
+                let what = format!("the ovs-ctl/ovn-ctl node ({})", old.describe());
+                takeover::northd::check(cfg, &what).map_err(TakeoverError::from)?;
                 tracing::info!(old = %old.describe(), "ovs-ctl/ovn-ctl daemons run this node: taking it over");
                 predecessor = Predecessor::Legacy(old);
             }

@@ -22,6 +22,7 @@
 
 pub mod handback;
 pub mod legacy;
+pub mod northd;
 
 use std::time::Duration;
 
@@ -37,6 +38,10 @@ pub enum TakeoverError {
     Locked(#[from] LockError),
     #[error("instance: pid {pid} did not hand over: {reason}")]
     NoHandover { pid: i32, reason: String },
+    /// Our ovn-controller would not be accepted by ovn-northd (or we cannot tell): the running
+    /// node is left alone.
+    #[error(transparent)]
+    Northd(#[from] northd::NorthdError),
 }
 
 /// Another live supervisor on this run dir: its control socket answers with a pid not ours.

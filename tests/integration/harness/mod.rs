@@ -10,15 +10,16 @@
 //!
 //! One file per concern: [`node`] (start, ask, stop, the guard), [`wait`] (deadline waits),
 //! [`processes`] (pidfiles and `/proc`), [`southbound`] (a central Southbound and the `*ctl`
-//! clients), [`host`] (`preflight`, real-node directories and probes), [`netns`], [`sampler`]
-//! (switch-over sampling), [`wrapper`] (`DEBUG_WRAPPER` holds), [`own_process`] (a test body
-//! in a process of its own), [`impostor`] (a process named as ours that asks for a handover and
-//! fakes a successor).
+//! clients), [`northd`] (the installed ovn-northd's internal version), [`host`] (`preflight`,
+//! real-node directories and probes), [`netns`], [`sampler`] (switch-over sampling),
+//! [`wrapper`] (`DEBUG_WRAPPER` holds), [`own_process`] (a test body in a process of its own),
+//! [`impostor`] (a process named as ours that asks for a handover and fakes a successor).
 
 mod host;
 mod impostor;
 mod netns;
 mod node;
+mod northd;
 mod own_process;
 mod processes;
 mod sampler;
@@ -30,6 +31,7 @@ pub use host::*;
 pub use impostor::*;
 pub use netns::*;
 pub use node::*;
+pub use northd::*;
 pub use own_process::*;
 pub use processes::*;
 pub use sampler::*;

@@ -1,7 +1,7 @@
 //! OVSDB for nodes that are not sandboxes: a central OVN Southbound of the test's own (an
 //! `ovsdb-server` on a unix socket in the test's temp dir, killed on drop; standalone or a
-//! one-member raft cluster), creating an empty Southbound database, and the
-//! `ovs-vsctl`/`ovn-sbctl` clients.
+//! one-member raft cluster), creating a Southbound database as a same-version ovn-northd
+//! leaves it, and the `ovs-vsctl`/`ovn-sbctl` clients.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,12 +19,26 @@ impl Drop for Southbound {
     }
 }
 
-/// Creates an empty OVN Southbound database file at `db`.
+/// Creates an OVN Southbound database file at `db`, as a cluster's ovn-northd of the installed
+/// version leaves it for ovn-controller: an `SB_Global` row with that northd's internal version
+/// (under `ovn-match-northd-version`, on by default, ovn-controller needs it to apply anything).
 pub fn create_sb_db(db: &Path) {
     assert!(Command::new("ovsdb-tool")
         .arg("create")
         .arg(db)
         .arg("/usr/share/ovn/ovn-sb.ovsschema")
+        .status()
+        .unwrap()
+        .success());
+    let row = serde_json::json!(["OVN_Southbound", {
+        "op": "insert", "table": "SB_Global",
+        "row": {"options": ["map", [["northd_internal_version", super::northd_internal_version()]]]},
+    }]);
+    assert!(Command::new("ovsdb-tool")
+        .arg("transact")
+        .arg(db)
+        .arg(row.to_string())
+        .stdout(Stdio::null())
         .status()
         .unwrap()
         .success());

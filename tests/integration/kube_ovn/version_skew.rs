@@ -84,3 +84,33 @@ fn readiness_reports_version_skew_with_ovn_northd() {
     );
     assert!(node.stop().0.success());
 }
+
+/// A fresh or restored Southbound: `SB_Global` exists but ovn-northd has written no version.
+/// ovn-controller then logs its mismatch line ending in `version - ` (the relay trims that
+/// space) and applies nothing; readiness must say so.
+#[test]
+fn readiness_reports_skew_while_ovn_northd_has_written_no_version() {
+    let mut node = Node::new();
+    node.start(&[
+        ("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "500"),
+        ("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", "true"),
+    ]);
+    // The sandbox's own Southbound has an SB_Global row and no ovn-northd.
+    let reason = wait_readiness(&node, 3, "ovn-northd has not written its version", READY);
+    assert!(
+        reason.contains(northd_internal_version()),
+        "not the installed ovn-controller's version: {reason}"
+    );
+    assert_eq!(sbctl(&node, &["get", "SB_Global", ".", "options"]), "{}");
+    assert_eq!(
+        node.vsctl(&[
+            "get",
+            "Open_vSwitch",
+            ".",
+            "external_ids:ovn-match-northd-version"
+        ]),
+        "\"true\""
+    );
+    assert_eq!(node.probe("liveness").0, 0, "skew is no reason to restart");
+    assert!(node.stop().0.success());
+}

@@ -3,8 +3,9 @@
 //! temp dir and a network namespace of its own, is taken over by a non-sandbox `run` on the same
 //! directories. No old worker or monitor is left, never two ovsdb-servers on one conf.db nor two
 //! vswitchds on one db.sock, and the system-id, the chassis and other writers' keys stay. With
-//! the takeover switched off, `run` refuses (exit 4) and the old node is untouched. The
-//! migration's figures are printed (`--nocapture`), not asserted.
+//! the takeover switched off, or with an ovn-northd that would not accept our ovn-controller,
+//! `run` refuses (exit 4) and the old node is untouched. The migration's figures are printed
+//! (`--nocapture`), not asserted.
 
 mod old_node;
 
@@ -222,6 +223,46 @@ fn without_takeover_the_old_node_is_refused_and_left_alone() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("outside any supervisor"), "{err}");
+    for o in &old.0 {
+        assert!(o.alive(), "old {} (pid {}) was touched", o.what, o.pid);
+    }
+    assert!(controller_connected(d));
+    assert_eq!(identity(d), before);
+}
+
+/// The case: a start-ovs.sh node works beside Kube-OVN's ovn-northd (`X+g<commit>`);
+/// our ovn-controller (Debian's) would apply nothing under `ovn-match-northd-version`, so `run`
+/// refuses (exit 4) naming both versions, and every old process runs on, connected.
+#[test]
+fn a_start_ovs_sh_node_is_left_running_when_ovn_northd_would_not_accept_ours() {
+    // Dropped last: its guard stops our supervisor and anything left by pidfile.
+    let mut node = Node {
+        dir: new_dir(),
+        child: None,
+    };
+    let d = &node.path().to_path_buf();
+    let (_sb, remote) = southbound(d);
+    let ns = HeldNetns::new();
+    let old = start_old_node(&ns, d, &remote);
+    let v = format!("options:northd_internal_version={KUBE_OVN_NORTHD_VERSION}");
+    db_ctl("ovn-sbctl", &remote, &["set", "SB_Global", ".", &v]);
+    let before = identity(d);
+
+    // Bounded: a `run` that took the node over would never exit by itself.
+    let log = std::fs::File::create(node.log_path()).unwrap();
+    node.child = Some(
+        supervisor(&ns, d, &remote, "run")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let (st, _) = node.wait_exit(Duration::from_secs(60));
+    let err = node.log();
+    assert_eq!(st.code(), Some(4), "{err}");
+    for needle in [northd_internal_version(), KUBE_OVN_NORTHD_VERSION] {
+        assert!(err.contains(needle), "{needle} not named: {err}");
+    }
     for o in &old.0 {
         assert!(o.alive(), "old {} (pid {}) was touched", o.what, o.pid);
     }

@@ -93,7 +93,7 @@ fn assert_pinger_columns(pod: &Pod) {
     assert_eq!(get("system_version"), os_value("VERSION_ID"));
 }
 
-/// The keys, from Kube-OVN's variables; ovn-match-northd-version is left to its owner.
+/// The keys, from Kube-OVN's variables; ovn-match-northd-version on, as start-ovs.sh set it.
 fn assert_keys_from_kube_ovns_variables(pod: &Pod) {
     let id = |k: &str| pod.external_id(k);
     assert_eq!(id("hostname"), pod.env("NODE_NAME"));
@@ -101,11 +101,7 @@ fn assert_keys_from_kube_ovns_variables(pod: &Pod) {
     assert_eq!(id("ovn-encap-type"), "geneve");
     assert_eq!(id("ovn-remote-probe-interval"), "\"10000\"");
     assert_eq!(id("ovn-openflow-probe-interval"), "\"180\"");
-    let ids = pod.vsctl(&["get", "Open_vSwitch", ".", "external_ids"]);
-    assert!(
-        !ids.contains("ovn-match-northd-version"),
-        "left to its owner: {ids}"
-    );
+    assert_eq!(id("ovn-match-northd-version"), "\"true\"");
     assert_eq!(
         pod.vsctl(&["get", "Open_vSwitch", ".", "other_config:hw-offload"]),
         "\"false\""
