@@ -169,7 +169,17 @@ async fn southbound_connected(
         return (None, Err("ovn-controller has no pid yet".into()));
     };
     match controller_connected(&ctl, t).await {
-        Ok(()) => (Some(true), Ok(())),
+        // Connected is not yet proof: a server that accepts and never answers looks the same.
+        Ok(()) => match unixctl::call(&ctl, "memory/show", &[], t).await {
+            Ok(m) if super::session::southbound_cells(&m) == 0 => (
+                Some(false),
+                Err(format!(
+                    "ovn-controller is connected to the OVN Southbound at {remote} but has \
+                     received nothing from it (no Southbound rows): the server does not answer"
+                )),
+            ),
+            _ => (Some(true), Ok(())),
+        },
         Err(e @ Attempt::NotConnected { .. }) => (Some(false), Err(format!("{e} at {remote}"))),
         Err(e) => (None, Err(format!("{e} at {remote}"))),
     }

@@ -5,6 +5,7 @@
 //! health check is [`check`]. A daemon's state is the typed [`DaemonState`], never a string.
 
 pub mod check;
+pub mod session;
 pub mod skew;
 pub mod stale_sb;
 pub mod verdict;

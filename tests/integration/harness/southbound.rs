@@ -72,7 +72,14 @@ pub fn clustered_southbound(dir: &Path) -> (Southbound, String) {
         "ovsdb-tool create-cluster: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serve_southbound(dir, &db)
+    let (sb, remote) = serve_southbound(dir, &db);
+    // As the cluster's ovn-northd would leave it (see `create_sb_db`).
+    let version = format!(
+        "options:northd_internal_version=\"{}\"",
+        super::northd_internal_version()
+    );
+    db_ctl("ovn-sbctl", &remote, &["set", "SB_Global", ".", &version]);
+    (sb, remote)
 }
 
 /// `ovsdb-server` for the Southbound database `db` on `dir/sb.sock`, initialized.
