@@ -10,13 +10,15 @@ const READY: Duration = Duration::from_secs(30);
 /// A flow nobody but this test installs: if the new br-int has it, the saved table was restored.
 const MARKER: &str = "table=77,priority=4321,cookie=0x5eed0f,actions=drop";
 
-fn br_int_flows(node: &Node) -> Vec<String> {
+/// `ovs-ofctl -O OpenFlow15 CMD br-int ARGS` on the node: its stdout.
+fn ofctl(node: &Node, cmd: &str, args: &[&str]) -> String {
     let mgmt = format!(
         "unix:{}",
         node.path().join("run/openvswitch/br-int.mgmt").display()
     );
     let out = std::process::Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow15", "dump-flows", &mgmt])
+        .args(["-O", "OpenFlow15", cmd, &mgmt])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -24,7 +26,11 @@ fn br_int_flows(node: &Node) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn br_int_flows(node: &Node) -> Vec<String> {
+    ofctl(node, "dump-flows", &[])
         .lines()
         .filter(|l| l.contains("actions="))
         .map(String::from)
@@ -36,19 +42,7 @@ fn the_new_vswitchd_runs_with_flow_restore_wait_and_the_saved_table() {
     let mut old = Node::new();
     old.start(&[]);
     old.wait_ready(READY);
-    let mgmt = format!(
-        "unix:{}",
-        old.path().join("run/openvswitch/br-int.mgmt").display()
-    );
-    let out = std::process::Command::new("ovs-ofctl")
-        .args(["add-flow", &mgmt, MARKER])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ofctl(&old, "add-flow", &[MARKER]);
     let saved = br_int_flows(&old);
     assert!(
         saved.iter().any(|f| f.contains("cookie=0x5eed0f")),
