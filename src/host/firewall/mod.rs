@@ -31,6 +31,7 @@
 mod backend;
 mod chain;
 pub mod keep;
+pub mod kubeovn;
 mod rule;
 mod runner;
 
