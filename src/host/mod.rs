@@ -13,3 +13,4 @@ pub mod prereqs;
 pub mod stale;
 pub mod symlink;
 pub mod tlswatch;
+pub mod uninstall;
