@@ -16,10 +16,12 @@
 //!
 //! `handover` (a newer instance, `params[1].pid` its pid) is answered once our daemons have
 //! stopped; at once with an error while we stop for good, or with `handed_over: false` when
-//! we handed the node over already and run nothing.
+//! we handed the node over already and run nothing. `uninstall` (only from our own uid:
+//! [`crate::control::uninstall`]) is answered once the daemons have stopped for good.
 
 pub mod client;
 pub mod conns;
+pub mod uninstall;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 pub use crate::control::client::{ask, ask_with, probe};
+pub use crate::control::uninstall::UninstallRequest;
 use crate::ovs::jsonrpc::{codec, Decoder, Message};
 pub use crate::status::unix_ms;
 use crate::status::{verdict, Snapshot};
@@ -94,6 +97,7 @@ pub fn serve(
     path: &Path,
     snapshot: watch::Receiver<Snapshot>,
     handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+    uninstall: tokio::sync::mpsc::Sender<UninstallRequest>,
 ) -> Result<(tokio::task::JoinHandle<()>, Bound), ControlError> {
     let err = |source| ControlError::Bind {
         path: path.to_path_buf(),
@@ -112,7 +116,13 @@ pub fn serve(
     let task = tokio::spawn(crate::control::conns::accept_loop(
         listener,
         MAX_CONNECTIONS,
-        move |stream, busy| handle(stream, snapshot.clone(), handover.clone(), busy),
+        move |stream, busy| {
+            let requests = Requests {
+                handover: handover.clone(),
+                uninstall: uninstall.clone(),
+            };
+            handle(stream, snapshot.clone(), requests, busy)
+        },
     ));
     Ok((task, bound))
 }
@@ -140,10 +150,16 @@ async fn read_request(stream: &mut UnixStream) -> Result<(Value, String, Value),
         .map_err(|_| format!("no complete request within {READ_DEADLINE:?}"))?
 }
 
+/// Where requests that the supervisor loop must carry out go.
+struct Requests {
+    handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+    uninstall: tokio::sync::mpsc::Sender<UninstallRequest>,
+}
+
 async fn handle(
     mut stream: UnixStream,
     snap: watch::Receiver<Snapshot>,
-    handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+    requests: Requests,
     busy: Arc<AtomicBool>,
 ) {
     let request = read_request(&mut stream).await;
@@ -156,7 +172,13 @@ async fn handle(
                 let s = snap.borrow();
                 s.stopping && s.handover.is_none()
             };
-            match hand_over(stopping_for_good, &params, &handover).await {
+            match hand_over(stopping_for_good, &params, &requests.handover).await {
+                Ok(v) => codec::encode_response(&id, &v),
+                Err(e) => codec::encode_error(&id, &json!(e)),
+            }
+        }
+        Ok((id, method, _)) if method == "uninstall" => {
+            match uninstall::ask_supervisor(&stream, &requests.uninstall).await {
                 Ok(v) => codec::encode_response(&id, &v),
                 Err(e) => codec::encode_error(&id, &json!(e)),
             }

@@ -61,16 +61,22 @@ impl Supervisor {
         });
         let processes = self.processes().into_iter().collect();
         let budget = self.cfg.stop_budget;
-        let clean =
-            super::stop::stop_all(&self.cfg, self.reaper, &processes, &mut self.exits, budget)
-                .await;
+        let clean = super::stop::stop_all(
+            &self.cfg,
+            self.reaper,
+            &processes,
+            &mut self.exits,
+            budget,
+            super::stop::StopFor::Restart,
+        )
+        .await;
         self.mark_all(false);
         clean
     }
 
     /// Every daemon in the published status as stopped (`handed_over`: for a newer
     /// instance), with no pid: none of them runs.
-    fn mark_all(&mut self, handed_over: bool) {
+    pub(super) fn mark_all(&mut self, handed_over: bool) {
         let daemons: Vec<_> = self.slots.keys().copied().collect();
         for d in daemons {
             self.event(d, Event::Stopped { handed_over });
@@ -141,6 +147,9 @@ impl Supervisor {
                     (successor, deadline) = watch(req.successor, self.cfg.handover_confirm);
                     tracing::info!(?successor, "asked again: nothing to hand over; watching the new successor");
                 }
+                Some(req) = self.uninstall_rx.recv() => {
+                    let _ = req.reply.send(Err("this instance handed the node over and runs no daemon: the instance at the control socket runs it".into()));
+                }
                 _ = tokio::time::sleep(WATCH_EVERY), if !confirmed => {}
             }
         }
@@ -149,7 +158,8 @@ impl Supervisor {
     /// Binds the control socket path again: the successor that had it is gone.
     fn rebind(&self, server: &mut JoinHandle<()>, ours: &mut control::Bound) {
         let sock = self.cfg.layout.control_sock();
-        match control::serve(&sock, self.snap.subscribe(), self.handover_tx.clone()) {
+        let (handover, uninstall) = (self.handover_tx.clone(), self.uninstall_tx.clone());
+        match control::serve(&sock, self.snap.subscribe(), handover, uninstall) {
             Ok((s, bound)) => {
                 server.abort();
                 *server = s;
