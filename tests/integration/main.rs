@@ -27,4 +27,5 @@ mod reaper;
 mod run_sandbox;
 mod takeover;
 mod tls_reload;
+mod uninstall;
 mod upgrade;

@@ -11,9 +11,10 @@
 //!
 //! Invariants:
 //! - Idempotent: a second run, or a run with no supervisor, does what is left and succeeds.
-//! - Nothing that needs the daemons gone (the datapath, the files) is done unless they are:
-//!   the supervisor said so, or none runs (no pidfile of ours is locked). The firewall rules
-//!   and ipsets are removed in any case (kube-ovn-cni, which made them, is gone by then).
+//! - Nothing is removed from under a running node: the host's half runs only once the
+//!   supervisor said its daemons stopped for good, or when no supervisor runs and no daemon
+//!   of ours does (no pidfile of ours is locked). A refusal (another uid asked), a supervisor
+//!   that does not answer, or a daemon running alone ends the command there, failed.
 //! - Every step runs even after one failed; the [`Report`] names each failure, and any
 //!   failure means exit status 1 (cleanup.sh stops there, under `set -e`).
 
@@ -51,20 +52,22 @@ pub struct Report {
 /// Runs the whole uninstall; see the module doc.
 pub fn command(o: &Options) -> Report {
     let mut r = Report::default();
-    let (stopped, supervisor_alive) = ask_supervisor(o, &mut r);
+    let Some(supervisor_alive) = ask_supervisor(o, &mut r) else {
+        r.failures
+            .push("nothing else was done: the node may still run".into());
+        return r;
+    };
     let runner = HostRunner::default();
-    if stopped {
-        match datapath::delete_datapath(&runner) {
-            Ok(true) => r.done.push(format!(
-                "deleted the kernel datapath {}",
-                datapath::DATAPATH
-            )),
-            Ok(false) => {}
-            Err(e) => r.failures.push(e.to_string()),
-        }
-        if let Err(e) = datapath::tunnel_devices_left() {
-            r.failures.push(e.to_string());
-        }
+    match datapath::delete_datapath(&runner) {
+        Ok(true) => r.done.push(format!(
+            "deleted the kernel datapath {}",
+            datapath::DATAPATH
+        )),
+        Ok(false) => {}
+        Err(e) => r.failures.push(e.to_string()),
+    }
+    if let Err(e) = datapath::tunnel_devices_left() {
+        r.failures.push(e.to_string());
     }
     let kernel = Kernel::read(&o.host_root);
     firewall(&runner, &kernel, &mut r);
@@ -75,17 +78,13 @@ pub fn command(o: &Options) -> Report {
     }
     r.failures
         .extend(sets.errors.iter().map(|e| format!("ipset: {e}")));
-    if stopped {
-        clear_files(o, supervisor_alive, &mut r);
-    } else {
-        r.failures
-            .push("files: left in place, since the daemons may still run".into());
-    }
+    clear_files(o, supervisor_alive, &mut r);
     r
 }
 
-/// Asks the supervisor; `(daemons stopped, supervisor alive)`.
-fn ask_supervisor(o: &Options, r: &mut Report) -> (bool, bool) {
+/// Asks the supervisor to stop the node for good. `Some(alive)` once no daemon of ours runs
+/// (`alive`: the supervisor does, idle); `None` when the node may still run.
+fn ask_supervisor(o: &Options, r: &mut Report) -> Option<bool> {
     let sock = o.layout.control_sock();
     match crate::control::ask(&sock, "uninstall", o.timeout) {
         Ok(v) => match serde_json::from_value::<Uninstalled>(v) {
@@ -93,25 +92,25 @@ fn ask_supervisor(o: &Options, r: &mut Report) -> (bool, bool) {
                 r.done.push(describe(&u));
                 r.failures
                     .extend(u.problems.iter().map(|p| format!("supervisor: {p}")));
-                (true, true)
+                Some(true)
             }
             Err(e) => {
                 r.failures
                     .push(format!("supervisor: bad uninstall answer: {e}"));
-                (false, true)
+                None
             }
         },
         Err(e @ (AskError::NotRunning { .. } | AskError::Gone { .. })) => {
             r.done.push(format!("{e}: nothing to stop"));
             let live = live_daemons(&o.layout);
-            r.failures.extend(live.iter().map(|d| {
-                format!("{d} without a supervisor: stop it first; the datapath and the files are left alone")
-            }));
-            (live.is_empty(), false)
+            r.failures
+                .extend((live.iter()).map(|d| format!("{d} without a supervisor: stop it first")));
+            live.is_empty().then_some(false)
         }
+        // AskError names the supervisor itself.
         Err(e) => {
-            r.failures.push(format!("supervisor: {e}"));
-            (false, true)
+            r.failures.push(e.to_string());
+            None
         }
     }
 }
