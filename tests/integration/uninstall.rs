@@ -565,3 +565,50 @@ fn another_uid_is_refused_and_nothing_changes() {
     assert_eq!(running, 4, "{status}");
     assert!(status["uninstalled"].is_null(), "{status}");
 }
+
+#[test]
+fn as_uid_65534_with_the_images_capabilities_legacy_is_read_table_by_table() {
+    // The pod runs as 65534 with CAP_NET_ADMIN/CAP_NET_RAW as file capabilities of iptables
+    // and ipset (here: ambient ones). It may not read /proc/net/ip_tables_names, so
+    // `iptables-legacy-save` fails and legacy's tables are read one by one.
+    need_ipset();
+    let ns = Netns::new("oos-un");
+    other_set(&ns);
+    seed(&ns, OTHERS, "iptables-legacy");
+    let others = rules(&ns);
+    seed(&ns, KUBE_OVN, "iptables-legacy");
+    seed(
+        &ns,
+        &KUBE_OVN.replace("ipset create", ": ipset create"),
+        "iptables-nft",
+    );
+    let dir = tempfile::Builder::new().prefix("oos").tempdir().unwrap();
+    let d = dir.path();
+    std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
+    for p in layout_dirs(d) {
+        std::fs::create_dir_all(&p).unwrap();
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        std::os::unix::fs::chown(p.parent().unwrap(), Some(65534), Some(65534)).unwrap();
+    }
+    // The machine's /run/xtables.lock is root's; the pod gets one it may open.
+    let lock = d.join("xtables.lock");
+    std::fs::write(&lock, "").unwrap();
+    std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).unwrap();
+    let caps = "+net_admin,+net_raw";
+    let out = ns
+        .command("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["--inh-caps", caps, "--ambient-caps", caps])
+        .arg(BIN)
+        .arg("uninstall")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("XTABLES_LOCKFILE", &lock)
+        .envs(host_dirs(d))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(rules(&ns), others);
+    assert_eq!(sets(&ns), ["other-cni-set", "other-cni-set6"]);
+}
