@@ -4,9 +4,9 @@
 //! `ovs-ctl`, whose stop the supervisor would undo by restarting the daemons.
 //!
 //! In order: the running supervisor is asked to stop the node for good (`uninstall` on its
-//! control socket: [`super`]); the kernel datapath and tunnel devices left are dealt with;
-//! Kube-OVN's iptables chains and rules and our tunnel port rule go from every backend and
-//! family ([`crate::host::firewall::kubeovn`]); Kube-OVN's ipsets are destroyed; the files in
+//! control socket: `supervisor::uninstall`); the kernel datapath and tunnel devices left are
+//! dealt with; Kube-OVN's iptables chains and rules and our tunnel port rule go from every
+//! backend and family ([`crate::host::firewall::kubeovn`]); Kube-OVN's ipsets are destroyed; the files in
 //! our directories are removed ([`crate::host::uninstall::files`]).
 //!
 //! Invariants:
