@@ -18,7 +18,7 @@ for a in "$@"; do
   esac
 done
 
-packages=(openvswitch-switch openvswitch-common ovn-host ovn-central ovn-common iproute2 iptables procps util-linux python3 openssl)
+packages=(openvswitch-switch openvswitch-common ovn-host ovn-central ovn-common iproute2 iptables ipset procps util-linux python3 openssl)
 # linux-image-amd64 puts a kernel in /boot and its modules in /lib/modules: harmless to the
 # machine's own (booted) kernel, used only as the VM's kernel.
 ((vm)) && packages+=(qemu-system-x86 linux-image-amd64 busybox-static iputils-ping kmod)

@@ -17,9 +17,10 @@ SUITE=trixie
 MIRROR=${OOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE=${OOS_CACHE:-/var/cache/ovs-ovn-supervisor}
 # What the integration tests run inside the root: the daemons and their tools, ip netns,
-# iptables (both backends), kill/ps, unshare/nsenter/prlimit, openssl (TLS test), getcap.
+# iptables (both backends), ipset (uninstall), kill/ps, unshare/nsenter/prlimit, openssl (TLS
+# test), getcap.
 PACKAGES=(openvswitch-switch openvswitch-common ovn-host ovn-central ovn-common iproute2
-  iptables procps util-linux openssl kmod libcap2-bin ca-certificates)
+  iptables ipset procps util-linux openssl kmod libcap2-bin ca-certificates)
 
 log() { echo "trixie-root: $*" >&2; }
 die() {

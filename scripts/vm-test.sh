@@ -5,7 +5,8 @@
 # modprobe), pods as network namespaces.
 #
 #   scripts/vm-test.sh [smoke|tunnel|bench]
-#     smoke   boot, one node ready on the kernel datapath, pod-to-pod ping (CI; ~1.5 min)
+#     smoke   boot, one node ready on the kernel datapath, pod-to-pod ping, then `uninstall`
+#             (the tunnel device and the datapath gone) (CI; ~1.5 min)
 #     tunnel  two nodes in their own namespaces, one pod each, ping across geneve then vxlan;
 #             INPUT policy DROP in each node, our tunnel-port rule removed and restored, another
 #             CNI's rules left alone

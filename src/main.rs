@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::FromArgMatches;
 use ovs_ovn_supervisor::config::cli::{
     Cli, Command, FirewallAction, FirewallArgs, NodeArgs, PathArgs, PreflightArgs, ProbeArgs,
-    ProbeKind, StatusArgs,
+    ProbeKind, StatusArgs, UninstallArgs,
 };
 use ovs_ovn_supervisor::config::paths::Layout;
 use ovs_ovn_supervisor::config::{parse_tristate, parse_tunnel, parse_uint, Config};
@@ -262,6 +262,38 @@ fn firewall(args: &FirewallArgs) -> ExitCode {
     }
 }
 
+/// Stops the node for good and removes what it leaves on the host; 0 when all of it is done.
+fn uninstall(args: &UninstallArgs) -> ExitCode {
+    use ovs_ovn_supervisor::supervisor::uninstall_command as u;
+    let layout = match layout(&args.paths) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    if layout.sandbox.is_none() {
+        fsguard::trust_owner(fsguard::KUBE_OVN_POD_UID);
+    }
+    let host_root = args.host_root.clone().unwrap_or_else(|| "/".into());
+    let report = u::command(&u::Options {
+        layout,
+        host_root,
+        timeout: u::ASK_TIMEOUT,
+    });
+    for line in &report.done {
+        println!("{line}");
+    }
+    if report.failures.is_empty() {
+        println!("uninstall: done");
+        return ExitCode::SUCCESS;
+    }
+    for f in &report.failures {
+        eprintln!("ovs-ovn-supervisor: uninstall: {f}");
+    }
+    fail(
+        RUNTIME_FAILURE,
+        format!("uninstall: {} step(s) failed", report.failures.len()),
+    )
+}
+
 fn main() -> ExitCode {
     let cmd = match ovs_ovn_supervisor::config::cli::command(&|k| std::env::var_os(k)) {
         Ok(c) => c,
@@ -277,5 +309,6 @@ fn main() -> ExitCode {
         Command::Status(args) => status(args),
         Command::Preflight(args) => preflight(args),
         Command::Firewall(args) => firewall(args),
+        Command::Uninstall(args) => uninstall(args),
     }
 }

@@ -62,7 +62,34 @@ smoke() {
   res "ping_sent=${st% *} ping_received=${st#* }"
   [ "${st#* }" -ge 19 ] || fail "pod-to-pod ping: $st"
   no_loss_through_a_vswitchd_crash
+  uninstall_for_good
   res "inside_ms=$(($(now_ms) - t0))"
+}
+
+# `uninstall` (Kube-OVN's cleanup.sh runs it as /kube-ovn/uninstall.sh) on the kernel datapath,
+# which no test outside a VM can have: a second chassis in the Southbound makes ovn-controller
+# add a geneve tunnel port, for which vswitchd creates the genev_sys_6081 device. After it the
+# device and the ovs-system datapath are gone, no daemon runs, the supervisor idles, and it
+# exits 0 on SIGTERM.
+uninstall_for_good() {
+  local pid out rc
+  pid=$(cat "$W/node1/supervisor.pid")
+  sbctl chassis-add fake-node geneve 192.168.101.9
+  wait_for "genev_sys_6081 in node1" 60 ip -n node1 link show genev_sys_6081
+  # shellcheck disable=SC2046
+  out=$(ip netns exec node1 env -i $(node_env node1 1 geneve) "$BIN" uninstall 2>&1)
+  rc=$?
+  [ "$rc" = 0 ] || fail "uninstall exited $rc: $(tr '\n' ' ' <<<"$out")"
+  ip -n node1 link show genev_sys_6081 >/dev/null 2>&1 && fail "genev_sys_6081 is still there after uninstall"
+  ip -n node1 link show ovs-system >/dev/null 2>&1 && fail "ovs-system is still there after uninstall"
+  [ -z "$(ip netns exec node1 ovs-dpctl dump-dps 2>/dev/null)" ] || fail "a kernel datapath is left: $(ip netns exec node1 ovs-dpctl dump-dps)"
+  kill -0 "$pid" 2>/dev/null || fail "the supervisor exited after uninstall"
+  pgrep -f "$W/node1/run/" >/dev/null && fail "a daemon runs after uninstall: $(pgrep -af "$W/node1/run/")"
+  res "uninstall=ok"
+  kill -TERM "$pid"
+  wait "$pid"
+  rc=$?
+  [ "$rc" = 0 ] || fail "the uninstalled supervisor exited $rc on SIGTERM"
 }
 
 # kill -9 ovs-vswitchd under 10 ms pings: the kernel keeps forwarding, the new vswitchd starts

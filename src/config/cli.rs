@@ -39,6 +39,12 @@ pub enum Command {
     Preflight(Box<PreflightArgs>),
     /// Add or remove the tunnel port's INPUT accept rule (by content, never by index).
     Firewall(FirewallArgs),
+    /// Take the node away for good (Kube-OVN's cleanup.sh runs it as /kube-ovn/uninstall.sh):
+    /// the running supervisor stops every daemon and restarts none (it idles until SIGTERM);
+    /// the tunnel devices and the datapath, Kube-OVN's iptables chains, rules and ipsets, our
+    /// tunnel port rule and the files in our directories are removed. Exit 0 when all of it is
+    /// done (again, or with no supervisor running, too); 1 naming what failed.
+    Uninstall(UninstallArgs),
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +108,15 @@ pub struct ProbeArgs {
     /// How long the probe may take in all, in milliseconds (default 1000).
     #[arg(long, env = "OVS_OVN_SUPERVISOR_PROBE_TIMEOUT_MS")]
     pub timeout_ms: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Read the kernel's modules (which iptables backends can hold rules) under DIR.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_HOST_ROOT", value_name = "DIR")]
+    pub host_root: Option<PathBuf>,
 }
 
 /// Where the node's files live. Shared by `run` and `probe` so both agree on the layout.

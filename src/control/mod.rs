@@ -21,13 +21,15 @@
 //! [`peer::admit`]s (our uid, naming its own pid, our program); anyone else gets an error and
 //! nothing stops. It is answered once our daemons have stopped; at once with an error while
 //! we stop for good, and with an error while handed over already (a pending handover is never
-//! replaced or extended by another request).
+//! replaced or extended by another request). `uninstall` (only from our own uid:
+//! [`crate::control::uninstall`]) is answered once the daemons have stopped for good.
 
 pub mod client;
 pub mod conns;
 pub mod counters;
 pub mod http;
 pub mod peer;
+pub mod uninstall;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,7 @@ use tokio::sync::watch;
 
 pub use crate::control::client::{ask, ask_with, probe};
 use crate::control::conns::Conn;
+pub use crate::control::uninstall::UninstallRequest;
 use crate::ovs::jsonrpc::{codec, Decoder, Message};
 pub use crate::status::unix_ms;
 use crate::status::{verdict, Snapshot};
@@ -100,6 +103,7 @@ pub fn serve(
     path: &Path,
     snapshot: watch::Receiver<Snapshot>,
     handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+    uninstall: tokio::sync::mpsc::Sender<UninstallRequest>,
 ) -> Result<(tokio::task::JoinHandle<()>, Bound), ControlError> {
     let err = |source| ControlError::Bind {
         path: path.to_path_buf(),
@@ -126,7 +130,13 @@ pub fn serve(
     let task = tokio::spawn(crate::control::conns::accept_loop(
         listener,
         cap,
-        move |stream, conn| handle(stream, snapshot.clone(), handover.clone(), conn),
+        move |stream, conn| {
+            let requests = Requests {
+                handover: handover.clone(),
+                uninstall: uninstall.clone(),
+            };
+            handle(stream, snapshot.clone(), requests, conn)
+        },
     ));
     Ok((task, bound))
 }
@@ -168,10 +178,16 @@ async fn read_request(
         .map_err(|_| format!("no complete request within {READ_DEADLINE:?}"))?
 }
 
+/// Where requests that the supervisor loop must carry out go.
+struct Requests {
+    handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+    uninstall: tokio::sync::mpsc::Sender<UninstallRequest>,
+}
+
 async fn handle(
     mut stream: UnixStream,
     snap: watch::Receiver<Snapshot>,
-    handover: tokio::sync::mpsc::Sender<HandoverRequest>,
+    requests: Requests,
     conn: Conn,
 ) {
     let request = read_request(&mut stream, &conn).await;
@@ -188,7 +204,13 @@ async fn handle(
                 s.stopping && s.handover.is_none()
             };
             let peer = peer_of(&stream);
-            match hand_over(stopping_for_good, peer, &params, &handover).await {
+            match hand_over(stopping_for_good, peer, &params, &requests.handover).await {
+                Ok(v) => codec::encode_response(&id, &v),
+                Err(e) => codec::encode_error(&id, &json!(e)),
+            }
+        }
+        Ok((id, method, _)) if method == "uninstall" => {
+            match uninstall::ask_supervisor(&stream, &requests.uninstall).await {
                 Ok(v) => codec::encode_response(&id, &v),
                 Err(e) => codec::encode_error(&id, &json!(e)),
             }

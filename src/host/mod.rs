@@ -14,3 +14,4 @@ pub mod stale;
 pub mod symlink;
 pub mod termination;
 pub mod tlswatch;
+pub mod uninstall;

@@ -80,6 +80,9 @@ pub struct Snapshot {
     /// Lines of our log dropped because stderr was not read fast enough (never waited for).
     #[serde(default)]
     pub log_lines_dropped: u64,
+    /// Set once `uninstall` has stopped the node for good.
+    #[serde(default)]
+    pub uninstalled: Option<Uninstalled>,
 }
 
 /// Verdicts of one background health check.
@@ -230,6 +233,29 @@ pub struct HandedOver {
     pub confirmed: bool,
     /// Unix ms after which nobody answering means we take the node back.
     pub take_back_at_ms: u64,
+}
+
+/// The node after `uninstall` stopped it for good: no daemon runs and none is restarted until
+/// the supervisor is terminated. Also the answer to the `uninstall` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Uninstalled {
+    /// Unix ms when the daemons were stopped.
+    pub at_ms: u64,
+    /// The answer to a repeated request: the node was uninstalled earlier.
+    #[serde(default)]
+    pub already: bool,
+    /// Every daemon stopped before SIGKILL was needed.
+    pub stopped_cleanly: bool,
+    /// Tunnel ports deleted from the integration bridge before ovs-vswitchd stopped (it
+    /// removed their kernel devices with them).
+    #[serde(default)]
+    pub tunnel_ports: Vec<String>,
+    /// The kernel datapath was still there after ovs-vswitchd's own cleanup and was deleted.
+    #[serde(default)]
+    pub datapath_deleted: bool,
+    /// Each step that failed, and why.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 #[cfg(test)]

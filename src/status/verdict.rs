@@ -23,7 +23,18 @@ pub(crate) fn fail(reason: impl Into<String>) -> Verdict {
     }
 }
 
+/// After `uninstall`: alive (a restart of the container would start the node again and undo
+/// the uninstall), never ready, and started (a startup probe must not restart it either).
+fn uninstalled(snap: &Snapshot) -> Option<Verdict> {
+    snap.uninstalled
+        .as_ref()
+        .map(|_| ok("uninstalled: the node's daemons were stopped for good; idle until terminated"))
+}
+
 pub fn startup(snap: &Snapshot) -> Verdict {
+    if let Some(v) = uninstalled(snap) {
+        return v;
+    }
     if snap.started {
         let total: u64 = snap.timeline.iter().map(|(_, ms)| ms).sum();
         ok(format!("started: stages took {total} ms"))
@@ -74,6 +85,9 @@ fn handed_over(snap: &Snapshot, now_ms: u64) -> Option<Verdict> {
 }
 
 pub fn liveness(snap: &Snapshot, now_ms: u64) -> Verdict {
+    if let Some(v) = uninstalled(snap) {
+        return v;
+    }
     if let Some(v) = handed_over(snap, now_ms) {
         return v;
     }
@@ -118,6 +132,9 @@ pub fn excusing_busy(
 }
 
 pub fn readiness(snap: &Snapshot, now_ms: u64) -> Verdict {
+    if let Some(v) = uninstalled(snap) {
+        return fail(v.reason);
+    }
     if let Some(v) = handed_over(snap, now_ms) {
         return fail(v.reason);
     }

@@ -33,16 +33,22 @@ impl Supervisor {
         });
         let processes = self.processes().into_iter().collect();
         let budget = self.cfg.stop_budget;
-        let clean =
-            super::stop::stop_all(&self.cfg, self.reaper, &processes, &mut self.exits, budget)
-                .await;
+        let clean = super::stop::stop_all(
+            &self.cfg,
+            self.reaper,
+            &processes,
+            &mut self.exits,
+            budget,
+            super::stop::StopFor::Restart,
+        )
+        .await;
         self.mark_all(false);
         clean
     }
 
     /// Every daemon in the published status as stopped (`handed_over`: for a newer
     /// instance), with no pid: none of them runs.
-    fn mark_all(&mut self, handed_over: bool) {
+    pub(super) fn mark_all(&mut self, handed_over: bool) {
         let daemons: Vec<_> = self.slots.keys().copied().collect();
         for d in daemons {
             self.event(d, Event::Stopped { handed_over });
@@ -115,6 +121,9 @@ impl Supervisor {
                         "handover refused: this instance handed the node over to pid {} already and runs no daemon",
                         successor.pid
                     )));
+                }
+                Some(req) = self.uninstall_rx.recv() => {
+                    let _ = req.reply.send(Err("this instance handed the node over and runs no daemon: the instance at the control socket runs it".into()));
                 }
                 _ = tokio::time::sleep(WATCH_EVERY) => {}
             }

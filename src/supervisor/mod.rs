@@ -39,9 +39,11 @@ mod start;
 mod stop;
 mod successor;
 mod supervise;
+mod uninstall;
 
 pub use slots::SpawnError;
 pub use stage::StageError;
+pub use uninstall::command as uninstall_command;
 
 /// Why `run` ended without a clean stop.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +99,8 @@ enum Interrupt {
         Option<crate::dataplane::flows::SavedFlows>,
         control::peer::Successor,
     ),
+    /// `uninstall`: stop every daemon for good, answer, and idle until terminated.
+    Uninstall(tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>),
 }
 
 pub struct Supervisor {
@@ -116,6 +120,8 @@ pub struct Supervisor {
     owned: Option<crate::settings::Owned>,
     handover_tx: mpsc::Sender<control::HandoverRequest>,
     handover_rx: mpsc::Receiver<control::HandoverRequest>,
+    uninstall_tx: mpsc::Sender<control::UninstallRequest>,
+    uninstall_rx: mpsc::Receiver<control::UninstallRequest>,
     /// Flows handed over by the instance we took over from.
     restore: Option<crate::dataplane::flows::SavedFlows>,
     /// `ovs-ctl`/`ovn-ctl` daemons to stop before anything of ours starts.
@@ -146,6 +152,7 @@ impl Supervisor {
         };
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let (handover_tx, handover_rx) = mpsc::channel(1);
+        let (uninstall_tx, uninstall_rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = mpsc::unbounded_channel();
         Ok(Supervisor {
             snap: watch::Sender::new(Snapshot {
@@ -162,6 +169,8 @@ impl Supervisor {
             owned: None,
             handover_tx,
             handover_rx,
+            uninstall_tx,
+            uninstall_rx,
             restore,
             legacy,
             cfg,
@@ -227,6 +236,10 @@ impl Supervisor {
         let mut http = self.serve_http();
         let (outcome, stop) = loop {
             let outcome = self.start_and_supervise().await;
+            if let Interrupt::Uninstall(reply) = outcome {
+                let (sig, clean) = self.stop_for_good(reply).await;
+                break (Interrupt::Stop(sig), clean);
+            }
             let stop = self.stop_everything().await;
             let Interrupt::HandOver(reply, saved, successor) = outcome else {
                 break (outcome, stop);
@@ -274,7 +287,7 @@ impl Supervisor {
                 status,
             }),
             Interrupt::Failed(e) => Err(e),
-            Interrupt::HandOver(..) => Ok(()),
+            Interrupt::HandOver(..) | Interrupt::Uninstall(..) => Ok(()),
             Interrupt::CrashLoop {
                 daemon,
                 restarts,

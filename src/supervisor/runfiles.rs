@@ -31,6 +31,7 @@ impl Supervisor {
             &self.cfg.layout.control_sock(),
             self.snap.subscribe(),
             self.handover_tx.clone(),
+            self.uninstall_tx.clone(),
         )?;
         if let Some(old) = self.control.replace(Server {
             task,

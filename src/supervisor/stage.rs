@@ -1,5 +1,5 @@
 //! Running one start stage: its deadline, its place in the timeline, and everything that may
-//! interrupt it (a stop signal, a started daemon exiting, a handover request).
+//! interrupt it (a stop signal, a started daemon exiting, a handover or uninstall request).
 //!
 //! Invariants: a stage never outlives its deadline — its future is dropped when the deadline
 //! passes and the start fails naming the stage and what it waited for; the waits inside a
@@ -89,6 +89,8 @@ impl Supervisor {
                 Some(req) = self.handover_rx.recv() => {
                     let _ = req.reply.send(Err(format!("still starting (stage {name}); not handing over a half-started node")));
                 }
+                // Stopping for good needs no finished start: what runs is stopped.
+                Some(req) = self.uninstall_rx.recv() => return Err(Interrupt::Uninstall(req.reply)),
             }
         }
     }

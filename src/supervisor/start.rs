@@ -21,7 +21,7 @@ use crate::dataplane::restore_wait;
 use crate::ovs::jsonrpc::Client;
 use crate::{confdb, settings, settings::tuning};
 
-mod steps;
+pub(super) mod steps;
 
 /// How long the start waits for ovn-controller to reach the Southbound before it goes on
 /// without it.

@@ -19,6 +19,25 @@ use crate::ovs::unixctl;
 use crate::process::{ExitStatus, Reaper};
 use crate::status::check;
 
+/// What the stop is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StopFor {
+    /// A stop signal, a crash loop, a handover: the datapath keeps forwarding (vswitchd exits
+    /// without `--cleanup`) and ovn-controller keeps its chassis (`--restart`).
+    Restart,
+    /// `uninstall`: vswitchd deletes its datapaths and their devices (`exit --cleanup`).
+    /// ovn-controller still exits with `--restart`: without it, it would wait for the
+    /// Southbound to remove its chassis, which an uninstall cannot count on.
+    Good,
+}
+
+fn exit_args(d: Daemon, why: StopFor) -> &'static [&'static str] {
+    match (d, why) {
+        (Daemon::Vswitchd, StopFor::Good) => &["--cleanup"],
+        _ => d.exit_args(),
+    }
+}
+
 const ORDER: [Daemon; 4] = [
     Daemon::OvnController,
     Daemon::Vswitchd,
@@ -54,6 +73,7 @@ pub(super) async fn stop_all(
     running: &BTreeMap<Daemon, i32>,
     exits: &mut mpsc::UnboundedReceiver<(Daemon, i32, ExitStatus)>,
     budget: Duration,
+    why: StopFor,
 ) -> bool {
     let end = Instant::now() + budget;
     let mut exited = BTreeMap::new();
@@ -70,7 +90,7 @@ pub(super) async fn stop_all(
         let t0 = Instant::now();
         // Graceful: half the share; SIGTERM: 30%; SIGKILL: the rest.
         let graceful = t0 + share / 2;
-        let args = d.exit_args();
+        let args = exit_args(d, why);
         // A daemon spawned a moment ago has no control socket yet: nobody to ask, so SIGTERM
         // (which OVS daemons handle as a clean exit) at once rather than wait for nothing.
         let ctl = check::ctl_of(&cfg.layout, d, Some(pid)).filter(|c| c.exists());

@@ -101,6 +101,7 @@ impl Supervisor {
                     let saved = self.save_for_successor().await;
                     After::End(Interrupt::HandOver(req.reply, saved, req.successor))
                 }
+                Some(req) = self.uninstall_rx.recv() => After::End(Interrupt::Uninstall(req.reply)),
                 Some((d, pid, status)) = self.exits.recv() => self.carry_out(d, Event::Exited { pid, status }),
             };
             match after {

@@ -33,5 +33,6 @@ mod starved;
 mod takeover;
 mod takeover_restore;
 mod tls_reload;
+mod uninstall;
 mod unread_log;
 mod upgrade;

@@ -14,7 +14,7 @@ use crate::config::TunnelType;
 /// iptables' answer to `-C`/`-D` for a rule that is not there: exit 1 with "Bad rule (does a
 /// matching rule exist in that chain?)". Exit 1 with another message (no such chain, a module
 /// that cannot load, `ip netns exec` failing to start the program) is a real error.
-fn is_absent(out: &Output) -> bool {
+pub(super) fn is_absent(out: &Output) -> bool {
     let e = out.stderr.trim();
     out.code == Some(1)
         && (e.is_empty() || e.contains("does a matching rule exist") || e.contains("Bad rule"))
@@ -23,7 +23,7 @@ fn is_absent(out: &Output) -> bool {
 /// iptables-nft found the rule, but a concurrent writer deleted it before the kernel applied
 /// our delete: exit 4, "RULE_DELETE failed (No such file or directory)". The rule is gone,
 /// which is what we wanted.
-fn lost_delete_race(out: &Output) -> bool {
+pub(super) fn lost_delete_race(out: &Output) -> bool {
     out.code == Some(4)
         && out.stderr.contains("RULE_DELETE failed")
         && out.stderr.contains("No such file or directory")

@@ -26,11 +26,13 @@
 //! Layout: the rule and its changes in `rule`, backend and family detection in `backend`,
 //! running iptables in `runner`, operations on one program's chain in `chain`, keeping the
 //! rule while the node runs in [`keep`], and here the two things callers do: [`ensure`] and
-//! [`remove`].
+//! [`remove`]. For an uninstall, [`kubeovn`] removes Kube-OVN's chains and rules (and ours)
+//! from every backend and family.
 
 mod backend;
 mod chain;
 pub mod keep;
+pub mod kubeovn;
 mod rule;
 mod runner;
 

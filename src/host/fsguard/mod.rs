@@ -296,6 +296,13 @@ pub fn check_layout(l: &Layout, create: bool) -> Result<(), FsGuardError> {
     Ok(())
 }
 
+/// Opens `d`, one of `l`'s directories, checked as [`check_layout`] checks it (strictly below
+/// a sandbox root); `None` when it does not exist.
+pub fn open_layout_dir(l: &Layout, d: &Path) -> Result<Option<OwnedFd>, FsGuardError> {
+    let inside = l.sandbox.as_deref().filter(|s| d != *s).map(depth);
+    secure_dir(d, false, inside)
+}
+
 /// Removes the file `path` relative to its checked parent directory, never following a link
 /// anywhere on the way; a file already gone counts as removed.
 pub fn remove_file(path: &Path) -> std::io::Result<()> {

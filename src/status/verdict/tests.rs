@@ -65,6 +65,14 @@ fn handed(confirmed: bool, now: u64) -> Snapshot {
     s
 }
 
+/// A node `uninstall` stopped for good (`started`: after its start finished), its last health
+/// check old: nothing checks an uninstalled node.
+fn uninstalled(started: bool) -> Snapshot {
+    let mut s = snap(started, true, &["stopped"; 3], Some((0, false, false)));
+    s.uninstalled = Some(crate::status::Uninstalled::default());
+    s
+}
+
 #[test]
 fn verdicts_in_every_state() {
     let now = 100_000;
@@ -88,6 +96,8 @@ fn verdicts_in_every_state() {
         ("stopping", snap(true, true, &run3, fresh(true, true)), true, true, false, "stopping"),
         ("handed over, successor not confirmed: nothing runs", handed(false, now), true, false, false, "has not confirmed: no daemon runs"),
         ("handed over and confirmed: idle until terminated", handed(true, now), true, true, false, "which runs it"),
+        ("uninstalled: alive, never ready", uninstalled(true), true, true, false, "uninstalled"),
+        ("uninstalled during the start: started too", uninstalled(false), true, true, false, "uninstalled"),
     ];
     for (what, s, want_start, want_live, want_ready, reason) in cases {
         assert_eq!(startup(&s).ok, want_start, "{what}: startup");

@@ -69,7 +69,7 @@ pub(super) fn restrict_files(l: &Layout) {
 
 /// vswitchd has applied our transaction once `cur_cfg` reaches the `next_cfg` it set. A
 /// monitor pushes each change, so there is no polling; the stage's deadline bounds the wait.
-pub(super) async fn wait_cur_cfg(
+pub(in crate::supervisor) async fn wait_cur_cfg(
     client: &Client,
     target: i64,
     deadline: Instant,
