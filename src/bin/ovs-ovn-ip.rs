@@ -144,8 +144,14 @@ mod tests {
             let got = raised(*sets);
             assert_eq!(got.map(|s| s[0].inheritable), *want, "{what}");
             if let Some(s) = got {
-                assert_eq!(s[0].permitted, sets[0].permitted, "{what}: permitted unchanged");
-                assert_eq!(s[0].effective, sets[0].effective, "{what}: effective unchanged");
+                assert_eq!(
+                    s[0].permitted, sets[0].permitted,
+                    "{what}: permitted unchanged"
+                );
+                assert_eq!(
+                    s[0].effective, sets[0].effective,
+                    "{what}: effective unchanged"
+                );
                 assert_eq!(s[1], sets[1], "{what}: upper word unchanged");
             }
         }

@@ -56,7 +56,9 @@ impl SymlinkError {
             SymlinkError::NonEmptyDir { .. } => false,
             SymlinkError::Io { source, .. } => matches!(
                 source.raw_os_error().map(nix::errno::Errno::from_raw),
-                Some(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS)
+                Some(
+                    nix::errno::Errno::EACCES | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS
+                )
             ),
         }
     }
