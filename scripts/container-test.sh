@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the real Dockerfile with podman and runs the image with the supervisor as PID 1, offline.
+# Builds the real Dockerfile's two images with podman and runs them, offline: the standalone
+# Debian image (default target) and Kube-OVN's image with the supervisor layered on (kube-ovn).
 #
 #  1. Installs podman, runc and debootstrap if missing; makes podman usable here (runc runtime,
 #     no default ulimits) through a drop-in it owns: /etc/containers/containers.conf.d/.
@@ -10,7 +11,8 @@
 #     default, the Dockerfile's: OVS 3.5 / OVN 25.03) or bookworm (OVS 3.1 / OVN 23.03, built with
 #     `--build-arg BASE_IMAGE=...bookworm-slim`). Kept between runs (delete it with
 #     `podman rmi docker.io/library/debian:SUITE-slim` to start cold).
-#  3. Builds the binary on this machine (`cargo build --release --locked`) and the image from the
+#  3. Builds the binaries on this machine (`cargo build --release --locked`: the supervisor and
+#     the image's ip wrapper, ovs-ovn-ip) and the image from the
 #     Dockerfile with `--build-context builder=DIR`: that named context takes the builder
 #     stage's place, so the rust image is never needed, and the runtime stage built is the one
 #     users get. (The host binary is glibc-dynamic, linked on Debian 12: it runs on bookworm and
@@ -26,11 +28,23 @@
 #        process's uid, CapEff/CapPrm (exactly its file capabilities), CapAmb (none), CapBnd
 #        (the five) and NoNewPrivs (0); that no file in the image carries a capability outside
 #        the five; that `bash /kube-ovn/ovs-healthcheck.sh` (Kube-OVN's probe command) passes,
-#        fails while ovs-vswitchd is SIGSTOPped and passes again after SIGCONT; and that
-#        `ovs-ovn-supervisor firewall ensure` works from file capabilities alone.
+#        fails while ovs-vswitchd is SIGSTOPped and passes again after SIGCONT; that
+#        `ovs-ovn-supervisor firewall ensure` works from file capabilities alone; and that what
+#        kubectl-ko execs in this pod works as 65534 (ko_tools: tcpdump, ip link, ip maddr,
+#        ip netns exec), run as a Kubernetes exec runs it (kexec).
+#  5. Builds a stand-in for Kube-OVN's image (scripts/kube-ovn-stand-in.Dockerfile), tagged as
+#     the Dockerfile's default KUBE_OVN_IMAGE, then the kube-ovn target on it; checks that the
+#     layered image changes three files and nothing else (layers, `podman image diff`, config);
+#     runs it as Kube-OVN's charts do (`/kube-ovn/start-ovs.sh`, uid 65534, the five, the
+#     charts' env and host paths), a real node (userspace datapath on /dev/net/tun) joined to a
+#     Southbound in a second container, ready by the charts' probe, then `probe readiness`;
+#     checks PID 1, processes and capabilities, the tunnel rule, kubectl-ko's commands with
+#     Kube-OVN's own tools, and the ordered stop.
 #
 # The last line printed is the summary:
-#   container-test: PASS image=... size=...MB ready_ms=... (root) ... nonroot_ready_ms=... total_ms=...
+#   container-test: PASS image=... size=...MB ready_ms=... (root) ... nonroot_ready_ms=...
+#     kube_ovn_image=... kube_ovn_started_ms=... kube_ovn_ready_ms=... ... total_ms=...
+# CONTAINER_TEST_IMAGE / CONTAINER_TEST_KO_IMAGE name the two images built.
 # Needs root (podman as root with runc). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -236,13 +250,14 @@ stop_node() {
 
 # proc_caps NAME: uid, capabilities and no_new_privs of every process in the container but our
 # own `podman exec` (sh and awk), one line each: "COMMAND uid=U eff=HEX prm=HEX amb=HEX bnd=HEX
-# nnp=N", sorted.
+# nnp=N sec=M", sorted. sec is the seccomp mode: 2, a filter (podman's default profile, which
+# stands in for the manifests' RuntimeDefault).
 proc_caps() {
   podman exec -i "$1" sh -s <<'SH' | grep -vE '^(sh|awk) ' | sort
 for s in /proc/[0-9]*/status; do
   awk '/^Name:/ { n = $2 } /^Uid:/ { u = $2 } /^CapEff:/ { e = $2 } /^CapPrm:/ { p = $2 }
-       /^CapAmb:/ { a = $2 } /^CapBnd:/ { b = $2 } /^NoNewPrivs:/ { nn = $2 }
-       END { if (n != "") printf "%s uid=%s eff=%s prm=%s amb=%s bnd=%s nnp=%s\n", n, u, e, p, a, b, nn }' "$s" 2>/dev/null
+       /^CapAmb:/ { a = $2 } /^CapBnd:/ { b = $2 } /^NoNewPrivs:/ { nn = $2 } /^Seccomp:/ { sc = $2 }
+       END { if (n != "") printf "%s uid=%s eff=%s prm=%s amb=%s bnd=%s nnp=%s sec=%s\n", n, u, e, p, a, b, nn, sc }' "$s" 2>/dev/null
 done
 SH
 }
@@ -369,7 +384,7 @@ declare -A want=(
   [ovn-controller]=0000000000001000  # net_admin
 )
 for comm in "${!want[@]}"; do
-  line="$comm uid=65534 eff=${want[$comm]} prm=${want[$comm]} amb=0000000000000000 bnd=0000000000a03400 nnp=0"
+  line="$comm uid=65534 eff=${want[$comm]} prm=${want[$comm]} amb=0000000000000000 bnd=0000000000a03400 nnp=0 sec=2"
   grep -qxF "$line" <<<"$procs" || die "non-root: no process '$line'; the container has:"$'\n'"$procs"
 done
 bad=$(grep -vE '^(ovs-ovn-supervi|ovsdb-server|ovs-vswitchd|ovn-controller) uid=65534 ' <<<"$procs" || true)
@@ -451,7 +466,7 @@ nr_ko=$ko_summary
 stop_node "$NR_NAME"
 nr_stop=$stop_ms
 say "non-root (uid 65534, --cap-drop=all --cap-add=$CAPS): ready ${nr_ready} ms (supervisor's own ready_ms=${nr_supervisor_ready:-?}), stopped in ${nr_stop} ms, exit 0"
-say "non-root processes: $(sed -E 's/ (prm|amb|bnd|nnp)=[^ ]*//g' <<<"$procs" | tr '\n' ';')"
+say "non-root processes: $(sed -E 's/ (prm|amb|bnd|nnp|sec)=[^ ]*//g' <<<"$procs" | tr '\n' ';')"
 say "non-root file capabilities ($nfcaps files): $(tr '\n' ';' <<<"$fcaps")"
 say "non-root firewall ensure (nft backend) and iptables-legacy with the 65534-owned lock: ok"
 
@@ -461,6 +476,7 @@ say "non-root firewall ensure (nft backend) and iptables-legacy with the 65534-o
 # that fails with "kube-ovn stand-in"), tagged with the Dockerfile's default KUBE_OVN_IMAGE so
 # the target builds exactly as users build it. Never over a real image: the tag must be absent
 # or carry the stand-in's label.
+t_ko=$(now_ms)
 KO_BASE=$(sed -n 's/^ARG KUBE_OVN_IMAGE=//p' Dockerfile)
 [ -n "$KO_BASE" ] || die "no 'ARG KUBE_OVN_IMAGE=' default in the Dockerfile"
 KO_IMAGE=${CONTAINER_TEST_KO_IMAGE:-localhost/ovs-ovn-supervisor:container-test-kube-ovn-$SUITE}
@@ -512,14 +528,13 @@ want_files=$'added /usr/bin/ovs-ovn-supervisor\nchanged /kube-ovn/ovs-healthchec
 cfg='{{json .Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Env}} {{json .Config.WorkingDir}} {{json .Config.Labels}} {{json .Config.StopSignal}}'
 [ "$(podman image inspect --format "$cfg" "$KO_IMAGE")" = "$(podman image inspect --format "$cfg" "$KO_BASE")" ] ||
   die "the kube-ovn image's config differs from its base's: $(podman image inspect --format "$cfg" "$KO_IMAGE")"
-for f in start-ovs.sh ovs-healthcheck.sh; do
-  [ "$(podman run --rm --network none --entrypoint cat "$KO_IMAGE" "/kube-ovn/$f")" = "$(cat "images/$f")" ] ||
-    die "/kube-ovn/$f in the kube-ovn image is not images/$f"
-done
-got_sum=$(podman run --rm --network none --entrypoint sha256sum "$KO_IMAGE" /usr/bin/ovs-ovn-supervisor | cut -d' ' -f1)
-[ "$want_sum" = "$got_sum" ] || die "the kube-ovn image holds a stale binary ($got_sum, built $want_sum)"
-[ "$(podman run --rm --network none --entrypoint getcap "$KO_IMAGE" /usr/bin/ovs-ovn-supervisor)" = \
-  "/usr/bin/ovs-ovn-supervisor cap_sys_nice=ep" ] || die "the kube-ovn image's supervisor lacks cap_sys_nice=ep"
+# The three files are ours: the scripts as in images/, the binary just built, with cap_sys_nice.
+got=$(podman run --rm --network none --entrypoint sh "$KO_IMAGE" -c 'cd /kube-ovn &&
+  sha256sum start-ovs.sh ovs-healthcheck.sh && getcap /usr/bin/ovs-ovn-supervisor &&
+  sha256sum </usr/bin/ovs-ovn-supervisor')
+want=$(cd images && sha256sum start-ovs.sh ovs-healthcheck.sh)
+want+=$'\n/usr/bin/ovs-ovn-supervisor cap_sys_nice=ep\n'"$want_sum  -"
+[ "$got" = "$want" ] || die "the kube-ovn image's files are not ours:"$'\n'"$got"$'\nexpected:\n'"$want"
 
 # Run it as both Kube-OVN charts run this container, as a real node (no sandbox):
 # `command: ["/kube-ovn/start-ovs.sh"]` (the image's entrypoint and cmd replaced), uid 65534, not
@@ -600,7 +615,7 @@ declare -A ko_want=(
   [ovn-controller]=0000000000000000
 )
 for comm in "${!ko_want[@]}"; do
-  line="$comm uid=65534 eff=${ko_want[$comm]} prm=${ko_want[$comm]} amb=0000000000000000 bnd=0000000000a03400 nnp=0"
+  line="$comm uid=65534 eff=${ko_want[$comm]} prm=${ko_want[$comm]} amb=0000000000000000 bnd=0000000000a03400 nnp=0 sec=2"
   grep -qxF "$line" <<<"$ko_procs" || die "kube-ovn: no process '$line'; the container has:"$'\n'"$ko_procs"
 done
 [ "$(wc -l <<<"$ko_procs")" = 4 ] || die "kube-ovn: expected exactly four processes:"$'\n'"$ko_procs"
@@ -616,10 +631,11 @@ ko_stop=$stop_ms
 podman rm "$KO_NAME" >/dev/null # before the Southbound, whose network namespace it shares
 podman rm -f -t 0 "$SB_NAME" >/dev/null
 say "kube-ovn (the charts' start-ovs.sh, uid 65534, the five, the charts' env and host paths, a real node): the charts' probe passes ${ko_started} ms after podman run, ready ${ko_ready} ms (supervisor's own ready_ms=${ko_supervisor_ready:-?}), stopped in ${ko_stop} ms, exit 0"
-say "kube-ovn processes: $(sed -E 's/ (prm|amb|bnd|nnp)=[^ ]*//g' <<<"$ko_procs" | tr '\n' ';')"
+say "kube-ovn processes: $(sed -E 's/ (prm|amb|bnd|nnp|sec)=[^ ]*//g' <<<"$ko_procs" | tr '\n' ';')"
 say "kubectl-ko as 65534: debian image: $nr_ko; kube-ovn image (Kube-OVN's own ip and tcpdump): $ko_ko"
 
+ko_total_ms=$(($(now_ms) - t_ko))
 total_ms=$(($(now_ms) - t_start))
 pkgs=$(podman run --rm --network none --entrypoint dpkg-query "$IMAGE" -W -f '${Package}=${Version},' \
   openvswitch-switch ovn-host)
-say "PASS base=$SUITE packages=${pkgs%,} image=$IMAGE size=${size_mb}MB ready_ms=${root_ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${root_stop} exit=0 nonroot_ready_ms=${nr_ready} nonroot_supervisor_ready_ms=${nr_supervisor_ready:-?} nonroot_stop_ms=${nr_stop} kube_ovn_image=$KO_IMAGE kube_ovn_added=${ko_added_mb}MB kube_ovn_started_ms=${ko_started} kube_ovn_ready_ms=${ko_ready} kube_ovn_supervisor_ready_ms=${ko_supervisor_ready:-?} kube_ovn_stop_ms=${ko_stop} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} standin_build_ms=${standin_ms} kube_ovn_build_ms=${ko_build_ms} total_ms=${total_ms}"
+say "PASS base=$SUITE packages=${pkgs%,} image=$IMAGE size=${size_mb}MB ready_ms=${root_ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${root_stop} exit=0 nonroot_ready_ms=${nr_ready} nonroot_supervisor_ready_ms=${nr_supervisor_ready:-?} nonroot_stop_ms=${nr_stop} kube_ovn_image=$KO_IMAGE kube_ovn_added=${ko_added_mb}MB kube_ovn_started_ms=${ko_started} kube_ovn_ready_ms=${ko_ready} kube_ovn_supervisor_ready_ms=${ko_supervisor_ready:-?} kube_ovn_stop_ms=${ko_stop} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} standin_build_ms=${standin_ms} kube_ovn_build_ms=${ko_build_ms} kube_ovn_part_ms=${ko_total_ms} total_ms=${total_ms}"
