@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the real Dockerfile with podman and runs the image with the supervisor as PID 1, offline.
+# Builds the real Dockerfile's two images with podman and runs them, offline: the standalone
+# Debian image (default target) and Kube-OVN's image with the supervisor layered on (kube-ovn).
 #
 #  1. Installs podman, runc and debootstrap if missing; makes podman usable here (runc runtime,
 #     no default ulimits) through a drop-in it owns: /etc/containers/containers.conf.d/.
@@ -10,7 +11,8 @@
 #     default, the Dockerfile's: OVS 3.5 / OVN 25.03) or bookworm (OVS 3.1 / OVN 23.03, built with
 #     `--build-arg BASE_IMAGE=...bookworm-slim`). Kept between runs (delete it with
 #     `podman rmi docker.io/library/debian:SUITE-slim` to start cold).
-#  3. Builds the binary on this machine (`cargo build --release --locked`) and the image from the
+#  3. Builds the binaries on this machine (`cargo build --release --locked`: the supervisor and
+#     the image's ip wrapper, ovs-ovn-ip) and the image from the
 #     Dockerfile with `--build-context builder=DIR`: that named context takes the builder
 #     stage's place, so the rust image is never needed, and the runtime stage built is the one
 #     users get. (The host binary is glibc-dynamic, linked on Debian 12: it runs on bookworm and
@@ -26,11 +28,23 @@
 #        process's uid, CapEff/CapPrm (exactly its file capabilities), CapAmb (none), CapBnd
 #        (the five) and NoNewPrivs (0); that no file in the image carries a capability outside
 #        the five; that `bash /kube-ovn/ovs-healthcheck.sh` (Kube-OVN's probe command) passes,
-#        fails while ovs-vswitchd is SIGSTOPped and passes again after SIGCONT; and that
-#        `ovs-ovn-supervisor firewall ensure` works from file capabilities alone.
+#        fails while ovs-vswitchd is SIGSTOPped and passes again after SIGCONT; that
+#        `ovs-ovn-supervisor firewall ensure` works from file capabilities alone; and that what
+#        kubectl-ko execs in this pod works as 65534 (ko_tools: tcpdump, ip link, ip maddr,
+#        ip netns exec), run as a Kubernetes exec runs it (kexec).
+#  5. Builds a stand-in for Kube-OVN's image (scripts/kube-ovn-stand-in.Dockerfile), tagged as
+#     the Dockerfile's default KUBE_OVN_IMAGE, then the kube-ovn target on it; checks that the
+#     layered image changes three files and nothing else (layers, `podman image diff`, config);
+#     runs it as Kube-OVN's charts do (`/kube-ovn/start-ovs.sh`, uid 65534, the five, the
+#     charts' env and host paths), a real node (userspace datapath on /dev/net/tun) joined to a
+#     Southbound in a second container, ready by the charts' probe, then `probe readiness`;
+#     checks PID 1, processes and capabilities, the tunnel rule, kubectl-ko's commands with
+#     Kube-OVN's own tools, and the ordered stop.
 #
 # The last line printed is the summary:
-#   container-test: PASS image=... size=...MB ready_ms=... (root) ... nonroot_ready_ms=... total_ms=...
+#   container-test: PASS image=... size=...MB ready_ms=... (root) ... nonroot_ready_ms=...
+#     kube_ovn_image=... kube_ovn_started_ms=... kube_ovn_ready_ms=... ... total_ms=...
+# CONTAINER_TEST_IMAGE / CONTAINER_TEST_KO_IMAGE name the two images built.
 # Needs root (podman as root with runc). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +77,7 @@ t_start=$(now_ms)
 work=$(mktemp -d /tmp/ovs-container-test.XXXXXX)
 cleanup() {
   local rc=$? c
-  for c in "$NAME" "$NR_NAME"; do
+  for c in "$NAME" "$NR_NAME" "$NAME-kube-ovn" "$NAME-sb"; do
     podman container exists "$c" 2>/dev/null || continue
     if [ "$rc" -ne 0 ]; then
       echo "---- podman logs $c (last 60 lines) ----" >&2
@@ -160,10 +174,12 @@ fi
 
 # ---- 3. binary and image ---------------------------------------------------------------------
 t_build=$(now_ms)
-cargo build --release --locked --quiet --bin ovs-ovn-supervisor
+cargo build --release --locked --quiet --bin ovs-ovn-supervisor --bin ovs-ovn-ip
 cargo_ms=$(($(now_ms) - t_build))
 mkdir -p "$work/builder"
-install -m 0755 target/release/ovs-ovn-supervisor "$work/builder/ovs-ovn-supervisor"
+for b in ovs-ovn-supervisor ovs-ovn-ip; do
+  install -m 0755 "${CARGO_TARGET_DIR:-target}/release/$b" "$work/builder/$b"
+done
 t_image=$(now_ms)
 say "podman build (builder stage replaced by the host binary through --build-context)"
 podman build --pull=never --network host --layers \
@@ -232,6 +248,98 @@ stop_node() {
   grep -qE '^[^ ]+ +INFO stopped signal=.*clean=true' <<<"$logs" || die "$name: no clean stop line in the logs"
 }
 
+# proc_caps NAME: uid, capabilities and no_new_privs of every process in the container but our
+# own `podman exec` (sh and awk), one line each: "COMMAND uid=U eff=HEX prm=HEX amb=HEX bnd=HEX
+# nnp=N sec=M", sorted. sec is the seccomp mode: 2, a filter (podman's default profile, which
+# stands in for the manifests' RuntimeDefault).
+proc_caps() {
+  podman exec -i "$1" sh -s <<'SH' | grep -vE '^(sh|awk) ' | sort
+for s in /proc/[0-9]*/status; do
+  awk '/^Name:/ { n = $2 } /^Uid:/ { u = $2 } /^CapEff:/ { e = $2 } /^CapPrm:/ { p = $2 }
+       /^CapAmb:/ { a = $2 } /^CapBnd:/ { b = $2 } /^NoNewPrivs:/ { nn = $2 } /^Seccomp:/ { sc = $2 }
+       END { if (n != "") printf "%s uid=%s eff=%s prm=%s amb=%s bnd=%s nnp=%s sec=%s\n", n, u, e, p, a, b, nn, sc }' "$s" 2>/dev/null
+done
+SH
+}
+
+# daemon_nices NAME: "COMMAND NICE" of each OVS/OVN daemon (field 19 of /proc/PID/stat).
+daemon_nices() {
+  podman exec "$1" sh -c 'for s in /proc/[0-9]*/stat; do
+    c=$(cat "${s%stat}comm" 2>/dev/null) || continue
+    case "$c" in ovsdb-server|ovs-vswitchd|ovn-controller)
+      echo "$c $(sed "s/.*) //" "$s" | cut -d" " -f17)";; esac; done'
+}
+
+# kexec NAME CMD...: `podman exec` as a Kubernetes exec runs a command in a non-root pod: the
+# container's user, inheritable and ambient sets empty (podman fills both for a non-root user,
+# Kubernetes neither: containerd and CRI-O since CVE-2022-24769), so a program holds only what
+# its file capabilities grant.
+kexec() {
+  local name=$1
+  shift
+  podman exec "$name" setpriv --inh-caps=-all --ambient-caps=-all "$@"
+}
+
+# ko_tools NAME debian|kube-ovn: the commands kubectl-ko execs in the ovs-ovn pod, as 65534
+# through kexec, on state: `tcpdump -c` on an interface (ko tcpdump, host-network pods),
+# `ip link show` (ko trace on VLAN subnets), `ip maddr add/show/del` on a NIC and `ip netns exec
+# NS ip maddr add` (ko perf's multicast test, host and pod). Root first makes a veth pair in the
+# container's network namespace and a named one, ko-pod, holding the other end as eth0.
+# debian: every command works (the image's ip wrapper), and the real ip run directly cannot add
+# (the control: this exec really has no inheritable capabilities). kube-ovn: Kube-OVN's tools
+# unchanged: tcpdump, ip link and ip maddr show work; ip's capabilities are dropped by ip
+# itself as 65534 (cap_net_admin+eip, no inheritable): maddr add and netns exec fail, exactly
+# as in Kube-OVN's own image. Sets ko_summary.
+ko_tools() {
+  local name=$1 kind=$2 out rc mac=01:00:5e:00:00:64
+  podman exec --user 0 "$name" sh -ec 'ip link add ko-veth0 type veth peer name ko-veth1
+    ip link set ko-veth0 up; ip netns add ko-pod; ip link set ko-veth1 netns ko-pod
+    ip -n ko-pod link set ko-veth1 name eth0; ip -n ko-pod link set eth0 up' ||
+    die "$kind: could not make the veth pair and the ko-pod netns as root"
+  # tcpdump on lo, one packet: a connection attempt from bash, repeated until tcpdump has one.
+  out=$(kexec "$name" bash -c 'tcpdump -c 1 -nn -i lo "tcp port 9" 2>/tmp/ko-tcpdump.err & p=$!
+    for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; (: >/dev/tcp/127.0.0.1/9) 2>/dev/null; sleep 0.05; done
+    kill "$p" 2>/dev/null; wait "$p"; rc=$?; cat /tmp/ko-tcpdump.err >&2; exit "$rc"' 2>&1) ||
+    die "$kind: tcpdump -c 1 -i lo as 65534 failed: $out"
+  grep -q '^1 packet captured' <<<"$out" || die "$kind: tcpdump captured nothing: $out"
+  grep -qE ' 127\.0\.0\.1\.[0-9]+ > 127\.0\.0\.1\.9: ' <<<"$out" || die "$kind: tcpdump printed no packet: $out"
+  out=$(kexec "$name" ip -o link show dev ko-veth0 2>&1) && grep -q 'ko-veth0@' <<<"$out" ||
+    die "$kind: ip link show as 65534 failed: $out"
+  out=$(kexec "$name" ip maddr show dev ko-veth0 2>&1) && grep -q '01:00:5e:00:00:01' <<<"$out" ||
+    die "$kind: ip maddr show as 65534 failed: $out"
+  rc=0
+  out=$(kexec "$name" ip maddr add "$mac" dev ko-veth0 2>&1) || rc=$?
+  local added=no in_ns=no
+  podman exec --user 0 "$name" ip maddr show dev ko-veth0 | grep -q "$mac static" && added=yes
+  if [ "$kind" = debian ]; then
+    [ "$rc" = 0 ] && [ "$added" = yes ] || die "$kind: ip maddr add as 65534: exit $rc, added=$added: $out"
+    out=$(kexec "$name" ip maddr del "$mac" dev ko-veth0 2>&1) || die "$kind: ip maddr del as 65534: $out"
+    ! podman exec --user 0 "$name" ip maddr show dev ko-veth0 | grep -q "$mac" ||
+      die "$kind: $mac still on ko-veth0 after ip maddr del"
+    # The control: iproute2 itself, without the wrapper, drops its capabilities as 65534.
+    rc=0
+    out=$(kexec "$name" /usr/bin/ip maddr add 01:00:5e:00:00:65 dev ko-veth0 2>&1) || rc=$?
+    [ "$rc" != 0 ] && ! podman exec --user 0 "$name" ip maddr show dev ko-veth0 | grep -q 01:00:5e:00:00:65 ||
+      die "$kind: /usr/bin/ip maddr add worked as 65534 without the wrapper: the exec is not Kubernetes-like"
+  else
+    [ "$rc" != 0 ] && [ "$added" = no ] && grep -q 'Operation not permitted' <<<"$out" ||
+      die "$kind: ip maddr add as 65534 with Kube-OVN's ip: exit $rc, added=$added, expected EPERM: $out"
+  fi
+  ko_summary="tcpdump:ok,ip-link:ok,ip-maddr-show:ok,ip-maddr-add:$([ "$rc" = 0 ] && echo ok || echo EPERM)"
+  [ "$kind" = debian ] && ko_summary="tcpdump:ok,ip-link:ok,ip-maddr-show:ok,ip-maddr-add:ok,ip-maddr-del:ok,real-ip-without-wrapper:EPERM"
+  rc=0
+  out=$(kexec "$name" ip netns exec ko-pod ip maddr add "$mac" dev eth0 2>&1) || rc=$?
+  podman exec --user 0 "$name" ip -n ko-pod maddr show dev eth0 | grep -q "$mac static" && in_ns=yes
+  if [ "$kind" = debian ]; then
+    [ "$rc" = 0 ] && [ "$in_ns" = yes ] || die "$kind: ip netns exec ko-pod ip maddr add as 65534: exit $rc, added=$in_ns: $out"
+    ko_summary+=",ip-netns-exec:ok"
+  else
+    [ "$rc" != 0 ] && [ "$in_ns" = no ] && grep -q 'Operation not permitted' <<<"$out" ||
+      die "$kind: ip netns exec as 65534 with Kube-OVN's ip: exit $rc, added=$in_ns, expected EPERM: $out"
+    ko_summary+=",ip-netns-exec:EPERM"
+  fi
+}
+
 # Kube-OVN's capabilities (capabilities.add of its ovs-ovn DaemonSet); the image needs them in the
 # bounding set whoever runs it: an `e` file capability outside the bounding set makes exec fail.
 CAPS=NET_ADMIN,NET_BIND_SERVICE,NET_RAW,SYS_NICE,SYS_ADMIN
@@ -265,15 +373,7 @@ nr_supervisor_ready=$(podman logs "$NR_NAME" 2>&1 | sed -n 's/.*node ready.*read
 
 # uid, capabilities and no_new_privs of every process in the container but our own `podman exec`
 # (sh and awk, which podman gives ambient capabilities): "COMMAND uid=U eff=HEX prm=HEX amb=HEX bnd=HEX nnp=N".
-procs=$(
-  podman exec -i "$NR_NAME" sh -s <<'SH' | grep -vE '^(sh|awk) ' | sort
-for s in /proc/[0-9]*/status; do
-  awk '/^Name:/ { n = $2 } /^Uid:/ { u = $2 } /^CapEff:/ { e = $2 } /^CapPrm:/ { p = $2 }
-       /^CapAmb:/ { a = $2 } /^CapBnd:/ { b = $2 } /^NoNewPrivs:/ { nn = $2 }
-       END { if (n != "") printf "%s uid=%s eff=%s prm=%s amb=%s bnd=%s nnp=%s\n", n, u, e, p, a, b, nn }' "$s" 2>/dev/null
-done
-SH
-)
+procs=$(proc_caps "$NR_NAME")
 # Each daemon: exactly its file capabilities (Kube-OVN's Dockerfile.base for ovsdb-server and
 # ovs-vswitchd), as uid 65534, nothing ambient, the bounding set exactly the five, nnp off.
 # ovsdb-server runs twice: the node's and the sandbox's local Southbound.
@@ -284,7 +384,7 @@ declare -A want=(
   [ovn-controller]=0000000000001000  # net_admin
 )
 for comm in "${!want[@]}"; do
-  line="$comm uid=65534 eff=${want[$comm]} prm=${want[$comm]} amb=0000000000000000 bnd=0000000000a03400 nnp=0"
+  line="$comm uid=65534 eff=${want[$comm]} prm=${want[$comm]} amb=0000000000000000 bnd=0000000000a03400 nnp=0 sec=2"
   grep -qxF "$line" <<<"$procs" || die "non-root: no process '$line'; the container has:"$'\n'"$procs"
 done
 bad=$(grep -vE '^(ovs-ovn-supervi|ovsdb-server|ovs-vswitchd|ovn-controller) uid=65534 ' <<<"$procs" || true)
@@ -293,10 +393,7 @@ bad=$(grep -vE '^(ovs-ovn-supervi|ovsdb-server|ovs-vswitchd|ovn-controller) uid=
 
 # The daemons run at nice -10 as under ovs-ctl: the supervisor's CAP_SYS_NICE, used in each
 # child before exec (field 19 of /proc/PID/stat is the nice value).
-nices=$(podman exec "$NR_NAME" sh -c 'for s in /proc/[0-9]*/stat; do
-  c=$(cat "${s%stat}comm" 2>/dev/null) || continue
-  case "$c" in ovsdb-server|ovs-vswitchd|ovn-controller)
-    echo "$c $(sed "s/.*) //" "$s" | cut -d" " -f17)";; esac; done')
+nices=$(daemon_nices "$NR_NAME")
 [ -n "$nices" ] && ! grep -qv ' -10$' <<<"$nices" ||
   die "non-root: daemons not at nice -10:"$'\n'"$nices"
 
@@ -310,8 +407,16 @@ while read -r path spec; do
       *) die "non-root: $path carries $c, outside Kube-OVN's capabilities ($spec)" ;;
     esac
   done
-  [ "${spec#*=}" = ep ] || die "non-root: $path has '$spec', expected +ep (no inheritable)"
+  # +ep everywhere but the two halves of `ip` (the Dockerfile says why).
+  case "$path=${spec#*=}" in
+    /usr/bin/ip=ei | /usr/sbin/ip=p | *=ep) ;;
+    *) die "non-root: $path has '$spec', expected +ep (no inheritable)" ;;
+  esac
 done <<<"$fcaps"
+for want_cap in '/usr/bin/tcpdump cap_net_raw=ep' '/usr/bin/ip cap_net_admin,cap_sys_admin=ei' \
+  '/usr/sbin/ip cap_net_admin,cap_sys_admin=p'; do
+  grep -qxF "$want_cap" <<<"$fcaps" || die "non-root: no '$want_cap' in:"$'\n'"$fcaps"
+done
 # ovs-dpctl opens the kernel datapath (counting its flows before a vswitchd start): as uid
 # 65534 only with NET_ADMIN as its file capability, as in Kube-OVN's image.
 grep -qE 'ovs-dpctl cap_net_admin=ep$' <<<"$fcaps" ||
@@ -354,14 +459,183 @@ fw=$(podman exec "$NR_NAME" setpriv --inh-caps=-all --ambient-caps=-all sh -c \
      -m comment --comment "ovs-ovn-supervisor: geneve tunnel" -j ACCEPT && iptables-legacy -S INPUT' 2>&1) ||
   die "non-root: the tunnel port rule failed as 65534 with file capabilities only: $fw"
 
+# What kubectl-ko execs in this pod, as 65534 the way a Kubernetes exec runs it.
+ko_tools "$NR_NAME" debian
+nr_ko=$ko_summary
+
 stop_node "$NR_NAME"
 nr_stop=$stop_ms
 say "non-root (uid 65534, --cap-drop=all --cap-add=$CAPS): ready ${nr_ready} ms (supervisor's own ready_ms=${nr_supervisor_ready:-?}), stopped in ${nr_stop} ms, exit 0"
-say "non-root processes: $(sed -E 's/ (prm|amb|bnd|nnp)=[^ ]*//g' <<<"$procs" | tr '\n' ';')"
+say "non-root processes: $(sed -E 's/ (prm|amb|bnd|nnp|sec)=[^ ]*//g' <<<"$procs" | tr '\n' ';')"
 say "non-root file capabilities ($nfcaps files): $(tr '\n' ';' <<<"$fcaps")"
 say "non-root firewall ensure (nft backend) and iptables-legacy with the 65534-owned lock: ok"
 
+# ---- 5. Kube-OVN's image with the supervisor layered on: the Dockerfile's kube-ovn target ------
+# Its base is a stand-in for Kube-OVN's image (scripts/kube-ovn-stand-in.Dockerfile: its
+# layout, file capabilities and defaults, Debian's OVS/OVN, every Kube-OVN script a stand-in
+# that fails with "kube-ovn stand-in"), tagged with the Dockerfile's default KUBE_OVN_IMAGE so
+# the target builds exactly as users build it. Never over a real image: the tag must be absent
+# or carry the stand-in's label.
+t_ko=$(now_ms)
+KO_BASE=$(sed -n 's/^ARG KUBE_OVN_IMAGE=//p' Dockerfile)
+[ -n "$KO_BASE" ] || die "no 'ARG KUBE_OVN_IMAGE=' default in the Dockerfile"
+KO_IMAGE=${CONTAINER_TEST_KO_IMAGE:-localhost/ovs-ovn-supervisor:container-test-kube-ovn-$SUITE}
+STANDIN_LABEL=io.github.ovs-ovn-supervisor.stand-in
+if podman image exists "$KO_BASE"; then
+  label=$(podman image inspect --format "{{index .Labels \"$STANDIN_LABEL\"}}" "$KO_BASE")
+  [ "$label" = kube-ovn ] ||
+    die "$KO_BASE is on this machine and is not the test's stand-in (no label $STANDIN_LABEL=kube-ovn): refusing to overwrite it"
+fi
+t0=$(now_ms)
+mkdir -p "$work/empty"
+podman build --pull=never --network host --layers --build-arg BASE_IMAGE="$BASE_IMAGE" \
+  -t "$KO_BASE" -f scripts/kube-ovn-stand-in.Dockerfile "$work/empty" >"$work/standin.log" 2>&1 ||
+  {
+    tail -n 40 "$work/standin.log" >&2
+    die "podman build of the Kube-OVN stand-in failed"
+  }
+standin_ms=$(($(now_ms) - t0))
+t0=$(now_ms)
+podman build --pull=never --network host --layers --target kube-ovn \
+  --build-context builder="$work/builder" -t "$KO_IMAGE" -f Dockerfile . >"$work/ko-build.log" 2>&1 ||
+  {
+    tail -n 40 "$work/ko-build.log" >&2
+    die "podman build --target kube-ovn failed"
+  }
+ko_build_ms=$(($(now_ms) - t0))
+ko_size=$(podman image inspect --format '{{.Size}}' "$KO_IMAGE")
+ko_base_size=$(podman image inspect --format '{{.Size}}' "$KO_BASE")
+ko_added_mb=$(awk -v a="$ko_size" -v b="$ko_base_size" 'BEGIN { printf "%.1f", (a - b) / 1000000 }')
+say "built $KO_BASE (stand-in) in ${standin_ms} ms, then $KO_IMAGE (+${ko_added_mb} MB) in ${ko_build_ms} ms"
+
+# Nothing of Kube-OVN's image changed. Its layers are the image's first layers, untouched...
+base_layers=$(podman image inspect --format '{{json .RootFS.Layers}}' "$KO_BASE")
+ko_layers=$(podman image inspect --format '{{json .RootFS.Layers}}' "$KO_IMAGE")
+case "$ko_layers" in "${base_layers%]},"*) ;; *)
+  die "the kube-ovn image does not start with its base's layers: $ko_layers vs $base_layers" ;;
+esac
+# ...the layers on top hold three files and their directories, nothing else...
+changed=$(podman image diff --format json "$KO_IMAGE" "$KO_BASE" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for kind in ("added", "changed", "deleted"):
+    for p in d.get(kind) or []:
+        print(kind, p)' | sort)
+files=$(grep -vE '^changed (/|/usr|/usr/bin|/kube-ovn)$' <<<"$changed" || true)
+want_files=$'added /usr/bin/ovs-ovn-supervisor\nchanged /kube-ovn/ovs-healthcheck.sh\nchanged /kube-ovn/start-ovs.sh'
+[ "$files" = "$want_files" ] || die "the kube-ovn image changes more than its three files:"$'\n'"$changed"
+# ...and its configuration is Kube-OVN's: user (root), entrypoint, cmd, env, workdir, labels.
+cfg='{{json .Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Env}} {{json .Config.WorkingDir}} {{json .Config.Labels}} {{json .Config.StopSignal}}'
+[ "$(podman image inspect --format "$cfg" "$KO_IMAGE")" = "$(podman image inspect --format "$cfg" "$KO_BASE")" ] ||
+  die "the kube-ovn image's config differs from its base's: $(podman image inspect --format "$cfg" "$KO_IMAGE")"
+# The three files are ours: the scripts as in images/, the binary just built, with cap_sys_nice.
+got=$(podman run --rm --network none --entrypoint sh "$KO_IMAGE" -c 'cd /kube-ovn &&
+  sha256sum start-ovs.sh ovs-healthcheck.sh && getcap /usr/bin/ovs-ovn-supervisor &&
+  sha256sum </usr/bin/ovs-ovn-supervisor')
+want=$(cd images && sha256sum start-ovs.sh ovs-healthcheck.sh)
+want+=$'\n/usr/bin/ovs-ovn-supervisor cap_sys_nice=ep\n'"$want_sum  -"
+[ "$got" = "$want" ] || die "the kube-ovn image's files are not ours:"$'\n'"$got"$'\nexpected:\n'"$want"
+
+# Run it as both Kube-OVN charts run this container, as a real node (no sandbox):
+# `command: ["/kube-ovn/start-ovs.sh"]` (the image's entrypoint and cmd replaced), uid 65534, not
+# privileged, the five capabilities, the charts' environment (v1's; v2's is the same less
+# KUBE_OVN_SB_PORT) and host paths, chowned to 65534 as the charts' hostpath-init leaves them.
+# Two things differ, for this machine only: no kernel datapath (no module support), so
+# OVS_OVN_SUPERVISOR_DATAPATH_TYPE=netdev and /dev/net/tun for br-int's tap device; and the
+# Southbound, ovn-central's database, is an ovsdb-server in a container of its own (the
+# stand-in's) whose network namespace the node joins, so OVN_DB_IPS=127.0.0.1. Everything,
+# the firewall rule included, happens in that private namespace, never the machine's.
+[ -c /dev/net/tun ] || die "kube-ovn: /dev/net/tun is missing: the userspace datapath needs it"
+KO_NAME=$NAME-kube-ovn
+SB_NAME=$NAME-sb
+podman run -d --name "$SB_NAME" --network none --entrypoint sh "$KO_BASE" -c \
+  'ovsdb-tool create /tmp/sb.db /usr/share/ovn/ovn-sb.ovsschema &&
+   exec ovsdb-server --remote=ptcp:6642:127.0.0.1 --unixctl=/tmp/sb.ctl --pidfile=/tmp/sb.pid /tmp/sb.db' >/dev/null
+t0=$(now_ms)
+until podman exec "$SB_NAME" ovsdb-client list-dbs tcp:127.0.0.1:6642 2>/dev/null | grep -qx OVN_Southbound; do
+  (($(now_ms) - t0 < 10000)) || die "kube-ovn: the Southbound did not answer on 127.0.0.1:6642 within 10 s"
+  sleep 0.1
+done
+host=$work/kube-ovn-host
+ko_volumes=()
+for v in run-ovs:/var/run/openvswitch run-ovn:/var/run/ovn etc-ovs:/etc/openvswitch \
+  etc-ovn:/etc/ovn log-ovs:/var/log/openvswitch log-ovn:/var/log/ovn; do
+  install -d -o 65534 -g 65534 -m 0755 "$host/${v%%:*}"
+  ko_volumes+=(-v "$host/${v%%:*}:${v#*:}")
+done
+t0=$(now_ms)
+podman run -d --name "$KO_NAME" --network "container:$SB_NAME" --device /dev/net/tun \
+  --user 65534 --cap-drop=all --cap-add="$CAPS" --entrypoint /kube-ovn/start-ovs.sh "${ko_volumes[@]}" \
+  -e ENABLE_SSL=false -e POD_IP=192.0.2.21 -e POD_NAME=ovs-ovn-x7k2p -e POD_NAMESPACE=kube-system \
+  -e HW_OFFLOAD=false -e TUNNEL_TYPE=geneve -e NODE_NAME=kube-ovn-worker -e OVN_DB_IPS=127.0.0.1 \
+  -e KUBE_OVN_SB_PORT=6642 -e OVN_REMOTE_PROBE_INTERVAL=10000 -e OVN_REMOTE_OPENFLOW_INTERVAL=180 \
+  -e OVS_OVN_SUPERVISOR_DATAPATH_TYPE=netdev -e OVS_OVN_SUPERVISOR_STOP_BUDGET_MS="$STOP_BUDGET_MS" \
+  "$KO_IMAGE" >/dev/null
+# Started and alive by the charts' own probe command (their readiness and liveness), run as the
+# kubelet runs it; then ready (connected to the Southbound) by `probe readiness`.
+out=""
+ko_started=""
+ko_ready=""
+while (($(now_ms) - t0 < READY_DEADLINE_S * 1000)); do
+  if [ -z "$ko_started" ] && out=$(kexec "$KO_NAME" bash /kube-ovn/ovs-healthcheck.sh 2>&1); then
+    ko_started=$(($(now_ms) - t0))
+  fi
+  if [ -n "$ko_started" ] && out=$(kexec "$KO_NAME" ovs-ovn-supervisor probe readiness 2>&1); then
+    ko_ready=$(($(now_ms) - t0))
+    break
+  fi
+  [ "$(podman inspect -f '{{.State.Running}}' "$KO_NAME")" = true ] ||
+    die "kube-ovn: exited before it was ready: $out"
+  sleep 0.1
+done
+[ -n "$ko_ready" ] || die "kube-ovn: not ready ${READY_DEADLINE_S} s after podman run: $out"
+ko_supervisor_ready=$(podman logs "$KO_NAME" 2>&1 | sed -n 's/.*node ready.*ready_ms=\([0-9]*\).*/\1/p' | head -n 1)
+# start-ovs.sh exec'd the supervisor: it is PID 1, `run` its only argument (no image cmd).
+pid1=$(podman exec "$KO_NAME" sh -c 'readlink /proc/1/exe; tr "\0" " " </proc/1/cmdline')
+[ "$pid1" = $'/usr/bin/ovs-ovn-supervisor\n/usr/bin/ovs-ovn-supervisor run ' ] ||
+  die "kube-ovn: PID 1 is not 'ovs-ovn-supervisor run' exec'd by start-ovs.sh: $pid1"
+# The node as a Kube-OVN node has it: the tunnel rule through Kube-OVN's own iptables (its file
+# capabilities), the system-id on the host path, and no /usr/local/var/run link, which
+# Kube-OVN's image has no directory for and 65534 may not make (the supervisor goes on).
+kexec "$KO_NAME" iptables-nft -C INPUT -p udp --dport 6081 -m comment \
+  --comment "ovs-ovn-supervisor: geneve tunnel" -j ACCEPT ||
+  die "kube-ovn: no geneve tunnel rule in the node's INPUT chain"
+[ "$(stat -c %u "$host/etc-ovs/system-id.conf")" = 65534 ] ||
+  die "kube-ovn: no system-id.conf owned by 65534 on the host path"
+podman exec "$KO_NAME" test ! -e /usr/local/var/run/openvswitch ||
+  die "kube-ovn: /usr/local/var/run/openvswitch exists in an image that has no /usr/local/var"
+# Every process as 65534 with exactly its file capabilities: the supervisor's cap_sys_nice,
+# Kube-OVN's for ovsdb-server and ovs-vswitchd, none for Kube-OVN's ovn-controller. One
+# ovsdb-server: the Southbound is OVN_DB_IPS's. No shell, no dumb-init.
+ko_procs=$(proc_caps "$KO_NAME")
+declare -A ko_want=(
+  [ovs-ovn-supervi]=0000000000800000
+  [ovsdb-server]=0000000000000400
+  [ovs-vswitchd]=0000000000201400
+  [ovn-controller]=0000000000000000
+)
+for comm in "${!ko_want[@]}"; do
+  line="$comm uid=65534 eff=${ko_want[$comm]} prm=${ko_want[$comm]} amb=0000000000000000 bnd=0000000000a03400 nnp=0 sec=2"
+  grep -qxF "$line" <<<"$ko_procs" || die "kube-ovn: no process '$line'; the container has:"$'\n'"$ko_procs"
+done
+[ "$(wc -l <<<"$ko_procs")" = 4 ] || die "kube-ovn: expected exactly four processes:"$'\n'"$ko_procs"
+nices=$(daemon_nices "$KO_NAME")
+[ -n "$nices" ] && ! grep -qv ' -10$' <<<"$nices" || die "kube-ovn: daemons not at nice -10:"$'\n'"$nices"
+
+ko_tools "$KO_NAME" kube-ovn
+ko_ko=$ko_summary
+stop_node "$KO_NAME"
+ko_stop=$stop_ms
+! podman logs "$KO_NAME" 2>&1 | grep -q 'kube-ovn stand-in:' ||
+  die "kube-ovn: a Kube-OVN script of the stand-in ran: $(podman logs "$KO_NAME" 2>&1 | grep 'kube-ovn stand-in:')"
+podman rm "$KO_NAME" >/dev/null # before the Southbound, whose network namespace it shares
+podman rm -f -t 0 "$SB_NAME" >/dev/null
+say "kube-ovn (the charts' start-ovs.sh, uid 65534, the five, the charts' env and host paths, a real node): the charts' probe passes ${ko_started} ms after podman run, ready ${ko_ready} ms (supervisor's own ready_ms=${ko_supervisor_ready:-?}), stopped in ${ko_stop} ms, exit 0"
+say "kube-ovn processes: $(sed -E 's/ (prm|amb|bnd|nnp|sec)=[^ ]*//g' <<<"$ko_procs" | tr '\n' ';')"
+say "kubectl-ko as 65534: debian image: $nr_ko; kube-ovn image (Kube-OVN's own ip and tcpdump): $ko_ko"
+
+ko_total_ms=$(($(now_ms) - t_ko))
 total_ms=$(($(now_ms) - t_start))
 pkgs=$(podman run --rm --network none --entrypoint dpkg-query "$IMAGE" -W -f '${Package}=${Version},' \
   openvswitch-switch ovn-host)
-say "PASS base=$SUITE packages=${pkgs%,} image=$IMAGE size=${size_mb}MB ready_ms=${root_ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${root_stop} exit=0 nonroot_ready_ms=${nr_ready} nonroot_supervisor_ready_ms=${nr_supervisor_ready:-?} nonroot_stop_ms=${nr_stop} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} total_ms=${total_ms}"
+say "PASS base=$SUITE packages=${pkgs%,} image=$IMAGE size=${size_mb}MB ready_ms=${root_ready} supervisor_ready_ms=${supervisor_ready_ms:-?} stop_ms=${root_stop} exit=0 nonroot_ready_ms=${nr_ready} nonroot_supervisor_ready_ms=${nr_supervisor_ready:-?} nonroot_stop_ms=${nr_stop} kube_ovn_image=$KO_IMAGE kube_ovn_added=${ko_added_mb}MB kube_ovn_started_ms=${ko_started} kube_ovn_ready_ms=${ko_ready} kube_ovn_supervisor_ready_ms=${ko_supervisor_ready:-?} kube_ovn_stop_ms=${ko_stop} base_ms=${base_ms} cargo_ms=${cargo_ms} build_ms=${build_ms} standin_build_ms=${standin_ms} kube_ovn_build_ms=${ko_build_ms} kube_ovn_part_ms=${ko_total_ms} total_ms=${total_ms}"

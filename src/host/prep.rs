@@ -300,9 +300,15 @@ pub fn load_modules(cfg: &Config, report: &mut Report) -> Result<(), HostPrepErr
 /// rule.
 pub fn fix(cfg: &Config) -> Result<(), HostPrepError> {
     if let Some(link) = &cfg.rundir_link {
-        let before = symlink::ensure(link, &cfg.layout.ovs_rundir)?;
-        if before != symlink::LinkState::Correct {
-            tracing::info!(link = %link.display(), was = ?before, "run-dir link set");
+        match symlink::ensure(link, &cfg.layout.ovs_rundir) {
+            Ok(symlink::LinkState::Correct) => {}
+            Ok(before) => tracing::info!(link = %link.display(), was = ?before, "run-dir link set"),
+            // Kube-OVN's image as 65534: no /usr/local/var, and nothing there looks for it.
+            Err(e) if e.is_not_permitted() => tracing::warn!(
+                link = %link.display(),
+                "run-dir link not made ({e}): only programs built with a /usr/local prefix look there; set OVS_OVN_SUPERVISOR_RUNDIR_LINK to a writable path if one does"
+            ),
+            Err(e) => return Err(e.into()),
         }
     }
     remove_stale(cfg)?;

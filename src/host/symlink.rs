@@ -6,6 +6,7 @@
 //! regular file or an empty directory is replaced; a non-empty directory is refused — never
 //! a link nested inside it, which is what `ln -sf` does to a directory and how the old
 //! script broke. Two concurrent runs each rename their own temp link: both end correct.
+//! Where we may not write ([`SymlinkError::is_not_permitted`]) the caller goes on without it.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,23 @@ impl LinkState {
             LinkState::File => "is a file: will be replaced".into(),
             LinkState::EmptyDir => "is an empty directory: will be replaced".into(),
             LinkState::NonEmptyDir => "is a non-empty directory".into(),
+        }
+    }
+}
+
+impl SymlinkError {
+    /// We may not write where the link goes (EACCES, EPERM, EROFS): a non-root pod in an image
+    /// without a writable `/usr/local/var/run`, as Kube-OVN's (built with prefix /usr, nothing
+    /// there looks for the link). Any other error means the path itself is wrong.
+    pub fn is_not_permitted(&self) -> bool {
+        match self {
+            SymlinkError::NonEmptyDir { .. } => false,
+            SymlinkError::Io { source, .. } => matches!(
+                source.raw_os_error().map(nix::errno::Errno::from_raw),
+                Some(
+                    nix::errno::Errno::EACCES | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS
+                )
+            ),
         }
     }
 }
@@ -193,6 +211,33 @@ mod tests {
                 }
                 (got, w) => panic!("{what}: got {got:?}, want {w:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn only_permission_errors_are_not_permitted() {
+        use nix::errno::Errno;
+        let io = |errno: Errno| SymlinkError::Io {
+            path: "/usr/local/var/run".into(),
+            source: std::io::Error::from_raw_os_error(errno as i32),
+        };
+        let cases = [
+            (io(Errno::EACCES), true),
+            (io(Errno::EPERM), true),
+            (io(Errno::EROFS), true),
+            (io(Errno::ENOTDIR), false),
+            (io(Errno::ENOSPC), false),
+            (io(Errno::ELOOP), false),
+            (
+                SymlinkError::NonEmptyDir {
+                    link: "/usr/local/var/run/openvswitch".into(),
+                    target: "/var/run/openvswitch".into(),
+                },
+                false,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.is_not_permitted(), want, "{e}");
         }
     }
 

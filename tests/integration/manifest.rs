@@ -9,6 +9,13 @@
 //! disabled by no_new_privs, a root init container that chowns every host path the node writes.
 //! The image side of that (the file capabilities, the probe wrapper) is in the Dockerfile;
 //! scripts/container-test.sh proves it by running the image.
+//!
+//! Both Kube-OVN charts: images/ovs-ovn.yaml keeps the v1 chart's (and install.sh's) selector,
+//! images/ovs-ovn-v2.yaml the v2 chart's and differs in nothing else; both ask for the
+//! runtime's default seccomp profile as Kube-OVN does. The Helm values in images/chart-values/
+//! point each chart's own DaemonSet at the Dockerfile's kube-ovn target, which changes only
+//! what that DaemonSet runs (/kube-ovn/start-ovs.sh, /kube-ovn/ovs-healthcheck.sh); no Helm
+//! here, so they are checked for the exact keys each chart reads and against the Dockerfile.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -223,12 +230,15 @@ fn yaml_docs(path: &Path) -> Vec<Value> {
     serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("JSON from python3")
 }
 
-fn pod_spec() -> Value {
-    yaml_docs(&root().join("images/ovs-ovn.yaml"))
+fn daemonset(file: &str) -> Value {
+    yaml_docs(&root().join(file))
         .into_iter()
         .find(|d| d["kind"] == "DaemonSet")
-        .expect("a DaemonSet")["spec"]["template"]["spec"]
-        .clone()
+        .unwrap_or_else(|| panic!("no DaemonSet in {file}"))
+}
+
+fn pod_spec() -> Value {
+    daemonset("images/ovs-ovn.yaml")["spec"]["template"]["spec"].clone()
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -355,4 +365,235 @@ fn kube_ovn_probe_path_is_shipped() {
         .contains("COPY --chmod=0755 images/ovs-healthcheck.sh /kube-ovn/ovs-healthcheck.sh"));
     let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
     assert!(ignore.lines().any(|l| l == "!images/ovs-healthcheck.sh"));
+}
+
+/// Each manifest keeps the selector of the DaemonSet it replaces in place (immutable), its pod
+/// carries those labels plus `app: ovs` (kubectl-ko's), and the pod asks for the runtime's
+/// default seccomp profile, as Kube-OVN's DaemonSets do.
+#[test]
+fn each_chart_keeps_its_selector_and_runtime_default_seccomp() {
+    let v1 = serde_json::json!({"app": "ovs"});
+    let v2 = serde_json::json!({
+        "app.kubernetes.io/name": "kube-ovn-ovs",
+        "app.kubernetes.io/part-of": "kube-ovn",
+    });
+    for (file, selector) in [("images/ovs-ovn.yaml", v1), ("images/ovs-ovn-v2.yaml", v2)] {
+        let ds = daemonset(file);
+        assert_eq!(ds["metadata"]["name"], "ovs-ovn", "{file}");
+        assert_eq!(ds["metadata"]["namespace"], "kube-system", "{file}");
+        assert_eq!(ds["spec"]["selector"]["matchLabels"], selector, "{file}");
+        let labels = &ds["spec"]["template"]["metadata"]["labels"];
+        for (k, v) in selector.as_object().unwrap() {
+            assert_eq!(
+                &labels[k], v,
+                "{file}: pod label {k} must match the selector"
+            );
+        }
+        assert_eq!(
+            labels["app"], "ovs",
+            "{file}: kubectl-ko finds the pod by app=ovs"
+        );
+        let pod = &ds["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+            "{file}"
+        );
+        for c in pod["containers"].as_array().unwrap() {
+            let profile = &c["securityContext"]["seccompProfile"];
+            assert!(
+                profile.is_null(),
+                "{file}: {} overrides seccomp: {profile}",
+                c["name"]
+            );
+        }
+    }
+}
+
+/// The v2 manifest is the v1 one with the v2 chart's selector and pod labels: nothing else may
+/// drift between them.
+#[test]
+fn the_v2_manifest_differs_from_v1_only_in_its_labels() {
+    let strip = |file: &str| -> Vec<Value> {
+        let mut docs = yaml_docs(&root().join(file));
+        for d in &mut docs {
+            if d["kind"] == "DaemonSet" {
+                let spec = d["spec"].as_object_mut().unwrap();
+                spec.remove("selector");
+                spec["template"]["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("labels");
+            }
+        }
+        docs
+    };
+    assert_eq!(
+        strip("images/ovs-ovn.yaml"),
+        strip("images/ovs-ovn-v2.yaml")
+    );
+}
+
+/// `a.b.c` → value, for every leaf of a values file.
+fn leaves(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
+    match v.as_object() {
+        Some(map) => {
+            for (k, child) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(child, &key, out);
+            }
+        }
+        None => out.push((prefix.to_string(), v.clone())),
+    }
+}
+
+fn values(file: &str) -> (String, Vec<(String, String)>) {
+    let path = root().join("images/chart-values").join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs = yaml_docs(&path);
+    assert_eq!(docs.len(), 1, "{file}: one document");
+    let mut out = Vec::new();
+    leaves(&docs[0], "", &mut out);
+    let strings = out
+        .into_iter()
+        .map(|(k, v)| {
+            let s = v
+                .as_str()
+                .unwrap_or_else(|| panic!("{file}: {k} is not a string: {v}"));
+            (k, s.to_string())
+        })
+        .collect();
+    (text, strings)
+}
+
+fn get<'a>(kv: &'a [(String, String)], key: &str) -> &'a str {
+    &kv.iter()
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("{key} not set"))
+        .1
+}
+
+/// The Kube-OVN release whose image the Dockerfile's kube-ovn target extends by default.
+fn dockerfile_kube_ovn_release() -> String {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let image = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ARG KUBE_OVN_IMAGE="))
+        .expect("ARG KUBE_OVN_IMAGE= in the Dockerfile");
+    let (repo, tag) = image.rsplit_once(':').unwrap();
+    assert_eq!(repo, "docker.io/kubeovn/kube-ovn", "Kube-OVN's own image");
+    tag.to_string()
+}
+
+/// The chart values set exactly the keys each chart reads for the ovs-ovn DaemonSet's image
+/// (v1: the one global image, v2 from v1.17: ovsOvn.image), naming the layered image of the
+/// release the Dockerfile defaults to (v1) and the build and push commands that make it.
+#[test]
+fn chart_values_point_each_chart_at_the_layered_image() {
+    let release = dockerfile_kube_ovn_release();
+    let (text, kv) = values("kube-ovn-v1.yaml");
+    let keys: BTreeSet<&str> = kv.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "global.registry.address",
+            "global.images.kubeovn.repository",
+            "global.images.kubeovn.tag",
+            "global.images.natgateway.tag",
+        ]),
+        "kube-ovn-v1.yaml: the v1 chart's image keys, nothing else"
+    );
+    let registry = get(&kv, "global.registry.address").to_string();
+    assert_eq!(get(&kv, "global.images.kubeovn.repository"), "kube-ovn");
+    let tag = get(&kv, "global.images.kubeovn.tag");
+    assert_eq!(tag, format!("{release}-ovs-ovn-supervisor"));
+    // An empty natgateway tag falls back to the kube-ovn tag, which no NAT gateway image has.
+    assert_eq!(get(&kv, "global.images.natgateway.tag"), release);
+    let image = format!("{registry}/kube-ovn:{tag}");
+    for cmd in [
+        format!("--build-arg KUBE_OVN_IMAGE=docker.io/kubeovn/kube-ovn:{release}"),
+        format!("-t {image} ."),
+        format!("podman push {image}"),
+        "-f images/chart-values/kube-ovn-v1.yaml".to_string(),
+    ] {
+        assert!(text.contains(&cmd), "kube-ovn-v1.yaml does not say `{cmd}`");
+    }
+
+    let (text, kv) = values("kube-ovn-v2.yaml");
+    let keys: BTreeSet<&str> = kv.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "ovsOvn.image.registry",
+            "ovsOvn.image.repository",
+            "ovsOvn.image.tag"
+        ]),
+        "kube-ovn-v2.yaml: the ovs-ovn DaemonSet's own image keys, nothing else"
+    );
+    assert_eq!(get(&kv, "ovsOvn.image.registry"), registry);
+    assert_eq!(get(&kv, "ovsOvn.image.repository"), "kube-ovn");
+    let tag = get(&kv, "ovsOvn.image.tag");
+    let v2_release = tag
+        .strip_suffix("-ovs-ovn-supervisor")
+        .unwrap_or_else(|| panic!("kube-ovn-v2.yaml: tag {tag} is not RELEASE-ovs-ovn-supervisor"));
+    let image = format!("{registry}/kube-ovn:{tag}");
+    for cmd in [
+        format!("--build-arg KUBE_OVN_IMAGE=docker.io/kubeovn/kube-ovn:{v2_release}"),
+        format!("-t {image} ."),
+        format!("podman push {image}"),
+        "-f images/chart-values/kube-ovn-v2.yaml".to_string(),
+    ] {
+        assert!(text.contains(&cmd), "kube-ovn-v2.yaml does not say `{cmd}`");
+    }
+}
+
+/// The lines of the Dockerfile stage `name`, comments and blanks left out.
+fn dockerfile_stage(name: &str) -> Vec<String> {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let mut lines = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let header = format!(" AS {name}");
+    lines
+        .by_ref()
+        .find(|l| l.starts_with("FROM ") && l.ends_with(&header))
+        .unwrap_or_else(|| panic!("no stage {name}"));
+    lines
+        .take_while(|l| !l.starts_with("FROM "))
+        .map(String::from)
+        .collect()
+}
+
+/// What the charts run in the layered image: their `command: ["/kube-ovn/start-ovs.sh"]` is a
+/// two-line exec of the supervisor, their probe is the wrapper, and the stage adds the binary
+/// with its capability and nothing else: no USER, ENTRYPOINT, CMD or ENV of its own (Kube-OVN's
+/// stay), no package installed. scripts/container-test.sh diffs the built image as well.
+#[test]
+fn the_kube_ovn_target_changes_only_what_the_charts_run() {
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        dockerfile_stage("kube-ovn"),
+        [
+            "COPY --chmod=0755 images/start-ovs.sh /kube-ovn/start-ovs.sh",
+            "COPY --chmod=0755 images/ovs-healthcheck.sh /kube-ovn/ovs-healthcheck.sh",
+            "COPY --from=builder /ovs-ovn-supervisor /usr/bin/ovs-ovn-supervisor",
+            "RUN setcap cap_sys_nice+ep /usr/bin/ovs-ovn-supervisor",
+        ]
+    );
+    let script = root().join("images/start-ovs.sh");
+    assert_eq!(
+        std::fs::read_to_string(&script).unwrap(),
+        "#!/bin/sh\nexec /usr/bin/ovs-ovn-supervisor run \"$@\"\n"
+    );
+    let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "executable: {mode:o}");
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "!images/start-ovs.sh"));
+    // The standalone image has the same start command, so a chart can run it too.
+    assert!(dockerfile_stage("runtime")
+        .contains(&"COPY --chmod=0755 images/start-ovs.sh /kube-ovn/start-ovs.sh".to_string()));
 }
