@@ -74,10 +74,15 @@ FROM ${KUBE_OVN_IMAGE} AS kube-ovn
 # - /usr/bin/ovs-ovn-supervisor with cap_sys_nice (to renice the daemons, as Kube-OVN's `nice`
 #   does for ovs-ctl). Kube-OVN's image runs as root by default, so the RUN below can setcap;
 #   the pod runs it as 65534 with the five capabilities, as it ran start-ovs.sh.
+# - /kube-ovn/uninstall.sh: Kube-OVN's cleanup.sh runs `bash /kube-ovn/uninstall.sh` in this
+#   pod; its own script's `ovs-ctl stop` would be undone by our restarts, so it becomes an exec
+#   of `ovs-ovn-supervisor uninstall` (ipset, iptables and ovs-dpctl keep Kube-OVN's
+#   capabilities).
 # Every other program (ovsdb-server, ovs-vswitchd, ovn-controller, ip, tcpdump, iptables,
 # modprobe...) keeps Kube-OVN's own file capabilities, including ovn-controller's none.
 COPY --chmod=0755 images/start-ovs.sh /kube-ovn/start-ovs.sh
 COPY --chmod=0755 images/ovs-healthcheck.sh /kube-ovn/ovs-healthcheck.sh
+COPY --chmod=0755 images/uninstall.sh /kube-ovn/uninstall.sh
 COPY --from=builder /ovs-ovn-supervisor /usr/bin/ovs-ovn-supervisor
 RUN setcap cap_sys_nice+ep /usr/bin/ovs-ovn-supervisor
 
@@ -101,6 +106,7 @@ FROM ${BASE_IMAGE} AS runtime
 #                           /usr/sbin/ovs-vswitchd links to /usr/lib/openvswitch-switch/, so
 #                           the capability goes on the link's target, readlink -f)
 #   ovn-controller          NET_ADMIN (rtnetlink: OVN >= 25.03 dynamic routing)
+#   ipset                   NET_ADMIN (as Kube-OVN: `uninstall` destroys Kube-OVN's sets)
 #   ovs-dpctl               NET_ADMIN (as Kube-OVN: opening the kernel datapath over netlink;
 #                           the supervisor counts its flows before a vswitchd start)
 #   xtables-*-multi         NET_ADMIN, NET_RAW                       (as Kube-OVN)
@@ -141,7 +147,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       openvswitch-switch openvswitch-common ovn-host ovn-central iptables kmod libcap2-bin \
-      iproute2 tcpdump \
+      iproute2 tcpdump ipset \
  && setcap cap_net_bind_service+ep "$(readlink -f /usr/sbin/ovsdb-server)" \
  && setcap cap_net_admin,cap_net_bind_service,cap_sys_admin+ep "$(readlink -f /usr/sbin/ovs-vswitchd)" \
  && setcap cap_net_admin+ep "$(readlink -f /usr/bin/ovn-controller)" \
@@ -149,6 +155,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && setcap cap_net_admin,cap_net_raw+ep "$(readlink -f /usr/sbin/xtables-legacy-multi)" \
  && setcap cap_net_admin,cap_net_raw+ep "$(readlink -f /usr/sbin/xtables-nft-multi)" \
  && setcap cap_net_raw+ep "$(readlink -f /usr/bin/tcpdump)" \
+ && setcap cap_net_admin+ep "$(readlink -f /usr/sbin/ipset)" \
  && setcap cap_net_admin,cap_sys_admin+ei /usr/bin/ip \
  && for link in /usr/sbin/ip /sbin/ip; do \
       ! dpkg -S "$link" >/dev/null 2>&1 \
@@ -164,9 +171,11 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
       /etc/openvswitch /etc/ovn /usr/local/var/run
 
 # Kube-OVN's probe path and start command, for a DaemonSet that still runs `bash
-# /kube-ovn/ovs-healthcheck.sh` and `/kube-ovn/start-ovs.sh` (a Kube-OVN chart given this image).
+# /kube-ovn/ovs-healthcheck.sh` and `/kube-ovn/start-ovs.sh` (a Kube-OVN chart given this image),
+# and the uninstall script Kube-OVN's cleanup.sh runs in this pod.
 COPY --chmod=0755 images/ovs-healthcheck.sh /kube-ovn/ovs-healthcheck.sh
 COPY --chmod=0755 images/start-ovs.sh /kube-ovn/start-ovs.sh
+COPY --chmod=0755 images/uninstall.sh /kube-ovn/uninstall.sh
 
 # kubectl-ko's `ip` as 65534 (above): the wrapper where Debian's /usr/sbin/ip link was.
 COPY --from=builder /ovs-ovn-ip /usr/sbin/ip

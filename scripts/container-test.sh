@@ -514,7 +514,7 @@ ko_layers=$(podman image inspect --format '{{json .RootFS.Layers}}' "$KO_IMAGE")
 case "$ko_layers" in "${base_layers%]},"*) ;; *)
   die "the kube-ovn image does not start with its base's layers: $ko_layers vs $base_layers" ;;
 esac
-# ...the layers on top hold three files and their directories, nothing else...
+# ...the layers on top hold four files and their directories, nothing else...
 changed=$(podman image diff --format json "$KO_IMAGE" "$KO_BASE" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -522,17 +522,17 @@ for kind in ("added", "changed", "deleted"):
     for p in d.get(kind) or []:
         print(kind, p)' | sort)
 files=$(grep -vE '^changed (/|/usr|/usr/bin|/kube-ovn)$' <<<"$changed" || true)
-want_files=$'added /usr/bin/ovs-ovn-supervisor\nchanged /kube-ovn/ovs-healthcheck.sh\nchanged /kube-ovn/start-ovs.sh'
-[ "$files" = "$want_files" ] || die "the kube-ovn image changes more than its three files:"$'\n'"$changed"
+want_files=$'added /usr/bin/ovs-ovn-supervisor\nchanged /kube-ovn/ovs-healthcheck.sh\nchanged /kube-ovn/start-ovs.sh\nchanged /kube-ovn/uninstall.sh'
+[ "$files" = "$want_files" ] || die "the kube-ovn image changes more than its four files:"$'\n'"$changed"
 # ...and its configuration is Kube-OVN's: user (root), entrypoint, cmd, env, workdir, labels.
 cfg='{{json .Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Env}} {{json .Config.WorkingDir}} {{json .Config.Labels}} {{json .Config.StopSignal}}'
 [ "$(podman image inspect --format "$cfg" "$KO_IMAGE")" = "$(podman image inspect --format "$cfg" "$KO_BASE")" ] ||
   die "the kube-ovn image's config differs from its base's: $(podman image inspect --format "$cfg" "$KO_IMAGE")"
-# The three files are ours: the scripts as in images/, the binary just built, with cap_sys_nice.
+# The four files are ours: the scripts as in images/, the binary just built, with cap_sys_nice.
 got=$(podman run --rm --network none --entrypoint sh "$KO_IMAGE" -c 'cd /kube-ovn &&
-  sha256sum start-ovs.sh ovs-healthcheck.sh && getcap /usr/bin/ovs-ovn-supervisor &&
+  sha256sum start-ovs.sh ovs-healthcheck.sh uninstall.sh && getcap /usr/bin/ovs-ovn-supervisor &&
   sha256sum </usr/bin/ovs-ovn-supervisor')
-want=$(cd images && sha256sum start-ovs.sh ovs-healthcheck.sh)
+want=$(cd images && sha256sum start-ovs.sh ovs-healthcheck.sh uninstall.sh)
 want+=$'\n/usr/bin/ovs-ovn-supervisor cap_sys_nice=ep\n'"$want_sum  -"
 [ "$got" = "$want" ] || die "the kube-ovn image's files are not ours:"$'\n'"$got"$'\nexpected:\n'"$want"
 
@@ -624,6 +624,20 @@ nices=$(daemon_nices "$KO_NAME")
 
 ko_tools "$KO_NAME" kube-ovn
 ko_ko=$ko_summary
+# Kube-OVN's cleanup.sh: `kubectl exec <ovs-ovn pod> -- bash /kube-ovn/uninstall.sh` under
+# `set -e`, as 65534. On state: exit 0, no daemon left, our rule gone, the supervisor alive
+# (kubelet must not restart it into a new node) and not ready; then the ordered SIGTERM as ever.
+kexec "$KO_NAME" bash /kube-ovn/uninstall.sh >"$work/ko-uninstall.out" 2>&1 ||
+  die "kube-ovn: bash /kube-ovn/uninstall.sh failed: $(cat "$work/ko-uninstall.out")"
+left=$(proc_caps "$KO_NAME" | grep -vE '^(ovs-ovn-supervi|setpriv|bash) ' || true)
+[ -z "$left" ] || die "kube-ovn: processes left after uninstall:"$'\n'"$left"
+! kexec "$KO_NAME" iptables-nft -C INPUT -p udp --dport 6081 -m comment \
+  --comment "ovs-ovn-supervisor: geneve tunnel" -j ACCEPT 2>/dev/null ||
+  die "kube-ovn: the tunnel rule is still there after uninstall"
+podman exec "$KO_NAME" ovs-ovn-supervisor probe liveness >/dev/null ||
+  die "kube-ovn: not alive after uninstall (kubelet would restart the container)"
+! podman exec "$KO_NAME" ovs-ovn-supervisor probe readiness >/dev/null ||
+  die "kube-ovn: still ready after uninstall"
 stop_node "$KO_NAME"
 ko_stop=$stop_ms
 ! podman logs "$KO_NAME" 2>&1 | grep -q 'kube-ovn stand-in:' ||

@@ -30,8 +30,9 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       openvswitch-switch openvswitch-common ovn-host ovn-central iptables kmod libcap2-bin \
-      iproute2 tcpdump procps \
+      iproute2 tcpdump procps ipset \
  && setcap CAP_NET_ADMIN+eip "$(readlink -f "$(command -v ip)")" \
+ && setcap CAP_NET_ADMIN+eip "$(readlink -f "$(command -v ipset)")" \
  && setcap CAP_NET_ADMIN,CAP_NET_RAW+eip "$(readlink -f "$(command -v xtables-legacy-multi)")" \
  && setcap CAP_NET_ADMIN,CAP_NET_RAW+eip "$(readlink -f "$(command -v xtables-nft-multi)")" \
  && setcap CAP_NET_RAW+eip "$(readlink -f "$(command -v tcpdump)")" \

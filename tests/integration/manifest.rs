@@ -580,6 +580,7 @@ fn the_kube_ovn_target_changes_only_what_the_charts_run() {
         [
             "COPY --chmod=0755 images/start-ovs.sh /kube-ovn/start-ovs.sh",
             "COPY --chmod=0755 images/ovs-healthcheck.sh /kube-ovn/ovs-healthcheck.sh",
+            "COPY --chmod=0755 images/uninstall.sh /kube-ovn/uninstall.sh",
             "COPY --from=builder /ovs-ovn-supervisor /usr/bin/ovs-ovn-supervisor",
             "RUN setcap cap_sys_nice+ep /usr/bin/ovs-ovn-supervisor",
         ]
@@ -593,7 +594,11 @@ fn the_kube_ovn_target_changes_only_what_the_charts_run() {
     assert_eq!(mode & 0o111, 0o111, "executable: {mode:o}");
     let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
     assert!(ignore.lines().any(|l| l == "!images/start-ovs.sh"));
+    assert!(ignore.lines().any(|l| l == "!images/uninstall.sh"));
     // The standalone image has the same start command, so a chart can run it too.
     assert!(dockerfile_stage("runtime")
         .contains(&"COPY --chmod=0755 images/start-ovs.sh /kube-ovn/start-ovs.sh".to_string()));
+    // Kube-OVN's cleanup.sh runs `bash /kube-ovn/uninstall.sh` in this pod, in either image.
+    assert!(dockerfile_stage("runtime")
+        .contains(&"COPY --chmod=0755 images/uninstall.sh /kube-ovn/uninstall.sh".to_string()));
 }
