@@ -1,8 +1,8 @@
 //! Thin entry point: parse → resolve config → run → map the outcome to a documented exit code.
 //!
 //! Exit codes: 0 clean stop / probe success; 1 runtime failure (a stage failed or missed its
-//! deadline, a daemon died, a host fix failed); 2 bad configuration or usage (nothing was
-//! changed on disk); 3 probe failure; 4 preflight failure (`run` refused to start — a failed
+//! deadline, a daemon died, a host fix failed); 2 bad configuration or usage, or a
+//! system-id.conf that is not a small regular file holding an id (nothing was changed on disk); 3 probe failure; 4 preflight failure (`run` refused to start — a failed
 //! check, a run/db/log directory another user could redirect, or the instance lock held by
 //! another supervisor — or `preflight` found something that would stop it).
 
@@ -20,7 +20,7 @@ use ovs_ovn_supervisor::host::prep;
 use ovs_ovn_supervisor::process::Reaper;
 use ovs_ovn_supervisor::supervisor::prepare;
 use ovs_ovn_supervisor::supervisor::Supervisor;
-use ovs_ovn_supervisor::{control, host::fsguard, host::netns, logging};
+use ovs_ovn_supervisor::{confdb, control, host::fsguard, host::netns, logging};
 
 const RUNTIME_FAILURE: u8 = 1;
 const BAD_CONFIG: u8 = 2;
@@ -55,10 +55,11 @@ fn resolve(args: &NodeArgs) -> Result<Config, ExitCode> {
         .unwrap_or_default();
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let cfg = Config::resolve(args, &host, &cwd).map_err(|e| fail(BAD_CONFIG, e))?;
-    ovs_ovn_supervisor::host::prereqs::check(&cfg).map_err(|e| fail(BAD_CONFIG, e))?;
+    // Before the prerequisites: the marker's directory is judged by the same trust rule.
     if cfg.layout.sandbox.is_none() {
         fsguard::trust_owner(fsguard::KUBE_OVN_POD_UID);
     }
+    ovs_ovn_supervisor::host::prereqs::check(&cfg).map_err(|e| fail(BAD_CONFIG, e))?;
     Ok(cfg)
 }
 
@@ -75,7 +76,14 @@ fn run(args: &NodeArgs) -> ExitCode {
         return fail(BAD_CONFIG, e);
     }
     let dirs: Vec<std::path::PathBuf> = cfg.layout.dirs().iter().map(|d| d.to_path_buf()).collect();
-    // Directories an attacker could redirect are refused before anything is created.
+    // Directories an attacker could redirect, and a system-id.conf that is not one (a FIFO, a
+    // link, a huge or damaged file), are refused before anything is created.
+    if let Err(e) = fsguard::check_layout(&cfg.layout, false) {
+        return fail_run(PREFLIGHT_FAILED, e, &dirs);
+    }
+    if let Err(e) = confdb::system_id::read(&cfg.layout.system_id_file()) {
+        return fail_run(BAD_CONFIG, e, &dirs);
+    }
     if let Err(e) = fsguard::prepare_layout(&cfg.layout) {
         return fail_run(PREFLIGHT_FAILED, e, &dirs);
     }
