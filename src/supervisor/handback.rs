@@ -54,7 +54,6 @@ fn watch(successor: Option<i32>, confirm: Duration) -> (Option<i32>, Instant) {
 impl Supervisor {
     /// Stops every daemon in order and marks each stopped; true when all stopped cleanly.
     pub(super) async fn stop_everything(&mut self) -> bool {
-        super::marker::set(self.cfg.ready_file.as_deref(), false);
         self.snap.send_modify(|s| {
             s.stage = "stopping".into();
             s.stopping = true;

@@ -1,6 +1,6 @@
 //! The background health check's two ends: starting one as its own task (a hung daemon never
-//! delays signals or exits in the loop), and carrying out its results — publish both verdicts,
-//! update the readiness marker, feed each serving daemon's answer and main-thread CPU time to
+//! delays signals or exits in the loop), and carrying out its results — publish both verdicts
+//! (the readiness marker follows what is published), feed each serving daemon's answer and main-thread CPU time to
 //! its slot (which decides hung, busy or fine), and let a busy daemon's silence not fail
 //! liveness.
 
@@ -46,7 +46,6 @@ impl Supervisor {
             .collect();
         h.liveness = status::verdict::excusing_busy(h.liveness, &h.unresponsive, &busy);
         log_changes(self.snap.borrow().health.as_ref(), &h);
-        super::marker::set(self.cfg.ready_file.as_deref(), h.readiness.ok);
         self.snap.send_modify(|s| s.health = Some(h));
     }
 }

@@ -36,6 +36,7 @@ mod stage;
 mod start;
 mod stop;
 mod supervise;
+mod tls;
 
 pub use slots::SpawnError;
 pub use stage::StageError;
@@ -205,6 +206,7 @@ impl Supervisor {
             self.snap.subscribe(),
             self.handover_tx.clone(),
         )?;
+        let marker = marker::follow(self.cfg.ready_file.clone(), self.snap.subscribe());
         let (outcome, stop) = loop {
             let outcome = self.start_and_supervise().await;
             let stop = self.stop_everything().await;
@@ -236,6 +238,7 @@ impl Supervisor {
                 break (Interrupt::Stop(sig), stop);
             }
         };
+        marker.end().await;
         server.abort();
         match outcome {
             Interrupt::Stop(sig) => {
@@ -284,7 +287,6 @@ impl Supervisor {
             status::unix_ms,
         )
         .await;
-        marker::set(self.cfg.ready_file.as_deref(), first.readiness.ok);
         let (ready, reason) = (first.readiness.ok, first.readiness.reason.clone());
         self.snap.send_modify(|s| {
             s.stage = "ready".into();

@@ -2,7 +2,8 @@
 //! fixes — in the order that keeps a node safe.
 //!
 //! Invariants, in order: the instance lock is taken before anything changes the node (or a
-//! live supervisor that holds it is asked to hand over); the preflight report must have no fail
+//! live supervisor that holds it is asked to hand over), and a readiness marker a killed
+//! instance left is removed right after; the preflight report must have no fail
 //! after the modules are loaded; only then is the run-dir link set, stale files removed and the
 //! tunnel port rule ensured. Runs before the reaper thread exists (modprobe and iptables are
 //! waited on through std, each under a deadline).
@@ -71,6 +72,9 @@ pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock), PrepareError
             lock
         }
     };
+    // Ours now: a readiness marker there is a dead instance's (one that handed over removed
+    // its own).
+    super::marker::clear_leftover(cfg.ready_file.as_deref());
     prep::fix(cfg)?;
     Ok((predecessor, lock))
 }

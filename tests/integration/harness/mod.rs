@@ -11,7 +11,7 @@
 //! One file per concern: [`node`] (start, ask, stop, the guard), [`wait`] (deadline waits),
 //! [`processes`] (pidfiles and `/proc`), [`southbound`] (a central Southbound and the `*ctl`
 //! clients), [`host`] (`preflight`, real-node directories and probes), [`netns`], [`sampler`]
-//! (switch-over sampling), [`wrapper`] (`DEBUG_WRAPPER` holds), [`own_process`] (a test body
+//! (switch-over sampling), [`readiness`] (the marker and the probe, sampled together), [`wrapper`] (`DEBUG_WRAPPER` holds), [`own_process`] (a test body
 //! in a process of its own).
 
 mod host;
@@ -19,6 +19,7 @@ mod netns;
 mod node;
 mod own_process;
 mod processes;
+mod readiness;
 mod sampler;
 mod southbound;
 mod wait;
@@ -29,6 +30,7 @@ pub use netns::*;
 pub use node::*;
 pub use own_process::*;
 pub use processes::*;
+pub use readiness::*;
 pub use sampler::*;
 pub use southbound::*;
 pub use wait::*;
