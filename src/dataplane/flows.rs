@@ -33,6 +33,24 @@ pub enum FlowsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: saved {saved} flows{cut}, but br-int holds {} (ovs-ofctl dump-aggregate: {before} before the dump, {after} after); the save is incomplete (a full disk?)", path.display(), before.min(after))]
+    Incomplete {
+        path: PathBuf,
+        saved: usize,
+        before: usize,
+        after: usize,
+        cut: &'static str,
+    },
+    #[error("{}: ovs-ofctl's listing is {why} (a full disk?); nothing saved", path.display())]
+    Truncated { path: PathBuf, why: &'static str },
+    #[error("{}: the previous instance saved no flows", path.display())]
+    NothingSaved { path: PathBuf },
+    #[error("{}: holds {lines} flows, but the previous instance saved {counted}", path.display())]
+    SavedMismatch {
+        path: PathBuf,
+        lines: usize,
+        counted: usize,
+    },
 }
 
 /// Where the old instance left br-int's state for the new one.
@@ -85,33 +103,90 @@ fn target(l: &Layout) -> String {
     format!("unix:{}", l.mgmt_sock(BRIDGE).display())
 }
 
-/// br-int's groups and flows, dumped to files in the run dir.
+/// br-int's groups and flows, dumped to files in the run dir, and checked whole.
 ///
 /// The dumps go straight to files (tens of MiB at 100,000 flows: a tool's kept output is capped
 /// at 1 MiB, which cut a saved table mid-line), then are filtered line by line into the files
-/// `ovs-ofctl add-*` reads.
+/// `ovs-ofctl add-*` reads. `ovs-ofctl` exits 0 when its stdout cannot be written (a full
+/// disk: checked, `ovs-ofctl --version > /dev/full` exits 0), so a listing must start with its
+/// reply header and end with a whole line, and the flows saved must be as many as
+/// `dump-aggregate` counts in br-int before or after the dump, or the save fails, naming the
+/// file and both counts, and leaves no file behind.
 pub async fn save(reaper: &Reaper, l: &Layout) -> Result<SavedFlows, FlowsError> {
-    let t = target(l);
     let flows = l.ovs_rundir.join(format!("{BRIDGE}.flows.takeover"));
     let groups = l.ovs_rundir.join(format!("{BRIDGE}.groups.takeover"));
-    dump_to(
-        reaper,
-        &["-O", OF, "dump-groups", "--no-names", &t],
-        &groups,
-    )
-    .await?;
+    let saved = save_to(reaper, l, &flows, &groups).await;
+    if saved.is_err() {
+        for f in [&flows, &groups] {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    saved
+}
+
+async fn save_to(
+    reaper: &Reaper,
+    l: &Layout,
+    flows: &Path,
+    groups: &Path,
+) -> Result<SavedFlows, FlowsError> {
+    let t = target(l);
+    // Flows first: their count is the strongest check, and on a disk full from the first
+    // byte it is what names the loss.
+    let before = flow_count(reaper, l).await?;
+    // `--no-stats` also drops the reply header: the counts vouch for this listing.
     let dump = ["-O", OF, "dump-flows", "--no-names", "--no-stats", &t];
-    let flow_count = dump_to(reaper, &dump, &flows).await?;
+    let kept = dump_to(reaper, &dump, flows, Listing::Bare).await?;
+    let after = flow_count(reaper, l).await?;
+    // A table that changes during the dump may give either count; a cut listing gives fewer.
+    if kept.cut || kept.entries < before.min(after) {
+        return Err(FlowsError::Incomplete {
+            path: flows.to_path_buf(),
+            saved: kept.entries,
+            before,
+            after,
+            cut: if kept.cut { ", its last line cut" } else { "" },
+        });
+    }
+    let dump = ["-O", OF, "dump-groups", "--no-names", &t];
+    if dump_to(reaper, &dump, groups, Listing::Headed).await?.cut {
+        return Err(FlowsError::Truncated {
+            path: groups.to_path_buf(),
+            why: "cut mid-line",
+        });
+    }
     Ok(SavedFlows {
-        flows,
-        groups,
-        flow_count,
+        flows: flows.to_path_buf(),
+        groups: groups.to_path_buf(),
+        flow_count: kept.entries,
     })
 }
 
+/// Whether a listing starts with a reply header (`OFPST_GROUP_DESC reply (OF1.5) (xid=0x2):`);
+/// `dump-flows --no-stats` prints none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Headed,
+    Bare,
+}
+
+/// What [`keep_entries`] kept of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Kept {
+    /// Whole entries written.
+    entries: usize,
+    /// The listing ended mid-line (its writer stopped: a full disk); that line was dropped.
+    cut: bool,
+}
+
 /// Runs `ovs-ofctl ARGS` into `path` (through `PATH.raw`), keeping only the entries of the
-/// listing; returns how many.
-async fn dump_to(reaper: &Reaper, args: &[&str], path: &Path) -> Result<usize, FlowsError> {
+/// listing.
+async fn dump_to(
+    reaper: &Reaper,
+    args: &[&str],
+    path: &Path,
+    listing: Listing,
+) -> Result<Kept, FlowsError> {
     let raw = path.with_extension("takeover.raw");
     let io = |p: &Path| {
         let path = p.to_path_buf();
@@ -119,33 +194,97 @@ async fn dump_to(reaper: &Reaper, args: &[&str], path: &Path) -> Result<usize, F
     };
     let file = std::fs::File::create(&raw).map_err(io(&raw))?;
     let kept = match ofctl_to(reaper, args, Some(file)).await {
-        Ok(_) => keep_entries(&raw, path).map_err(io(path)),
+        Ok(_) => keep_entries(&raw, path, listing),
         Err(e) => Err(e),
     };
     let _ = std::fs::remove_file(&raw);
     kept
 }
 
-/// Copies the entries of the listing in `raw` to `path`, line by line; returns how many.
-fn keep_entries(raw: &Path, path: &Path) -> std::io::Result<usize> {
+/// Copies the entries of the listing in `raw` to `path`, line by line, and makes them durable,
+/// up to a line cut short. A listing without the reply header it must have is an error.
+fn keep_entries(raw: &Path, path: &Path, listing: Listing) -> Result<Kept, FlowsError> {
     use std::io::{BufRead, Write};
-    let reader = std::io::BufReader::new(std::fs::File::open(raw)?);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut n = 0;
-    for line in reader.lines() {
-        let line = line?;
+    let (r, w) = (raw.to_path_buf(), path.to_path_buf());
+    let read = |source| FlowsError::Write {
+        path: r.clone(),
+        source,
+    };
+    let write = |source| FlowsError::Write {
+        path: w.clone(),
+        source,
+    };
+    let truncated = |why| FlowsError::Truncated {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut reader = std::io::BufReader::new(std::fs::File::open(raw).map_err(read)?);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(write)?);
+    let (mut n, mut first, mut line, mut cut) = (0, true, String::new(), false);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(read)? == 0 {
+            break;
+        }
+        if !line.ends_with('\n') {
+            cut = true;
+            break;
+        }
+        if std::mem::take(&mut first) && listing == Listing::Headed && !is_reply_header(&line) {
+            return Err(truncated("missing its reply header"));
+        }
         if is_entry(&line) {
-            writeln!(out, "{line}")?;
+            out.write_all(line.as_bytes()).map_err(write)?;
             n += 1;
         }
     }
-    out.flush()?;
-    Ok(n)
+    if first && listing == Listing::Headed {
+        return Err(truncated("empty"));
+    }
+    let file = out.into_inner().map_err(|e| write(e.into_error()))?;
+    file.sync_all().map_err(write)?;
+    Ok(Kept { entries: n, cut })
+}
+
+/// The first line of every `ovs-ofctl dump-*` listing, e.g. `OFPST_FLOW reply (OF1.5)
+/// (xid=0x2):`; not indented, unlike its entries.
+fn is_reply_header(line: &str) -> bool {
+    !line.starts_with(' ') && line.contains(" reply")
 }
 
 /// An entry of an `ovs-ofctl dump-*` listing: indented and not blank (reply headers are not).
 fn is_entry(line: &str) -> bool {
     line.starts_with(' ') && !line.trim().is_empty()
+}
+
+/// Whether the flows a predecessor saved can be restored: the file holds exactly as many flows
+/// as it counted, and some. Otherwise the caller keeps the datapath's flows instead of
+/// restoring a partial or empty table (which, unchanged for a moment, would pass for
+/// ovn-controller's complete one and end flow-restore-wait early).
+pub fn usable(saved: &SavedFlows) -> Result<(), FlowsError> {
+    use std::io::BufRead;
+    let path = saved.flows.clone();
+    let read = |source| FlowsError::Write {
+        path: path.clone(),
+        source,
+    };
+    if saved.flow_count == 0 {
+        return Err(FlowsError::NothingSaved { path });
+    }
+    let file = crate::nodefile::open(&path, u64::MAX, crate::nodefile::Links::Refuse)
+        .map_err(|e| read(std::io::Error::other(e)))?;
+    let mut lines = 0;
+    for line in std::io::BufReader::new(file).lines() {
+        lines += usize::from(is_entry(&line.map_err(read)?));
+    }
+    if lines != saved.flow_count {
+        return Err(FlowsError::SavedMismatch {
+            path,
+            lines,
+            counted: saved.flow_count,
+        });
+    }
+    Ok(())
 }
 
 /// Saved groups, then flows (in one bundle), back into br-int.
@@ -199,7 +338,10 @@ mod tests {
         let (raw, kept) = (dir.path().join("raw"), dir.path().join("kept"));
         let listing = "OFPST_GROUP_DESC reply (OF1.5) (xid=0x2):\n group_id=1,type=select,bucket=bucket_id:0,actions=drop\n\n";
         std::fs::write(&raw, listing).unwrap();
-        assert_eq!(keep_entries(&raw, &kept).unwrap(), 1);
+        assert_eq!(
+            keep_entries(&raw, &kept, Listing::Headed).unwrap().entries,
+            1
+        );
         assert_eq!(
             std::fs::read_to_string(&kept).unwrap(),
             " group_id=1,type=select,bucket=bucket_id:0,actions=drop\n"
@@ -217,9 +359,101 @@ mod tests {
         }
         assert!(big.len() > 1 << 20, "{}", big.len());
         std::fs::write(&raw, &big).unwrap();
-        assert_eq!(keep_entries(&raw, &kept).unwrap(), 20_000);
+        assert_eq!(
+            keep_entries(&raw, &kept, Listing::Bare).unwrap().entries,
+            20_000
+        );
         let text = std::fs::read_to_string(&kept).unwrap();
         assert_eq!(text.lines().count(), 20_000);
         assert!(text.lines().all(|l| l.ends_with("resubmit(,38)")));
+    }
+
+    /// (raw listing, kind, what is kept): what a full disk leaves of `ovs-ofctl dump-*`'s
+    /// stdout.
+    #[test]
+    fn cut_or_empty_listings_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (raw, kept) = (dir.path().join("raw"), dir.path().join("kept"));
+        let head = "OFPST_GROUP_DESC reply (OF1.5) (xid=0x2):\n";
+        let entry = " group_id=1,type=select,bucket=bucket_id:0,actions=drop\n";
+        let flow = " table=0, priority=100,in_port=1 actions=drop\n";
+        let (h, b) = (Listing::Headed, Listing::Bare);
+        let whole = |entries| {
+            Ok(Kept {
+                entries,
+                cut: false,
+            })
+        };
+        let cut = |entries| Ok(Kept { entries, cut: true });
+        let rows: [(String, Listing, Result<Kept, &str>); 8] = [
+            (format!("{head}{entry}{entry}"), h, whole(2)),
+            (head.to_string(), h, whole(0)),
+            (String::new(), h, Err("is empty")),
+            (format!("{head}{entry} group_id=2,ty"), h, cut(1)),
+            (entry.repeat(3), h, Err("missing its reply header")),
+            (flow.repeat(3), b, whole(3)),
+            // An empty flow table, or a dump lost to a full disk: the count tells them apart.
+            (String::new(), b, whole(0)),
+            (format!("{flow} table=0, prio"), b, cut(1)),
+        ];
+        for (listing, kind, want) in rows {
+            std::fs::write(&raw, &listing).unwrap();
+            let got = keep_entries(&raw, &kept, kind).map_err(|e| e.to_string());
+            match (got, want) {
+                (Ok(k), Ok(w)) => assert_eq!(k, w, "{listing:?}"),
+                (Err(e), Err(w)) => assert!(e.contains(w) && e.contains("kept"), "{e}"),
+                (got, _) => panic!("{listing:?}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_count_names_the_file_and_both_counts() {
+        let e = FlowsError::Incomplete {
+            path: "/run/openvswitch/br-int.flows.takeover".into(),
+            saved: 0,
+            before: 412,
+            after: 415,
+            cut: "",
+        };
+        assert_eq!(e.to_string(), "/run/openvswitch/br-int.flows.takeover: saved 0 flows, but br-int holds 412 (ovs-ofctl dump-aggregate: 412 before the dump, 415 after); the save is incomplete (a full disk?)");
+    }
+
+    /// (file content, counted by the predecessor, usable).
+    #[test]
+    fn only_a_whole_non_empty_saved_table_is_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = dir.path().join("br-int.flows.takeover");
+        let entry = " table=0, priority=100,in_port=1 actions=drop\n";
+        let rows: [(String, usize, Option<&str>); 4] = [
+            (entry.repeat(3), 3, None),
+            (
+                entry.repeat(2),
+                3,
+                Some("holds 2 flows, but the previous instance saved 3"),
+            ),
+            (String::new(), 0, Some("saved no flows")),
+            (String::new(), 5, Some("holds 0 flows")),
+        ];
+        for (content, counted, want) in rows {
+            std::fs::write(&flows, &content).unwrap();
+            let saved = SavedFlows {
+                flows: flows.clone(),
+                groups: dir.path().join("g"),
+                flow_count: counted,
+            };
+            match (usable(&saved), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{e}"),
+                (got, _) => panic!("{content:?} {counted}: {got:?}"),
+            }
+        }
+        std::fs::remove_file(&flows).unwrap();
+        let saved = SavedFlows {
+            flows: flows.clone(),
+            groups: dir.path().join("g"),
+            flow_count: 1,
+        };
+        assert!(usable(&saved).is_err());
     }
 }
