@@ -5,38 +5,34 @@
 //! Invariants:
 //! - One verdict: the marker follows [`verdict::readiness`] of the published snapshot, the
 //!   very function `probe readiness` is answered with (so flow-restore-wait, a daemon
-//!   restarting, a stale health check, a stop and a handover all count), re-judged on every
-//!   change of the snapshot and every [`RECHECK`] (a check going stale changes the verdict
-//!   without changing the snapshot).
+//!   restarting, a stale health check, a stop and a handover all count). It is judged again in
+//!   the same step as every publication ([`Published::send_modify`]): the control socket is
+//!   served on the same single-threaded runtime, so no probe can be answered from a snapshot
+//!   the marker has not followed yet. A check going stale changes the verdict without a
+//!   publication: that is judged every [`RECHECK`].
 //! - Written whole through [`fsguard::write_atomic`]: in a directory that passes the trust
 //!   checks (`host::prereqs` refuses any other at the start), created `O_EXCL|O_NOFOLLOW` under
 //!   an unguessable temp name and renamed into place, so a symlink planted at the marker or at
 //!   a temp name never makes us write through it.
 //! - Removed when the node stops being ready and when the supervisor ends (SIGTERM, a crash
-//!   loop, a failed start); after a death without a word (SIGKILL), by the next instance as
-//!   soon as it holds the instance lock ([`clear_leftover`], from `prepare`: no other
-//!   instance's marker can be current then). Only our own file is removed otherwise: after a
-//!   handover the successor's marker stays.
+//!   loop, a failed start: [`Published::end`]); after a death without a word (SIGKILL), by the
+//!   next instance as soon as it holds the instance lock ([`clear_leftover`], from `prepare`:
+//!   no other instance's marker can be current then). Only our own file is removed otherwise:
+//!   after a handover the successor's marker stays.
 //! - A failure is a warning, never a reason to stop the node.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::host::fsguard::{self, Created};
 use crate::status::{self, verdict, Snapshot};
 
-/// Longest time between two judgements when the snapshot does not change.
+/// Longest time between two judgements when nothing is published.
 pub(super) const RECHECK: Duration = Duration::from_secs(1);
-
-/// The marker at `path` and what we last made of it.
-struct Marker {
-    path: PathBuf,
-    /// The file we put there, while it is there.
-    ours: Option<Created>,
-}
 
 /// Removes whatever marker an earlier instance left at `path` (see the module invariants),
 /// not following a link; called once we hold the instance lock.
@@ -49,8 +45,18 @@ pub(super) fn clear_leftover(path: Option<&Path>) {
     }
 }
 
+/// The marker at `path` and what we last made of it.
+struct Marker {
+    path: PathBuf,
+    /// The file we put there, while it is there.
+    ours: Option<Created>,
+    /// Past the end of the run: never written again.
+    ended: bool,
+}
+
 impl Marker {
-    fn show(&mut self, ready: bool) {
+    fn judge(&mut self, snap: &Snapshot) {
+        let ready = !self.ended && verdict::readiness(snap, status::unix_ms()).ok;
         let r = match (ready, self.ours) {
             (true, Some(_)) | (false, None) => return,
             (true, None) => {
@@ -69,54 +75,83 @@ impl Marker {
     }
 }
 
-/// The task that keeps the marker; [`Following::end`] removes it.
-pub(super) struct Following {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+/// The published snapshot (what the control socket answers from) with the marker that
+/// follows it; the supervisor's only way to publish.
+pub(super) struct Published {
+    tx: watch::Sender<Snapshot>,
+    marker: Option<Arc<Mutex<Marker>>>,
+    recheck: Option<JoinHandle<()>>,
 }
 
-/// Keeps the marker at `path` (none: no marker configured) in step with `snap`'s readiness.
-pub(super) fn follow(path: Option<PathBuf>, snap: watch::Receiver<Snapshot>) -> Following {
-    let Some(path) = path else {
-        return Following {
-            stop: None,
-            task: None,
+impl Published {
+    /// `first` published; the marker at `ready_file`, if any, follows it.
+    pub(super) fn new(first: Snapshot, ready_file: Option<PathBuf>) -> Published {
+        let marker = ready_file.map(|path| {
+            Arc::new(Mutex::new(Marker {
+                path,
+                ours: None,
+                ended: false,
+            }))
+        });
+        Published {
+            tx: watch::Sender::new(first),
+            marker,
+            recheck: None,
+        }
+    }
+
+    fn judge(&self) {
+        if let Some(m) = &self.marker {
+            let snap = self.tx.borrow();
+            m.lock().unwrap_or_else(|p| p.into_inner()).judge(&snap);
+        }
+    }
+
+    /// Changes the snapshot and judges the marker again, in one step.
+    pub(super) fn send_modify(&self, f: impl FnOnce(&mut Snapshot)) {
+        self.tx.send_modify(f);
+        self.judge();
+    }
+
+    pub(super) fn borrow(&self) -> watch::Ref<'_, Snapshot> {
+        self.tx.borrow()
+    }
+
+    pub(super) fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.tx.subscribe()
+    }
+
+    /// Judges the marker every [`RECHECK`] too (a health check going stale); needs the runtime.
+    pub(super) fn start_rechecks(&mut self) {
+        let Some(m) = self.marker.clone() else {
+            return;
         };
-    };
-    let (stop, stopped) = oneshot::channel();
-    let marker = Marker { path, ours: None };
-    Following {
-        stop: Some(stop),
-        task: Some(tokio::spawn(keep(marker, snap, stopped))),
+        let rx = self.tx.subscribe();
+        self.recheck = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RECHECK).await;
+                let snap = rx.borrow().clone();
+                m.lock().unwrap_or_else(|p| p.into_inner()).judge(&snap);
+            }
+        }));
+    }
+
+    /// The run is over: the marker goes, for good.
+    pub(super) fn end(&mut self) {
+        if let Some(task) = self.recheck.take() {
+            task.abort();
+        }
+        if let Some(m) = &self.marker {
+            let mut m = m.lock().unwrap_or_else(|p| p.into_inner());
+            m.ended = true;
+            m.judge(&self.tx.borrow());
+        }
     }
 }
 
-async fn keep(
-    mut m: Marker,
-    mut snap: watch::Receiver<Snapshot>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    loop {
-        let ready = verdict::readiness(&snap.borrow_and_update(), status::unix_ms()).ok;
-        m.show(ready);
-        tokio::select! {
-            _ = &mut stopped => break,
-            changed = snap.changed() => if changed.is_err() { break },
-            _ = tokio::time::sleep(RECHECK) => {}
-        }
-    }
-    m.show(false);
-}
-
-impl Following {
-    /// Stops following and removes our marker.
-    pub(super) async fn end(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+impl Drop for Published {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -147,37 +182,48 @@ mod tests {
         }
     }
 
-    /// Waits until the marker's presence is `want`, as the task sees the change.
-    async fn until(path: &std::path::Path, want: bool) {
-        let t0 = std::time::Instant::now();
-        while path.exists() != want {
-            assert!(t0.elapsed() < Duration::from_secs(5), "marker never {want}");
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_marker_follows_the_probes_verdict_including_flow_restore_wait() {
+    /// Each publication leaves the marker as the probe's verdict on it, at once.
+    #[test]
+    fn the_marker_follows_the_probes_verdict_in_the_same_step() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("ready");
         std::fs::write(&path, "left by a dead instance\n").unwrap();
         clear_leftover(Some(&path));
         assert!(!path.exists(), "a leftover marker survived our start");
-        let (tx, rx) = watch::channel(Snapshot::default());
-        let f = follow(Some(path.clone()), rx);
-        tx.send_replace(ready_snapshot());
-        until(&path, true).await;
+        let mut p = Published::new(Snapshot::default(), Some(path.clone()));
+        p.send_modify(|s| *s = ready_snapshot());
+        assert!(path.exists());
         // The health check alone says ready; flow-restore-wait makes the probe say no.
-        tx.send_modify(|s| s.flow_restore_wait = true);
-        until(&path, false).await;
-        tx.send_modify(|s| s.flow_restore_wait = false);
-        until(&path, true).await;
-        tx.send_modify(|s| s.stopping = true);
-        until(&path, false).await;
-        tx.send_modify(|s| s.stopping = false);
-        until(&path, true).await;
-        f.end().await;
+        let rows: [(fn(&mut Snapshot), bool); 6] = [
+            (|s| s.flow_restore_wait = true, false),
+            (|s| s.flow_restore_wait = false, true),
+            (|s| s.daemons[0].state = DaemonState::Restarting, false),
+            (|s| s.daemons[0].state = DaemonState::Running, true),
+            (|s| s.stopping = true, false),
+            (|s| s.stopping = false, true),
+        ];
+        for (change, present) in rows {
+            p.send_modify(change);
+            let verdict = verdict::readiness(&p.borrow(), status::unix_ms());
+            assert_eq!(verdict.ok, present, "{}", verdict.reason);
+            assert_eq!(path.exists(), present, "{}", verdict.reason);
+        }
+        p.end();
         assert!(!path.exists(), "marker kept after the end");
+        p.send_modify(|s| *s = ready_snapshot());
+        assert!(!path.exists(), "marker written after the end");
+    }
+
+    #[test]
+    fn another_instances_marker_is_not_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("ready");
+        let mut p = Published::new(ready_snapshot(), Some(path.clone()));
+        p.send_modify(|_| {});
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "the successor's\n").unwrap();
+        p.send_modify(|s| s.stopping = true);
+        p.end();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the successor's\n");
     }
 }

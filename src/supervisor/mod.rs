@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::control::{self, ControlError};
@@ -109,7 +109,8 @@ pub struct Supervisor {
     ready_tx: mpsc::UnboundedSender<Ready>,
     ready_rx: mpsc::UnboundedReceiver<Ready>,
     signals: signals::Signals,
-    snap: watch::Sender<Snapshot>,
+    /// What probes and `status` answer from; the readiness marker follows it.
+    snap: marker::Published,
     /// Our settings, kept to apply again when ovsdb-server restarts.
     owned: Option<crate::settings::Owned>,
     handover_tx: mpsc::Sender<control::HandoverRequest>,
@@ -142,16 +143,19 @@ impl Supervisor {
         let (handover_tx, handover_rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = mpsc::unbounded_channel();
         Ok(Supervisor {
-            snap: watch::Sender::new(Snapshot {
-                pid: std::process::id() as i32,
-                version: env!("CARGO_PKG_VERSION").into(),
-                stage: "starting".into(),
-                started_at_ms: status::unix_ms(),
-                // Three missed checks, plus the time one may take, before verdicts go stale.
-                health_max_age_ms: 3 * cfg.health_interval.as_millis() as u64 + 5_000,
-                southbound: cfg.southbound.remote.clone(),
-                ..Snapshot::default()
-            }),
+            snap: marker::Published::new(
+                Snapshot {
+                    pid: std::process::id() as i32,
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    stage: "starting".into(),
+                    started_at_ms: status::unix_ms(),
+                    // Three missed checks, plus the time one may take, before verdicts go stale.
+                    health_max_age_ms: 3 * cfg.health_interval.as_millis() as u64 + 5_000,
+                    southbound: cfg.southbound.remote.clone(),
+                    ..Snapshot::default()
+                },
+                cfg.ready_file.clone(),
+            ),
             slots: BTreeMap::new(),
             owned: None,
             handover_tx,
@@ -206,7 +210,7 @@ impl Supervisor {
             self.snap.subscribe(),
             self.handover_tx.clone(),
         )?;
-        let marker = marker::follow(self.cfg.ready_file.clone(), self.snap.subscribe());
+        self.snap.start_rechecks();
         let (outcome, stop) = loop {
             let outcome = self.start_and_supervise().await;
             let stop = self.stop_everything().await;
@@ -238,7 +242,7 @@ impl Supervisor {
                 break (Interrupt::Stop(sig), stop);
             }
         };
-        marker.end().await;
+        self.snap.end();
         server.abort();
         match outcome {
             Interrupt::Stop(sig) => {

@@ -6,8 +6,8 @@
 //! through (rename acts on the name, not on a link's target); one planted at a temp name makes
 //! that create fail with EEXIST and another name is drawn, so nothing outside the directory is
 //! ever opened for writing; a reader sees the old file or the whole new one. [`remove_if_ours`]
-//! unlinks a name only while it still holds the file we made (same device and inode), so
-//! another instance's file at the same path is left alone.
+//! unlinks a name only while it still holds the file we made (same device, inode and mtime),
+//! so another instance's file at the same path is left alone.
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -21,11 +21,23 @@ use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::{secure_dir, FsGuardError};
 
-/// The file we put at a name: its device and inode.
+/// The file we put at a name: its device, inode and modification time (an inode number is
+/// reused as soon as it is free; the time tells a later file that got it from ours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Created {
     pub dev: u64,
     pub ino: u64,
+    pub mtime: (i64, i64),
+}
+
+impl Created {
+    fn of(st: &nix::sys::stat::FileStat) -> Created {
+        Created {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+        }
+    }
 }
 
 /// Temp names tried before giving up (each collision is a file someone planted, or a miracle).
@@ -131,10 +143,7 @@ pub fn write_atomic(
     if durable {
         nix::unistd::fsync(dfd.as_raw_fd()).map_err(|e| sys(dir.into(), e))?;
     }
-    Ok(Created {
-        dev: st.st_dev,
-        ino: st.st_ino,
-    })
+    Ok(Created::of(&st))
 }
 
 /// Unlinks `path` if it is still the file we created; true when it did. Gone already, or
@@ -155,7 +164,7 @@ pub fn remove_if_ours(path: &Path, ours: Created) -> Result<bool, FsGuardError> 
         errno,
     };
     match fstatat(Some(dfd.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if (st.st_dev, st.st_ino) == (ours.dev, ours.ino) => {}
+        Ok(st) if Created::of(&st) == ours => {}
         Ok(_) | Err(Errno::ENOENT) => return Ok(false),
         Err(e) => return Err(sys(e)),
     }

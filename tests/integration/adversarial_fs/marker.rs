@@ -48,6 +48,7 @@ fn links_planted_at_the_marker_or_a_temp_name_never_redirect_its_write() {
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let marker = shared.join("ready");
     plant(&marker, &victim);
+    let planted = std::fs::symlink_metadata(&marker).unwrap().ino();
     node.start(&[
         ("OVS_OVN_SUPERVISOR_READY_FILE", marker.to_str().unwrap()),
         ("OVS_OVN_SUPERVISOR_HEALTH_INTERVAL_MS", "200"),
@@ -55,14 +56,16 @@ fn links_planted_at_the_marker_or_a_temp_name_never_redirect_its_write() {
     let pid = node.child.as_ref().unwrap().id();
     plant(&shared.join(format!("ready.tmp.{pid}")), &victim);
     node.wait_ready(READY);
-    wait_for("the marker, a regular file", READY, || {
-        std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file())
+    wait_for("the marker in place of the planted link", READY, || {
+        std::fs::symlink_metadata(&marker).is_ok_and(|m| m.ino() != planted)
     });
     assert_eq!(
         state(&victim),
         before,
         "the planted file was written through"
     );
+    let md = std::fs::symlink_metadata(&marker).unwrap();
+    assert!(md.is_file(), "the marker is not a regular file: {md:?}");
     assert!(node.stop().0.success());
     assert!(
         std::fs::symlink_metadata(&marker).is_err(),
