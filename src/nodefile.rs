@@ -45,6 +45,25 @@ impl NodeFileError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, NodeFileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
+
+    fn path(&self) -> &Path {
+        match self {
+            NodeFileError::Symlink { path }
+            | NodeFileError::NotRegular { path, .. }
+            | NodeFileError::TooBig { path, .. }
+            | NodeFileError::Io { path, .. } => path,
+        }
+    }
+
+    /// The error without its path, for a caller whose own error names the file.
+    pub fn into_io(self) -> std::io::Error {
+        let full = self.to_string();
+        let prefix = format!("{}: ", self.path().display());
+        match self {
+            NodeFileError::Io { source, .. } => source,
+            _ => std::io::Error::other(full.strip_prefix(&prefix).unwrap_or(&full).to_string()),
+        }
+    }
 }
 
 /// What a file type is called in an error.
@@ -68,6 +87,11 @@ fn kind(ft: std::fs::FileType) -> &'static str {
 
 /// Opens `path` for reading if, and only if, it is a regular file of at most `max` bytes.
 pub fn open(path: &Path, max: u64, links: Links) -> Result<File, NodeFileError> {
+    open_for(path, max, links, false)
+}
+
+/// [`open`], for reading and writing when `write` (to take an fcntl write lock on it).
+pub fn open_for(path: &Path, max: u64, links: Links, write: bool) -> Result<File, NodeFileError> {
     let io = |source| NodeFileError::Io {
         path: path.to_path_buf(),
         source,
@@ -84,6 +108,7 @@ pub fn open(path: &Path, max: u64, links: Links) -> Result<File, NodeFileError> 
     }
     let file = File::options()
         .read(true)
+        .write(write)
         .custom_flags(flags)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
@@ -211,5 +236,10 @@ mod tests {
             assert!(e.to_string().contains("regular file"), "{e}");
         }
         assert_eq!(read(&to_real, 1, Links::Follow).unwrap(), b"x");
+        let e = read(&fifo, 1, Links::Follow)
+            .unwrap_err()
+            .into_io()
+            .to_string();
+        assert_eq!(e, "is a FIFO; expected a regular file");
     }
 }

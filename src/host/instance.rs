@@ -10,7 +10,7 @@
 //! handed over (it idles afterwards) and the new one waits for it, with a deadline.
 
 use std::fs::File;
-use std::io::{Read, Seek, Write};
+use std::io::{Seek, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -86,9 +86,8 @@ fn open(rundir: &Path) -> Result<(File, PathBuf), LockError> {
 fn holder(path: &Path) -> Option<i32> {
     let t0 = Instant::now();
     loop {
-        let mut s = String::new();
-        let read = File::open(path).and_then(|mut f| f.read_to_string(&mut s));
-        if let Some(pid) = read.ok().and_then(|_| s.trim().parse().ok()) {
+        let read = crate::nodefile::read_to_string(path, 64, crate::nodefile::Links::Refuse);
+        if let Some(pid) = read.ok().and_then(|s| s.trim().parse().ok()) {
             return Some(pid);
         }
         if t0.elapsed() > Duration::from_millis(200) {

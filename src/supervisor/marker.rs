@@ -194,7 +194,8 @@ mod tests {
         p.send_modify(|s| *s = ready_snapshot());
         assert!(path.exists());
         // The health check alone says ready; flow-restore-wait makes the probe say no.
-        let rows: [(fn(&mut Snapshot), bool); 6] = [
+        type Change = fn(&mut Snapshot);
+        let rows: [(Change, bool); 6] = [
             (|s| s.flow_restore_wait = true, false),
             (|s| s.flow_restore_wait = false, true),
             (|s| s.daemons[0].state = DaemonState::Restarting, false),
