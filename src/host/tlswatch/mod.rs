@@ -16,7 +16,7 @@
 //!   still queued as an event; none falls in between.
 //! - A missing file (or dangling link) is the state "absent", not an error; going from absent to
 //!   present is a change.
-//! - Reads are bounded ([`MAX_READ`]) and never block on a FIFO ([`digest`]). A file that
+//! - Reads are bounded ([`MAX_READ`]) and never block on a FIFO ([`digest_file`]). A file that
 //!   cannot be read as a regular file (a FIFO, a directory, unreadable) is logged and is not a
 //!   change: the baseline stays, the watch goes on, and the next real change is compared with
 //!   the baseline (a FIFO appearing once used to end the watch for good).
