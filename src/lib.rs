@@ -7,7 +7,8 @@
 //! The folders are the architecture (docs/architecture.md has the map). Arrows point one way:
 //! `main` → [`supervisor`] → the concerns ([`config`], [`host`], [`confdb`], [`settings`],
 //! [`kubeovn_compat`], [`daemon`], [`status`], [`control`], [`takeover`]) → the primitives
-//! ([`ovs`]: JSON-RPC, OVSDB, unixctl, OpenFlow; [`process`]: the reaper and backoff). Side
+//! ([`ovs`]: JSON-RPC, OVSDB, unixctl, OpenFlow; [`process`]: the reaper and backoff;
+//! [`nodefile`]: bounded, non-blocking reads of files others may have put there). Side
 //! effects live at the edges so the decisions can be tested without a host.
 
 pub mod confdb;
@@ -18,6 +19,7 @@ pub mod dataplane;
 pub mod host;
 pub mod kubeovn_compat;
 pub mod logging;
+pub mod nodefile;
 pub mod ovs;
 pub mod process;
 pub mod settings;

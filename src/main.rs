@@ -1,8 +1,8 @@
 //! Thin entry point: parse → resolve config → run → map the outcome to a documented exit code.
 //!
 //! Exit codes: 0 clean stop / probe success; 1 runtime failure (a stage failed or missed its
-//! deadline, a daemon died, a host fix failed); 2 bad configuration or usage (nothing was
-//! changed on disk); 3 probe failure; 4 preflight failure (`run` refused to start — a failed
+//! deadline, a daemon died, a host fix failed); 2 bad configuration or usage, or a
+//! system-id.conf that is not a small regular file holding an id (nothing was changed on disk); 3 probe failure; 4 preflight failure (`run` refused to start — a failed
 //! check, a run/db/log directory another user could redirect, the instance lock held by
 //! another supervisor, or a takeover whose ovn-controller ovn-northd would not accept — or
 //! `preflight` found something that would stop it).
@@ -21,7 +21,7 @@ use ovs_ovn_supervisor::host::prep;
 use ovs_ovn_supervisor::process::Reaper;
 use ovs_ovn_supervisor::supervisor::prepare;
 use ovs_ovn_supervisor::supervisor::Supervisor;
-use ovs_ovn_supervisor::{control, host::fsguard, host::netns, logging};
+use ovs_ovn_supervisor::{confdb, control, host::fsguard, host::netns, logging};
 
 const RUNTIME_FAILURE: u8 = 1;
 const BAD_CONFIG: u8 = 2;
@@ -69,10 +69,11 @@ fn resolve(args: &NodeArgs) -> Result<Config, Failed> {
         .unwrap_or_default();
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let cfg = Config::resolve(args, &host, &cwd).map_err(|e| Failed::new(BAD_CONFIG, e))?;
-    ovs_ovn_supervisor::host::prereqs::check(&cfg).map_err(|e| Failed::new(BAD_CONFIG, e))?;
+    // Before the prerequisites: the marker's directory is judged by the same trust rule.
     if cfg.layout.sandbox.is_none() {
         fsguard::trust_owner(fsguard::KUBE_OVN_POD_UID);
     }
+    ovs_ovn_supervisor::host::prereqs::check(&cfg).map_err(|e| Failed::new(BAD_CONFIG, e))?;
     Ok(cfg)
 }
 
@@ -102,7 +103,12 @@ fn run_node(args: &NodeArgs) -> Result<(), Failed> {
     let cfg = resolve(args)?;
     logging::init(cfg.log_format, &cfg.log_filter).map_err(|e| Failed::new(BAD_CONFIG, e))?;
     let dirs: Vec<std::path::PathBuf> = cfg.layout.dirs().iter().map(|d| d.to_path_buf()).collect();
-    // Directories an attacker could redirect are refused before anything is created.
+    // Directories an attacker could redirect, and a system-id.conf that is not one (a FIFO, a
+    // link, a huge or damaged file), are refused before anything is created.
+    fsguard::check_layout(&cfg.layout, false)
+        .map_err(|e| Failed::of_run(PREFLIGHT_FAILED, e, &dirs))?;
+    confdb::system_id::read(&cfg.layout.system_id_file())
+        .map_err(|e| Failed::of_run(BAD_CONFIG, e, &dirs))?;
     fsguard::prepare_layout(&cfg.layout).map_err(|e| Failed::of_run(PREFLIGHT_FAILED, e, &dirs))?;
     // Host fixes run before the reaper thread exists (the log writer's only writes stderr):
     // modprobe and iptables are waited on through std

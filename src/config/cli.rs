@@ -19,7 +19,7 @@ pub const PREFIX: &str = "OVS_OVN_SUPERVISOR_";
     name = "ovs-ovn-supervisor",
     version,
     about = "Entrypoint of the ovs-ovn pod: runs ovsdb-server, ovs-vswitchd and ovn-controller in order and supervises them",
-    after_help = "Exit codes: 0 clean stop or probe success; 1 runtime failure (a stage failed or missed its deadline, a daemon died during the start, a crash loop, a host fix failed); 2 bad configuration or usage (nothing changed on disk); 3 probe failure; 4 preflight failure (run refused to start: a failed check, an untrusted directory, the instance lock held by another supervisor, a takeover whose ovn-controller ovn-northd would not accept; or preflight found a fail)."
+    after_help = "Exit codes: 0 clean stop or probe success; 1 runtime failure (a stage failed or missed its deadline, a daemon died during the start, a crash loop, a host fix failed); 2 bad configuration or usage, or a system-id.conf that is not a small regular file holding an id (nothing changed on disk); 3 probe failure; 4 preflight failure (run refused to start: a failed check, an untrusted directory, the instance lock held by another supervisor, a takeover whose ovn-controller ovn-northd would not accept; or preflight found a fail)."
 )]
 pub struct Cli {
     #[command(subcommand)]

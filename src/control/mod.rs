@@ -287,6 +287,7 @@ pub fn answer(method: &str, snap: &Snapshot, now_ms: u64) -> Result<Value, Strin
 /// The snapshot with each daemon's time since its last restart as of `now_ms`.
 fn with_ages(snap: &Snapshot, now_ms: u64) -> Snapshot {
     let mut s = snap.clone();
+    s.http_addr = http::bound();
     for d in &mut s.daemons {
         d.since_restart_ms = d.restarted_at_ms.map(|t| now_ms.saturating_sub(t));
     }

@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 
 use crate::config::paths::Layout;
 use crate::config::Config;
+use crate::nodefile::Links;
+
+/// A pidfile holds `PID\n`; anything much longer is not one.
+const PIDFILE_MAX: u64 = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -221,7 +225,9 @@ impl Daemon {
     /// Reads the pid the daemon wrote; `Ok(None)` while the file does not exist yet.
     pub fn read_pid(self, l: &Layout) -> Result<Option<i32>, DaemonError> {
         let path = self.pidfile(l);
-        match std::fs::read_to_string(&path) {
+        // Bounded and never blocking: whatever is there was not necessarily written by OVS.
+        let read = crate::nodefile::read_to_string(&path, PIDFILE_MAX, Links::Refuse);
+        match read.map_err(crate::nodefile::NodeFileError::into_io) {
             Ok(s) => match s.trim().parse::<i32>() {
                 Ok(pid) if pid > 0 => Ok(Some(pid)),
                 // OVS writes the pidfile in one write of "PID\n"; an empty file is mid-write.

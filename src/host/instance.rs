@@ -101,9 +101,8 @@ fn open(rundir: &Path) -> Result<(File, PathBuf), LockError> {
 fn holder(path: &Path) -> Option<i32> {
     let t0 = Instant::now();
     loop {
-        let mut s = String::new();
-        let read = File::open(path).and_then(|mut f| f.read_to_string(&mut s));
-        if let Some(pid) = read.ok().and_then(|_| s.trim().parse().ok()) {
+        let read = crate::nodefile::read_to_string(path, 64, crate::nodefile::Links::Refuse);
+        if let Some(pid) = read.ok().and_then(|s| s.trim().parse().ok()) {
             return Some(pid);
         }
         if t0.elapsed() > Duration::from_millis(200) {
@@ -177,7 +176,9 @@ pub fn probe(rundir: &Path) -> Result<Probe, LockError> {
         Ok(lock) => Ok(Probe::Free(InstanceLock { lock, path })),
         Err((mut f, Errno::EWOULDBLOCK)) => {
             let mut s = String::new();
-            let pid = f
+            // Bounded: the holder writes a pid; anything longer is not one.
+            let pid = (&mut f)
+                .take(32)
                 .read_to_string(&mut s)
                 .ok()
                 .and_then(|_| s.trim().parse().ok());

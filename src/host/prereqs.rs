@@ -3,7 +3,7 @@
 //! package data directories must hold, the directory of the readiness marker, and the program
 //! a `DEBUG_WRAPPER` names. Each failure names its variable, as a bad value does.
 //!
-//! Invariants: only reads (`stat` and a PATH search); kept out of `config` so that resolving a
+//! Invariants: only reads (`stat`, a PATH search, the trust walk of the marker's directory); kept out of `config` so that resolving a
 //! configuration stays a pure function.
 
 use std::path::Path;
@@ -36,14 +36,7 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
         ));
     }
     if let Some(file) = &cfg.ready_file {
-        let dir = file.parent().unwrap_or(Path::new("/"));
-        if !dir.is_dir() {
-            return Err(invalid(
-                "OVS_OVN_SUPERVISOR_READY_FILE",
-                file,
-                "a file in an existing directory (mount the host path it lives on)",
-            ));
-        }
+        marker_dir(file)?;
     }
     if let Some(program) = cfg.debug_wrapper.program() {
         let found = if program.contains('/') {
@@ -60,6 +53,26 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The marker's directory exists and passes the trust checks of our run directories (we write
+/// the marker there as root: a directory another user can write would let them aim it).
+fn marker_dir(file: &Path) -> Result<(), ConfigError> {
+    let var = "OVS_OVN_SUPERVISOR_READY_FILE";
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    match crate::host::fsguard::secure_dir(dir, false, None) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(invalid(
+            var,
+            file,
+            "a file in an existing directory (mount the host path it lives on)",
+        )),
+        Err(e) => Err(invalid(
+            var,
+            file,
+            &format!("a file in a directory only root or this user can change ({e})"),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +108,17 @@ mod tests {
         let marker = |a: &mut NodeArgs| a.ready_file = Some(empty.join("no/such/ready"));
         let e = check(&cfg(marker)).unwrap_err().to_string();
         assert!(e.starts_with("OVS_OVN_SUPERVISOR_READY_FILE="), "{e}");
+        // Any user may plant a link in a world-writable directory without the sticky bit.
+        let open = empty.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let marker = |a: &mut NodeArgs| a.ready_file = Some(open.join("ready"));
+        let e = check(&cfg(marker)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("OVS_OVN_SUPERVISOR_READY_FILE=") && e.contains("world-writable"),
+            "{e}"
+        );
         let wrap = |a: &mut NodeArgs| a.debug_wrapper = Some("no-such-tool-xyz --flag".into());
         let e = check(&cfg(wrap)).unwrap_err().to_string();
         assert!(e.starts_with("DEBUG_WRAPPER=\"no-such-tool-xyz\""), "{e}");

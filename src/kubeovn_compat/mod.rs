@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::nodefile::{self, Links};
 use crate::ovs::jsonrpc::Client;
 use crate::ovs::ovsdb;
 use crate::process::Reaper;
@@ -108,15 +109,17 @@ pub fn schema_version(schema: &Path) -> Option<String> {
 /// `system-type.conf`/`system-version.conf` beside `system-id.conf` when present, else the
 /// image's os-release `ID`/`VERSION_ID`, else "unknown".
 pub fn system_ids(ovs_etc: &Path, os_release: &Path) -> (String, String) {
+    // Files beside system-id.conf, read as it is (a FIFO or a huge file there must not
+    // hang or bloat the settings stage); os-release is the image's, often a link.
     let read = |n: &str| {
-        std::fs::read_to_string(ovs_etc.join(n))
+        nodefile::read_to_string(&ovs_etc.join(n), 4096, Links::Refuse)
             .ok()
             .map(|s| s.trim().to_string())
     };
     if let Some(t) = read("system-type.conf") {
         return (t, read("system-version.conf").unwrap_or_default());
     }
-    let text = std::fs::read_to_string(os_release).unwrap_or_default();
+    let text = nodefile::read_to_string(os_release, 64 * 1024, Links::Follow).unwrap_or_default();
     (
         os_release_value(&text, "ID").unwrap_or_else(|| "unknown".into()),
         os_release_value(&text, "VERSION_ID").unwrap_or_else(|| "unknown".into()),

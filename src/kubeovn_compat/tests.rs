@@ -44,6 +44,13 @@ fn system_ids_prefer_the_conf_files_then_os_release() {
         system_ids(&etc, &os),
         ("KVM".to_string(), "4.18.el8_6".to_string())
     );
+    // A FIFO there is passed over at once (it used to block the settings stage's read).
+    std::fs::remove_file(etc.join("system-type.conf")).unwrap();
+    nix::unistd::mkfifo(&etc.join("system-type.conf"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    assert_eq!(
+        system_ids(&etc, &os),
+        ("ubuntu".to_string(), "24.04".to_string())
+    );
     let none = dir.path().join("none");
     assert_eq!(
         system_ids(&none, &none),

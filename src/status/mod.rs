@@ -74,7 +74,7 @@ pub struct Snapshot {
     /// Set once this instance has handed the node over.
     #[serde(default)]
     pub handover: Option<HandedOver>,
-    /// Where the HTTP endpoint listens, once it does.
+    /// Where the HTTP endpoint listens, once it does (filled in when `status` is answered).
     #[serde(default)]
     pub http_addr: Option<String>,
     /// Lines of our log dropped because stderr was not read fast enough (never waited for).

@@ -26,7 +26,6 @@ const WATCH_EVERY: Duration = Duration::from_millis(200);
 impl Supervisor {
     /// Stops every daemon in order and marks each stopped; true when all stopped cleanly.
     pub(super) async fn stop_everything(&mut self) -> bool {
-        super::marker::set(self.cfg.ready_file.as_deref(), false);
         self.snap.send_modify(|s| {
             s.stage = "stopping".into();
             s.stopping = true;

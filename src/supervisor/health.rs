@@ -1,8 +1,8 @@
 //! The background health check's two ends: starting one as its own task (a hung daemon never
-//! delays signals or exits in the loop), and carrying out its results — publish both verdicts,
-//! update the readiness marker, feed each serving daemon's answer (answered, silent, or not
-//! asked: we were out of fds) and main-thread CPU time to its slot (which decides hung, busy
-//! or fine), and let a busy daemon's silence not fail liveness.
+//! delays signals or exits in the loop), and carrying out its results — publish both verdicts
+//! (the readiness marker follows what is published), feed each serving daemon's answer
+//! (answered, silent, or not asked: we were out of fds) and main-thread CPU time to its slot
+//! (which decides hung, busy or fine), and let a busy daemon's silence not fail liveness.
 
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,6 @@ impl Supervisor {
         h.liveness = status::verdict::excusing_busy(h.liveness, &h.unresponsive, &busy);
         self.on_southbound(h.southbound_connected);
         log_changes(self.snap.borrow().health.as_ref(), &h);
-        super::marker::set(self.cfg.ready_file.as_deref(), h.readiness.ok);
         let dropped = crate::logging::dropped();
         self.snap.send_modify(|s| {
             s.health = Some(h);

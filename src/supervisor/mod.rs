@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::control::{self, ControlError};
@@ -39,6 +39,7 @@ mod start;
 mod stop;
 mod successor;
 mod supervise;
+mod tls;
 mod uninstall;
 
 pub use slots::SpawnError;
@@ -115,7 +116,8 @@ pub struct Supervisor {
     ready_tx: mpsc::UnboundedSender<Ready>,
     ready_rx: mpsc::UnboundedReceiver<Ready>,
     signals: signals::Signals,
-    snap: watch::Sender<Snapshot>,
+    /// What probes and `status` answer from; the readiness marker follows it.
+    snap: marker::Published,
     /// Our settings, kept to apply again when ovsdb-server restarts.
     owned: Option<crate::settings::Owned>,
     handover_tx: mpsc::Sender<control::HandoverRequest>,
@@ -155,16 +157,19 @@ impl Supervisor {
         let (uninstall_tx, uninstall_rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = mpsc::unbounded_channel();
         Ok(Supervisor {
-            snap: watch::Sender::new(Snapshot {
-                pid: std::process::id() as i32,
-                version: env!("CARGO_PKG_VERSION").into(),
-                stage: "starting".into(),
-                started_at_ms: status::unix_ms(),
-                // Three missed checks, plus the time one may take, before verdicts go stale.
-                health_max_age_ms: 3 * cfg.health_interval.as_millis() as u64 + 5_000,
-                southbound: cfg.southbound.remote.clone(),
-                ..Snapshot::default()
-            }),
+            snap: marker::Published::new(
+                Snapshot {
+                    pid: std::process::id() as i32,
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    stage: "starting".into(),
+                    started_at_ms: status::unix_ms(),
+                    // Three missed checks, plus the time one may take, before verdicts go stale.
+                    health_max_age_ms: 3 * cfg.health_interval.as_millis() as u64 + 5_000,
+                    southbound: cfg.southbound.remote.clone(),
+                    ..Snapshot::default()
+                },
+                cfg.ready_file.clone(),
+            ),
             slots: BTreeMap::new(),
             owned: None,
             handover_tx,
@@ -221,7 +226,7 @@ impl Supervisor {
             addr,
             proc_root: std::path::PathBuf::from("/proc"),
         };
-        Some(control::http::spawn(ep, self.snap.clone()))
+        Some(control::http::spawn(ep, self.snap.subscribe()))
     }
 
     fn set_stage(&self, stage: &str) {
@@ -234,6 +239,7 @@ impl Supervisor {
         // Up before the first stage, so startup and liveness probes answer during the start.
         self.bind_control()?;
         let mut http = self.serve_http();
+        self.snap.start_rechecks();
         let (outcome, stop) = loop {
             let outcome = self.start_and_supervise().await;
             if let Interrupt::Uninstall(reply) = outcome {
@@ -247,7 +253,6 @@ impl Supervisor {
             // The node's port is the successor's now (host network: one listener per node).
             if let Some(h) = http.take() {
                 h.abort();
-                self.snap.send_modify(|s| s.http_addr = None);
             }
             // The new instance owns the socket path from now on: leave it alone, and let it
             // take the instance lock as soon as it has our answer.
@@ -268,6 +273,7 @@ impl Supervisor {
             }
             http = self.serve_http();
         };
+        self.snap.end();
         // Removed only while it is still the file we bound (after a handover it is the
         // successor's).
         self.close_control();
@@ -323,7 +329,6 @@ impl Supervisor {
             status::unix_ms,
         )
         .await;
-        marker::set(self.cfg.ready_file.as_deref(), first.readiness.ok);
         let (ready, reason) = (first.readiness.ok, first.readiness.reason.clone());
         self.snap.send_modify(|s| {
             s.stage = "ready".into();

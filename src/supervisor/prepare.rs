@@ -2,11 +2,12 @@
 //! fixes — in the order that keeps a node safe.
 //!
 //! Invariants, in order: the instance lock is taken before anything changes the node (or a
-//! live supervisor that holds it is asked to hand over); the preflight report must have no fail
-//! after the modules are loaded; a running node (a supervisor's or `ovs-ctl` daemons) is taken
-//! over only once our ovn-controller is known to match ovn-northd (`takeover::northd`), else
-//! the start is refused with the node untouched; only then is the run-dir link set, stale
-//! files removed and the tunnel port rule ensured. Runs before the reaper thread exists (modprobe and iptables are
+//! live supervisor that holds it is asked to hand over), and a readiness marker a killed
+//! instance left is removed right after; the preflight report must have no fail after the
+//! modules are loaded; a running node (a supervisor's or `ovs-ctl` daemons) is taken over only
+//! once our ovn-controller is known to match ovn-northd (`takeover::northd`), else the start is
+//! refused with the node untouched; only then is the run-dir link set, stale files removed and
+//! the tunnel port rule ensured. Runs before the reaper thread exists (modprobe and iptables are
 //! waited on through std, each under a deadline).
 
 use crate::config::Config;
@@ -78,6 +79,9 @@ pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock), PrepareError
             lock
         }
     };
+    // Ours now: a readiness marker there is a dead instance's (one that handed over removed
+    // its own).
+    super::marker::clear_leftover(cfg.ready_file.as_deref());
     prep::fix(cfg)?;
     Ok((predecessor, lock))
 }

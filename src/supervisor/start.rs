@@ -87,6 +87,7 @@ impl Supervisor {
 
     /// Sets flow-restore-wait when there are flows to keep through the vswitchd start.
     async fn keep_flows(&mut self, cfg: &Config, client: &Client) -> Result<bool, Interrupt> {
+        self.drop_unusable_flows();
         let (reaper, handed_over) = (self.reaper, self.restore.is_some());
         // The userspace datapath dies with vswitchd: nothing to keep but flows handed over, and
         // no stage of its own (only a flag left behind is cleared).
@@ -105,6 +106,20 @@ impl Supervisor {
             .await?;
         self.snap.send_modify(|s| s.flow_restore_wait = keep);
         Ok(keep)
+    }
+
+    /// Flows handed over that are not whole (a save cut short by a full disk) are not restored:
+    /// the start goes on as without a handover, keeping the kernel datapath's flows.
+    fn drop_unusable_flows(&mut self) {
+        let Some(saved) = &self.restore else {
+            return;
+        };
+        if let Err(e) = crate::dataplane::flows::usable(saved) {
+            tracing::error!(
+                "not restoring the flows handed over: {e}; keeping the datapath's flows instead (flow-restore-wait), if it has any"
+            );
+            self.restore = None;
+        }
     }
 
     /// The sandbox's embedded Southbound: answering, with its first rows.

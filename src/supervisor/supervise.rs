@@ -18,7 +18,6 @@ use crate::daemon::state::{Action, Event};
 use crate::daemon::wait::Answering;
 use crate::daemon::Daemon;
 use crate::dataplane::restore_wait;
-use crate::ovs::unixctl;
 use crate::status::check;
 use crate::{confdb, settings};
 
@@ -52,7 +51,7 @@ impl Supervisor {
         // Checks run as their own task so a hung daemon never delays signals or exits here.
         let (checked_tx, mut checked) = mpsc::channel(1);
         let mut in_flight = false;
-        let mut tls = self.tls_watch();
+        let mut tls = super::tls::Watch::new(&self.cfg);
         let _firewall = self.keep_firewall();
         // After a restart, clients of the restarted daemon reconnect on their own backoff:
         // check often until the node is ready again, so probes see it as soon as it is.
@@ -82,19 +81,8 @@ impl Supervisor {
                 }
                 Some((d, pid, result)) = self.ready_rx.recv() => self.back_in_service(d, pid, result),
                 ev = self.signals.next() => self.on_signal(ev).await,
-                changed = async {
-                    match tls.as_mut() {
-                        Some(w) => w.changed().await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    match changed {
-                        Ok(files) => self.reload_tls(files).await,
-                        Err(e) => {
-                            tracing::error!("TLS watch failed: {e}; no longer watching");
-                            tls = None;
-                        }
-                    }
+                files = tls.changed() => {
+                    self.reload_tls(files).await;
                     After::Continue
                 }
                 Some(req) = self.handover_rx.recv() => {
@@ -257,28 +245,6 @@ impl Supervisor {
         After::Continue
     }
 
-    /// TLS files changed: ovn-controller exits gracefully and is restarted at once with them.
-    async fn reload_tls(&mut self, files: Vec<String>) {
-        let d = Daemon::OvnController;
-        tracing::info!(
-            ?files,
-            "TLS files changed; restarting ovn-controller gracefully"
-        );
-        let Some(pid) = self.pid(d) else {
-            return;
-        };
-        self.event(d, Event::PlannedExit);
-        let sent = match check::ctl_of(&self.cfg.layout, d, Some(pid)) {
-            Some(ctl) => unixctl::call(&ctl, "exit", d.exit_args(), Duration::from_secs(2))
-                .await
-                .is_ok(),
-            None => false,
-        };
-        if !sent {
-            self.reaper.signal(pid, Signal::SIGTERM, true);
-        }
-    }
-
     /// br-int's flows and groups, saved for the instance we hand the node over to.
     async fn save_for_successor(&self) -> Option<crate::dataplane::flows::SavedFlows> {
         self.pid(Daemon::Vswitchd)?;
@@ -294,7 +260,9 @@ impl Supervisor {
                 Some(s)
             }
             Err(e) => {
-                tracing::warn!("cannot save br-int flows: {e}; handing over without them");
+                tracing::error!(
+                    "cannot save br-int flows for the next instance: {e}; handing over without them (it keeps the datapath's flows instead)"
+                );
                 None
             }
         }
@@ -310,25 +278,6 @@ impl Supervisor {
         let l = &self.cfg.layout;
         if let Some(ctl) = check::ctl_of(l, d, Some(pid)) {
             confdb::guard::rewrite_if_deleted(&ctl, &l.conf_db(), self.health_timeout()).await;
-        }
-    }
-
-    /// With `ENABLE_SSL`, watches the TLS files ovn-controller reads.
-    fn tls_watch(&self) -> Option<crate::host::tlswatch::TlsWatch> {
-        if !self.cfg.ssl {
-            return None;
-        }
-        let dir = &self.cfg.tls_dir;
-        let files = ["key", "cert", "cacert"];
-        match crate::host::tlswatch::TlsWatch::new(dir, &files, Duration::from_millis(500)) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot watch TLS files in {}: {e}; certificate rotation needs a restart",
-                    dir.display()
-                );
-                None
-            }
         }
     }
 

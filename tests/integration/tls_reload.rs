@@ -1,5 +1,7 @@
 //! TLS reload: with ENABLE_SSL, a Kubernetes-style secret update (the `..data` symlink swap)
-//! restarts ovn-controller gracefully with the new files, once, and the node is ready again.
+//! restarts ovn-controller gracefully with the new files, once, and the node is ready again;
+//! a TLS volume that appears after the start, or a FIFO once at a TLS file, does not end the
+//! watch.
 
 use std::path::Path;
 use std::process::Command;
@@ -35,6 +37,87 @@ fn publish(tls: &Path, name: &str) {
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(name, &tmp).unwrap();
     std::fs::rename(&tmp, tls.join("..data")).unwrap();
+}
+
+fn controller_pid(n: &Node) -> Option<i32> {
+    n.daemon_pids()
+        .into_iter()
+        .find(|(f, _)| f == "ovn-controller.pid")
+        .map(|(_, p)| p)
+}
+
+/// Waits until an ovn-controller other than `old` runs and the node is ready; its pid.
+fn wait_reloaded(node: &Node, old: i32, what: &str) -> i32 {
+    let t0 = Instant::now();
+    loop {
+        if let Some(p) = controller_pid(node).filter(|p| *p != old && exists(*p)) {
+            if node.probe("readiness").0 == 0 {
+                return p;
+            }
+        }
+        assert!(
+            t0.elapsed() < READY,
+            "{what}: ovn-controller not restarted:\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A graceful restart, not counted as a crash.
+fn assert_graceful(node: &Node) {
+    let oc = node.daemon_status("ovn-controller");
+    assert_eq!(oc["restarts"], 0, "{oc}");
+    assert_eq!(oc["last_exit"], "exit code 0", "{oc}");
+}
+
+/// The TLS volume mounted after the start: its arrival restarts ovn-controller with the files,
+/// and a FIFO put once at `cert` (not a rotation) neither restarts it nor ends the watch: the
+/// next real rotation restarts it again. Before the fix the watch was never set up (the
+/// directory did not exist), or ended at the FIFO, and nothing was restarted.
+#[test]
+fn a_late_tls_dir_and_a_fifo_at_cert_do_not_end_the_watch() {
+    let mut node = Node::new();
+    let tls = node.path().join("tls");
+    node.start(&[
+        ("ENABLE_SSL", "true"),
+        ("OVS_OVN_SUPERVISOR_TLS_DIR", tls.to_str().unwrap()),
+    ]);
+    node.wait_ready(READY);
+    let first = controller_pid(&node).unwrap();
+
+    std::fs::create_dir(&tls).unwrap();
+    make_certs(&tls.join("..2026_11_22_one"), "one");
+    publish(&tls, "..2026_11_22_one");
+    for f in ["key", "cert", "cacert"] {
+        std::os::unix::fs::symlink(format!("..data/{f}"), tls.join(f)).unwrap();
+    }
+    let second = wait_reloaded(&node, first, "the TLS dir appeared");
+
+    // A FIFO where the certificate was, then the certificate back: no rotation.
+    let cert = tls.join("cert");
+    std::fs::remove_file(&cert).unwrap();
+    nix::unistd::mkfifo(&cert, nix::sys::stat::Mode::S_IRUSR).unwrap();
+    // The watch compares once events have been quiet for 500 ms: wait past it, on the log
+    // line that says the FIFO was looked at and not taken for a rotation.
+    let t0 = Instant::now();
+    while !node.log().contains("not a certificate rotation") {
+        assert!(
+            t0.elapsed() < READY,
+            "FIFO never looked at:\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(&cert).unwrap();
+    std::os::unix::fs::symlink("..data/cert", &cert).unwrap();
+    assert_eq!(controller_pid(&node), Some(second), "restarted for a FIFO");
+
+    make_certs(&tls.join("..2026_11_22_two"), "two");
+    publish(&tls, "..2026_11_22_two");
+    wait_reloaded(&node, second, "a rotation after the FIFO");
+    assert_graceful(&node);
+    assert!(node.stop().0.success());
 }
 
 #[test]

@@ -48,15 +48,33 @@ pub struct Endpoint {
     pub proc_root: PathBuf,
 }
 
+/// The address the endpoint listens on while it does (one endpoint per process), for `status`.
+static BOUND: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Where the endpoint listens now, if it does.
+pub fn bound() -> Option<String> {
+    BOUND.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Clears [`BOUND`] when the serving task ends, aborted included (its future is dropped).
+struct Listening;
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        *BOUND.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 /// Binds `ep.addr` (retrying while it is taken) and serves until the task is aborted; the
-/// address actually bound (port 0 picks one) is published as the snapshot's `http_addr`.
-pub fn spawn(ep: Endpoint, snap: watch::Sender<Snapshot>) -> tokio::task::JoinHandle<()> {
+/// address actually bound (port 0 picks one) is [`bound`] meanwhile (`status`'s `http_addr`).
+pub fn spawn(ep: Endpoint, snap: watch::Receiver<Snapshot>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let listener = bind_retrying(ep.addr).await;
         let local = listener.local_addr().ok().map(|a| a.to_string());
         tracing::info!(addr = ?local, "HTTP endpoint: /livez /readyz /startupz /status /metrics");
-        snap.send_modify(|s| s.http_addr = local);
-        serve(listener, snap.subscribe(), Arc::new(ep.proc_root)).await;
+        let _listening = Listening;
+        *BOUND.lock().unwrap_or_else(|p| p.into_inner()) = local;
+        serve(listener, snap, Arc::new(ep.proc_root)).await;
     })
 }
 

@@ -18,7 +18,8 @@
 //! Invariant: a path that passes can only be changed by root or by us, so later plain path
 //! operations on it cannot be redirected by another user. A missing component is created with
 //! `mkdirat` (0755) relative to its checked parent and opened again with `O_NOFOLLOW`, so a
-//! link planted in between is refused, not followed.
+//! link planted in between is refused, not followed. Files we write whole into such a
+//! directory go through its descriptor ([`write_atomic`], in `create.rs`).
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -30,6 +31,9 @@ use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
 
 use crate::config::paths::Layout;
+
+mod create;
+pub use create::{remove_if_ours, write_atomic, Created};
 
 /// Most symlinks followed on one path (Linux's own limit).
 const MAX_LINKS: usize = 40;

@@ -103,7 +103,8 @@ enum LockHolder {
 }
 
 fn lock_holder(path: &Path) -> LockHolder {
-    let Ok(f) = std::fs::File::open(path) else {
+    // A regular file only, never through a link, never a blocking open (a FIFO would hang).
+    let Ok(f) = crate::nodefile::open(path, u64::MAX, crate::nodefile::Links::Refuse) else {
         return LockHolder::Unknown;
     };
     let mut fl = whole_file_write_lock();
@@ -116,7 +117,7 @@ fn lock_holder(path: &Path) -> LockHolder {
 }
 
 fn check_pidfile(path: &Path, program: &str) -> Option<Finding> {
-    let content = std::fs::read_to_string(path).ok()?;
+    let content = crate::nodefile::read_to_string(path, 64, crate::nodefile::Links::Refuse).ok()?;
     let pid = content.trim().parse::<i32>().unwrap_or(0);
     match lock_holder(path) {
         LockHolder::Nobody => Some(Finding::StalePidfile {
@@ -142,10 +143,7 @@ fn socket_is_stale(path: &Path) -> bool {
 
 /// True when nobody holds the OVS lock on `path` (we could take its fcntl write lock).
 fn lock_is_free(path: &Path) -> bool {
-    let Ok(f) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
+    let Ok(f) = crate::nodefile::open_for(path, u64::MAX, crate::nodefile::Links::Refuse, true)
     else {
         return false;
     };

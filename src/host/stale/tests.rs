@@ -139,3 +139,18 @@ fn pid_ctl_names() {
     assert!(!is_pid_ctl("ovs-vswitchd.12a.ctl", "ovs-vswitchd"));
     assert!(!is_pid_ctl("ovs-vswitchd.12.ctl.bak", "ovs-vswitchd"));
 }
+
+#[test]
+fn a_fifo_at_a_pidfile_or_lock_is_neither_waited_on_nor_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (pidfile, lock) = (d.join("ovs-vswitchd.pid"), d.join(".conf.db.~lock~"));
+    for f in [&pidfile, &lock] {
+        nix::unistd::mkfifo(f, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    }
+    let t0 = std::time::Instant::now();
+    let found = scan(&ours(d), std::slice::from_ref(&lock));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(1), "blocked");
+    assert!(found.is_empty(), "{found:?}");
+    assert!(pidfile.exists() && lock.exists());
+}

@@ -16,33 +16,31 @@
 //!   still queued as an event; none falls in between.
 //! - A missing file (or dangling link) is the state "absent", not an error; going from absent to
 //!   present is a change.
-//! - Reads are bounded ([`MAX_READ`]) and never block on a FIFO; a file that is not a regular file
-//!   is an error naming it, never a hang or a panic.
+//! - Reads are bounded ([`MAX_READ`]) and never block on a FIFO ([`digest_file`]). A file that
+//!   cannot be read as a regular file (a FIFO, a directory, unreadable) is logged and is not a
+//!   change: the baseline stays, the watch goes on, and the next real change is compared with
+//!   the baseline (a FIFO appearing once used to end the watch for good).
 //! - [`TlsWatch::changed`] is cancel-safe (usable in `select!`): events already consumed are
 //!   remembered, and the baseline moves only when a change is returned.
-//! - If the directory itself is deleted or moved away, the watch is re-armed from its parent as
-//!   soon as something appears at the path again.
+//! - If the directory itself is deleted or moved away, or does not exist yet when the watch
+//!   starts (a volume mounted late), it is watched for through its parent and armed as soon
+//!   as something appears at the path; its files then read as absent until then.
 //!
 //! Limit: a file linked to somewhere outside the directory (other than through the `..data`
 //! swap) is re-read only when something happens inside the directory.
 
-use std::collections::hash_map::DefaultHasher;
-use std::fs::File;
-use std::hash::Hasher;
-use std::io::{self, Read};
+mod digest;
+
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use digest::{digest_bytes, digest_file, Digest, MAX_READ};
+
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 use tokio::io::unix::AsyncFd;
-
-/// Bytes hashed per file. Certificates and keys are a few KiB; a bigger file is hashed on its
-/// first MiB plus its length rather than read without bound.
-pub const MAX_READ: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsWatchError {
@@ -72,17 +70,6 @@ pub enum TlsWatchError {
     },
     #[error("{} is not a regular file", path.display())]
     NotRegular { path: PathBuf },
-}
-
-/// What a file held when last read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Digest {
-    Absent,
-    /// `len` is the whole file's length; `hash` covers at most its first [`MAX_READ`] bytes.
-    Present {
-        len: u64,
-        hash: u64,
-    },
 }
 
 /// Events that may mean a watched file changed. IN_OPEN/IN_ACCESS/IN_CLOSE_NOWRITE are left out
@@ -164,9 +151,15 @@ impl TlsWatch {
         // Nonblocking: the reactor tells us when to read, and a read must never stall the thread.
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .map_err(|errno| TlsWatchError::Init { errno })?;
-        let dir_wd = inotify
-            .add_watch(dir, DIR_EVENTS)
-            .map_err(|errno| watch_error(dir, errno))?;
+        // A directory not there yet is waited for through its parent, as one that went away.
+        let dir_wd = match inotify.add_watch(dir, DIR_EVENTS) {
+            Ok(wd) => Some(wd),
+            Err(Errno::ENOENT) => {
+                tracing::warn!(dir = %dir.display(), "TLS directory does not exist yet; watching for it");
+                None
+            }
+            Err(errno) => return Err(watch_error(dir, errno)),
+        };
         let parent = match (dir.parent(), dir.file_name()) {
             (Some(parent), Some(name)) => {
                 let parent = if parent.as_os_str().is_empty() {
@@ -195,20 +188,24 @@ impl TlsWatch {
             files: files.iter().map(|f| f.to_string()).collect(),
             debounce,
             fd,
-            dir_wd: Some(dir_wd),
+            dir_wd,
             parent,
             baseline: Vec::new(),
             unsettled: false,
         };
-        // After arming (see the module invariants).
-        watch.baseline = watch.read_all()?;
+        // After arming (see the module invariants). A file unreadable now counts as absent: its
+        // arrival as a regular file is then a change.
+        watch.baseline = (watch.read_all().into_iter())
+            .map(|d| d.unwrap_or(Digest::Absent))
+            .collect();
         Ok(watch)
     }
 
     /// Resolves when the content of any watched file differs from the baseline, after events
     /// have been quiet for `debounce`, with the names of the files that changed (in the order
-    /// given to [`TlsWatch::new`]); the baseline becomes the new contents. On an error the
-    /// baseline is kept and the next call compares again.
+    /// given to [`TlsWatch::new`]); the baseline becomes the new contents. Fails only when
+    /// inotify itself does; a file that cannot be read as a regular file is logged and waited
+    /// out with the baseline kept (see the module invariants).
     pub async fn changed(&mut self) -> Result<Vec<String>, TlsWatchError> {
         loop {
             if !self.unsettled {
@@ -218,8 +215,15 @@ impl TlsWatch {
             while let Ok(more) = tokio::time::timeout(self.debounce, self.next_events()).await {
                 more?;
             }
-            let now = self.read_all()?;
+            let now = self.read_all();
             self.unsettled = false;
+            let now = match now.into_iter().collect::<Result<Vec<Digest>, _>>() {
+                Ok(now) => now,
+                Err(e) => {
+                    tracing::warn!("{e}; not a certificate rotation: waiting for the TLS files to be regular files again");
+                    continue;
+                }
+            };
             let names: Vec<String> = self
                 .files
                 .iter()
@@ -326,9 +330,8 @@ impl TlsWatch {
         }
     }
 
-    fn read_all(&self) -> Result<Vec<Digest>, TlsWatchError> {
-        self.files
-            .iter()
+    fn read_all(&self) -> Vec<Result<Digest, TlsWatchError>> {
+        (self.files.iter())
             .map(|name| digest_file(&self.dir.join(name)))
             .collect()
     }
@@ -340,51 +343,6 @@ fn watch_error(path: &Path, errno: Errno) -> TlsWatchError {
         Errno::ENOENT => TlsWatchError::DirMissing { path },
         Errno::ENOTDIR => TlsWatchError::NotADirectory { path },
         errno => TlsWatchError::Watch { path, errno },
-    }
-}
-
-/// Reads `path` (following symlinks) into a [`Digest`]; not there means [`Digest::Absent`].
-pub fn digest_file(path: &Path) -> Result<Digest, TlsWatchError> {
-    let read_err = |source| TlsWatchError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    // O_NONBLOCK so that opening a FIFO someone put here returns at once instead of hanging.
-    let opened = File::options()
-        .read(true)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path);
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) => {
-            return match e.raw_os_error().map(Errno::from_raw) {
-                // ENOTDIR: a path component is a file; ENOENT also covers dangling links, which
-                // a swap leaves for an instant.
-                Some(Errno::ENOENT | Errno::ENOTDIR) => Ok(Digest::Absent),
-                _ => Err(read_err(e)),
-            };
-        }
-    };
-    let meta = file.metadata().map_err(read_err)?;
-    if !meta.is_file() {
-        return Err(TlsWatchError::NotRegular {
-            path: path.to_path_buf(),
-        });
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(MAX_READ)).unwrap_or(0));
-    file.take(MAX_READ)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    Ok(digest_bytes(&bytes, meta.len()))
-}
-
-/// The digest of `bytes` (at most the first [`MAX_READ`] of a file) from a file `len` long.
-pub fn digest_bytes(bytes: &[u8], len: u64) -> Digest {
-    let mut hasher = DefaultHasher::new();
-    hasher.write(bytes);
-    Digest::Present {
-        len,
-        hash: hasher.finish(),
     }
 }
 

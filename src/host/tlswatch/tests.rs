@@ -183,6 +183,49 @@ async fn directory_removed_and_recreated_is_rearmed() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_non_regular_file_appearing_once_does_not_end_the_watch() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plain(tmp.path(), "K1", "C1", "CA1");
+    let mut w = TlsWatch::new(tmp.path(), &FILES, DEBOUNCE).unwrap();
+    let cert = tmp.path().join("cert");
+    fs::remove_file(&cert).unwrap();
+    nix::unistd::mkfifo(&cert, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Not a rotation, and not the end of the watch (it used to return an error here, and the
+    // supervisor then stopped watching for good).
+    assert_quiet(&mut w, "a FIFO at cert").await;
+    fs::remove_file(&cert).unwrap();
+    fs::create_dir(&cert).unwrap();
+    assert_quiet(&mut w, "a directory at cert").await;
+    fs::remove_dir(&cert).unwrap();
+    fs::write(&cert, "C2").unwrap();
+    assert_eq!(next_change(&mut w).await, names(&["cert"]));
+    // Back to the baseline's bytes after a detour through a FIFO: no change.
+    fs::remove_file(&cert).unwrap();
+    nix::unistd::mkfifo(&cert, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    assert_quiet(&mut w, "a FIFO at cert, again").await;
+    fs::remove_file(&cert).unwrap();
+    fs::write(&cert, "C2").unwrap();
+    assert_quiet(&mut w, "the same cert back").await;
+    fs::write(tmp.path().join("key"), "K2").unwrap();
+    assert_eq!(next_change(&mut w).await, names(&["key"]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_directory_appearing_late_is_watched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tls");
+    let mut w = TlsWatch::new(&dir, &FILES, DEBOUNCE).unwrap();
+    assert_eq!(w.baseline(), &[Digest::Absent; 3]);
+    let v1 = [("key", "K1"), ("cert", "C1"), ("cacert", "CA1")];
+    fs::create_dir(&dir).unwrap();
+    publish(&dir, "2026_11_22_12_00_00.000000001", &v1);
+    assert_eq!(next_change(&mut w).await, names(&FILES));
+    let v2 = [("key", "K1"), ("cert", "C2"), ("cacert", "CA1")];
+    publish(&dir, "2026_11_22_12_00_00.000000002", &v2);
+    assert_eq!(next_change(&mut w).await, names(&["cert"]));
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn cancelled_call_keeps_consumed_events() {
     let tmp = tempfile::tempdir().unwrap();
     write_plain(tmp.path(), "K1", "C1", "CA1");
@@ -198,8 +241,9 @@ async fn cancelled_call_keeps_consumed_events() {
 #[tokio::test(flavor = "current_thread")]
 async fn setup_errors_name_the_path() {
     let tmp = tempfile::tempdir().unwrap();
-    let missing = tmp.path().join("no-such-tls");
-    let err = TlsWatch::new(&missing, &FILES, DEBOUNCE).unwrap_err();
+    // Only a missing parent is an error: a missing directory is waited for.
+    let missing = tmp.path().join("no-such-parent");
+    let err = TlsWatch::new(&missing.join("tls"), &FILES, DEBOUNCE).unwrap_err();
     assert!(matches!(err, TlsWatchError::DirMissing { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&missing.display().to_string()),

@@ -52,7 +52,6 @@ impl Supervisor {
 
     async fn uninstall(&mut self) -> Uninstalled {
         tracing::warn!("uninstall: stopping every daemon for good; nothing will be restarted");
-        super::marker::set(self.cfg.ready_file.as_deref(), false);
         self.snap.send_modify(|s| {
             s.stage = "uninstalling".into();
             s.stopping = true;

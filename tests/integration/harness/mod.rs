@@ -12,8 +12,9 @@
 //! [`processes`] (pidfiles and `/proc`), [`southbound`] (a central Southbound and the `*ctl`
 //! clients), [`northd`] (the installed ovn-northd's internal version), [`host`] (`preflight`,
 //! real-node directories and probes), [`netns`], [`sampler`] (switch-over sampling),
-//! [`wrapper`] (`DEBUG_WRAPPER` holds), [`own_process`] (a test body in a process of its own),
-//! [`impostor`] (a process named as ours that asks for a handover and fakes a successor).
+//! [`readiness`] (the marker and the probe, sampled together), [`wrapper`] (`DEBUG_WRAPPER`
+//! holds), [`own_process`] (a test body in a process of its own), [`impostor`] (a process named
+//! as ours that asks for a handover and fakes a successor).
 
 mod host;
 mod impostor;
@@ -22,6 +23,7 @@ mod node;
 mod northd;
 mod own_process;
 mod processes;
+mod readiness;
 mod sampler;
 mod southbound;
 mod wait;
@@ -34,6 +36,7 @@ pub use node::*;
 pub use northd::*;
 pub use own_process::*;
 pub use processes::*;
+pub use readiness::*;
 pub use sampler::*;
 pub use southbound::*;
 pub use wait::*;

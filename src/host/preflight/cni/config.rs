@@ -10,10 +10,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::nodefile::Links;
+
 /// Relative to the host root.
 pub const CNI_DIR: &str = "etc/cni/net.d";
 /// Kube-OVN's plugin type.
 pub const KUBE_OVN: &str = "kube-ovn";
+
+/// A CNI configuration is a few KiB; beyond this it is not one we would parse.
+const MAX_CONFIG: u64 = 1 << 20;
 
 const EXTENSIONS: [&str; 3] = [".conf", ".conflist", ".json"];
 
@@ -213,8 +218,12 @@ pub fn list(root: &Path) -> Result<Option<Vec<Entry>>, CniError> {
             .into_iter()
             .map(|name| {
                 let path = dir.join(&name);
-                let parsed = std::fs::read_to_string(&path)
-                    .map_err(|source| CniError::Read { path, source })
+                // Bounded and never blocking: a FIFO here must not hang the preflight.
+                let parsed = crate::nodefile::read_to_string(&path, MAX_CONFIG, Links::Follow)
+                    .map_err(|e| CniError::Read {
+                        path,
+                        source: e.into_io(),
+                    })
                     .and_then(|text| parse_config(&name, &text));
                 (name, parsed)
             })

@@ -196,3 +196,23 @@ fn missing_or_empty_dir_is_ok_and_nothing_is_written() {
     let text = std::fs::read_to_string(dir.path().join(CNI_DIR).join("10-calico.conflist"));
     assert_eq!(text.unwrap(), CALICO_CONF);
 }
+
+#[test]
+fn a_fifo_among_the_configs_is_reported_not_waited_on() {
+    let dir = host(&[("etc/cni/net.d/01-kube-ovn.conflist", KUBE_OVN_CONF)]);
+    let fifo = dir.path().join(CNI_DIR).join("00-stuck.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let t0 = std::time::Instant::now();
+    let got = checks(dir.path());
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(1),
+        "blocked on the FIFO"
+    );
+    assert_eq!(names_and_statuses(&got)[2], ("cni/primary", Status::Ok));
+    let warn = got.iter().find(|c| c.name == "cni/config").unwrap();
+    assert!(
+        warn.detail.contains("is a FIFO; expected a regular file"),
+        "{}",
+        warn.detail
+    );
+}

@@ -1,6 +1,10 @@
 //! The filesystem, attacked on purpose against the real binary and daemons: a redirected run
-//! directory, ten starts at the same instant on one directory, and conf.db lost or damaged.
-//! Waiting is on real conditions with deadlines.
+//! directory, ten starts at the same instant on one directory, and conf.db lost or damaged;
+//! hostile node files ([`node_files`]) and the readiness marker ([`marker`]) in their own
+//! files. Waiting is on real conditions with deadlines.
+
+mod marker;
+mod node_files;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

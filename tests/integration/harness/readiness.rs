@@ -1,0 +1,92 @@
+//! [`MarkerSampler`]: `probe readiness` and the readiness marker's presence, sampled together
+//! back to back from a thread, to check that both give one verdict.
+//!
+//! A sample is (probe, marker, probe): the marker is compared only when both probes agree, so
+//! a transition between two reads is not taken for a disagreement, and a marker that lags the
+//! verdict for longer than one sample is. Samples where no supervisor answers at all are left
+//! out: no process is there to keep the marker (a killed instance's stays until the next one
+//! takes the instance lock).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::BIN;
+
+/// What a [`MarkerSampler`] saw.
+#[derive(Debug, Default)]
+pub struct Agreement {
+    /// Samples whose two probes agreed: ready, not ready.
+    pub ready: usize,
+    pub not_ready: usize,
+    /// Those where the marker said otherwise: (probe's answer, marker present).
+    pub disagreements: Vec<(String, bool)>,
+}
+
+/// Samples until [`MarkerSampler::finish`].
+pub struct MarkerSampler {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Agreement>>,
+}
+
+/// `probe readiness` on the sandbox `dir`: passed, and its line.
+fn probe(dir: &Path) -> (bool, String) {
+    let out = Command::new(BIN)
+        .env_clear()
+        .args(["probe", "readiness", "--sandbox"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success(), line)
+}
+
+/// The probe found no supervisor at all.
+fn absent(line: &str) -> bool {
+    line.starts_with("supervisor gone") || line.starts_with("supervisor not running")
+}
+
+impl MarkerSampler {
+    pub fn start(dir: &Path, marker: &Path) -> MarkerSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (dir, marker): (PathBuf, PathBuf) = (dir.into(), marker.into());
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut a = Agreement::default();
+            while !flag.load(Ordering::Relaxed) {
+                let (before, line) = probe(&dir);
+                let present = std::fs::symlink_metadata(&marker).is_ok();
+                let (after, _) = probe(&dir);
+                // No supervisor answers (before the new one binds its socket): nobody can
+                // keep a marker then, not even remove a dead one's.
+                if before != after || absent(&line) {
+                    continue;
+                }
+                match before {
+                    true => a.ready += 1,
+                    false => a.not_ready += 1,
+                }
+                if present != before {
+                    a.disagreements.push((line, present));
+                }
+            }
+            a
+        });
+        MarkerSampler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn finish(mut self) -> Agreement {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for MarkerSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
