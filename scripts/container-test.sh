@@ -542,18 +542,27 @@ want+=$'\n/usr/bin/ovs-ovn-supervisor cap_sys_nice=ep\n'"$want_sum  -"
 # KUBE_OVN_SB_PORT) and host paths, chowned to 65534 as the charts' hostpath-init leaves them.
 # Two things differ, for this machine only: no kernel datapath (no module support), so
 # OVS_OVN_SUPERVISOR_DATAPATH_TYPE=netdev and /dev/net/tun for br-int's tap device; and the
-# Southbound, ovn-central's database, is an ovsdb-server in a container of its own (the
-# stand-in's) whose network namespace the node joins, so OVN_DB_IPS=127.0.0.1. Everything,
-# the firewall rule included, happens in that private namespace, never the machine's.
+# Southbound is ovn-central in miniature, in a container of its own from the same image (as a
+# cluster's ovn-central runs Kube-OVN's image): NB and SB ovsdb-servers and ovn-northd, which
+# writes SB_Global and its internal version, so ovn-match-northd-version (on, as start-ovs.sh
+# set it) finds them equal. The node joins its network namespace, so OVN_DB_IPS=127.0.0.1.
+# Everything, the firewall rule included, happens in that private namespace, never the machine's.
 [ -c /dev/net/tun ] || die "kube-ovn: /dev/net/tun is missing: the userspace datapath needs it"
 KO_NAME=$NAME-kube-ovn
 SB_NAME=$NAME-sb
 podman run -d --name "$SB_NAME" --network none --entrypoint sh "$KO_BASE" -c \
   'ovsdb-tool create /tmp/sb.db /usr/share/ovn/ovn-sb.ovsschema &&
+   ovsdb-tool create /tmp/nb.db /usr/share/ovn/ovn-nb.ovsschema &&
+   ovsdb-server --detach --remote=punix:/tmp/nb.sock --unixctl=/tmp/nb.ctl --pidfile=/tmp/nb.pid \
+     --log-file=/tmp/nb.log /tmp/nb.db &&
+   ovn-northd --detach --ovnnb-db=unix:/tmp/nb.sock --ovnsb-db=tcp:127.0.0.1:6642 \
+     --unixctl=/tmp/northd.ctl --pidfile=/tmp/northd.pid --log-file=/tmp/northd.log &&
    exec ovsdb-server --remote=ptcp:6642:127.0.0.1 --unixctl=/tmp/sb.ctl --pidfile=/tmp/sb.pid /tmp/sb.db' >/dev/null
 t0=$(now_ms)
-until podman exec "$SB_NAME" ovsdb-client list-dbs tcp:127.0.0.1:6642 2>/dev/null | grep -qx OVN_Southbound; do
-  (($(now_ms) - t0 < 10000)) || die "kube-ovn: the Southbound did not answer on 127.0.0.1:6642 within 10 s"
+until podman exec "$SB_NAME" ovn-sbctl --db=tcp:127.0.0.1:6642 --timeout=2 \
+  get SB_Global . options:northd_internal_version >/dev/null 2>&1; do
+  (($(now_ms) - t0 < 20000)) ||
+    die "kube-ovn: no ovn-northd version in the Southbound on 127.0.0.1:6642 within 20 s"
   sleep 0.1
 done
 host=$work/kube-ovn-host

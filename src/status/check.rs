@@ -174,8 +174,9 @@ async fn southbound_connected(
             Ok(m) if super::session::southbound_cells(&m) == 0 => (
                 Some(false),
                 Err(format!(
-                    "ovn-controller is connected to the OVN Southbound at {remote} but has \
-                     received nothing from it (no Southbound rows): the server does not answer"
+                    "ovn-controller is connected to the OVN Southbound at {remote} but holds \
+                     no Southbound rows: the server does not answer, or its database is empty \
+                     (no ovn-northd has written SB_Global)"
                 )),
             ),
             _ => (Some(true), Ok(())),
