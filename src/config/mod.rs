@@ -30,6 +30,9 @@ pub use crate::config::values::{
     is_node_name, kube_ovn_flag, parse_bool, parse_tristate, parse_tunnel, parse_uint,
 };
 
+/// The variable of [`Config::core_limit`], named where the limit is applied.
+pub const CORE_LIMIT_VAR: &str = "OVS_OVN_SUPERVISOR_CORE_LIMIT_MB";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TunnelType {
     Geneve,
@@ -131,6 +134,9 @@ pub struct Config {
     /// How often the rule is checked again while the node runs; `None`: only at start (or no
     /// firewall at all).
     pub firewall_recheck: Option<Duration>,
+    /// A rule that cannot be set at start stops the start; otherwise the node starts without
+    /// it (a warning, `status`) and the recheck keeps trying.
+    pub firewall_required: bool,
     /// Take over from a live instance (rolling update) rather than refuse to start.
     pub takeover: bool,
     /// How crashed and hung daemons are restarted.
@@ -139,6 +145,8 @@ pub struct Config {
     pub ready_file: Option<PathBuf>,
     /// Cadence of the background health check.
     pub health_interval: Duration,
+    /// The daemons' core file size limit (soft; capped at the hard limit when applied).
+    pub core_limit: crate::process::limits::Size,
     /// Things worth telling the operator that do not stop the start.
     pub warnings: Vec<String>,
 }

@@ -15,6 +15,7 @@
 
 pub mod backoff;
 pub mod bounded;
+pub mod limits;
 pub mod procfs;
 
 use std::collections::HashMap;

@@ -1,7 +1,8 @@
 //! Before the supervisor starts anything: who runs the node now, the host checks, and the host
 //! fixes — in the order that keeps a node safe.
 //!
-//! Invariants, in order: the instance lock is taken before anything changes the node (or a
+//! Invariants, in order: our own resource limits are set first (`process::limits`: every
+//! daemon and host tool inherits them); the instance lock is taken before anything changes the node (or a
 //! live supervisor that holds it is asked to hand over); the preflight report must have no fail
 //! after the modules are loaded; only then is the run-dir link set, stale files removed and the
 //! tunnel port rule ensured. Runs before the reaper thread exists (modprobe and iptables are
@@ -45,9 +46,10 @@ pub fn report(cfg: &Config) -> Report {
     prep::report(cfg, takeover::other_instance(cfg))
 }
 
-/// Takes the node: the lock, the checks, a handover or a legacy takeover, the host fixes.
-/// Returns who ran the node before and the instance lock we hold from now on.
+/// Takes the node: our resource limits, the lock, the checks, a handover or a legacy takeover,
+/// the host fixes. Returns who ran the node before and the instance lock we hold from now on.
 pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock), PrepareError> {
+    crate::process::limits::raise(cfg.core_limit, crate::config::CORE_LIMIT_VAR);
     let lock = takeover::claim(cfg)?;
     let mut report = report(cfg);
     prep::load_modules(cfg, &mut report)?;

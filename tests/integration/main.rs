@@ -19,6 +19,7 @@ mod faults;
 mod firewall_netns;
 mod hostprep;
 mod kube_ovn;
+mod limits;
 mod manifest;
 mod migrate;
 mod ovsdb_real;
