@@ -81,7 +81,7 @@ fn run(args: &NodeArgs) -> ExitCode {
     }
     // Host fixes run before any thread exists: modprobe and iptables are waited on through std
     // (under deadlines), which must not race the reaper. The instance lock comes first.
-    let (predecessor, lock) = match prepare::prepare(&cfg) {
+    let (predecessor, lock, rule) = match prepare::prepare(&cfg) {
         Ok(p) => p,
         Err(e) => {
             let code = match e.is_refusal() {
@@ -101,7 +101,9 @@ fn run(args: &NodeArgs) -> ExitCode {
     };
     let result = rt.block_on(async {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
-        let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?.with_lock(lock);
+        let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?
+            .with_lock(lock)
+            .with_firewall(&rule);
         // Its handlers exist now: a stop signal held since the start is delivered and handled.
         ovs_ovn_supervisor::supervisor::signals::release().map_err(anyhow::Error::from)?;
         supervisor.run().await?;

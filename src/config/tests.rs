@@ -324,5 +324,8 @@ fn core_limit_in_mib_zero_or_unlimited_default_as_ovs_ctl() {
     assert_eq!(core(Some("0")), Size::Finite(0));
     assert_eq!(core(Some("3")), Size::Finite(3 << 20));
     assert_eq!(core(Some(" unlimited ")), Size::Unlimited);
-    assert_eq!(core(Some("17592186044415")), Size::Finite(u64::MAX & !0xF_FFFF));
+    assert_eq!(
+        core(Some("17592186044415")),
+        Size::Finite((u64::MAX >> 20) << 20)
+    );
 }

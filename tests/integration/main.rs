@@ -17,6 +17,7 @@ mod confdb_versions;
 mod config_errors;
 mod faults;
 mod firewall_netns;
+mod firewall_start;
 mod hostprep;
 mod kube_ovn;
 mod limits;
