@@ -113,7 +113,7 @@ fn run_node(args: &NodeArgs) -> Result<(), Failed> {
     // Host fixes run before the reaper thread exists (the log writer's only writes stderr):
     // modprobe and iptables are waited on through std
     // (under deadlines), which must not race the reaper. The instance lock comes first.
-    let (predecessor, lock) = prepare::prepare(&cfg).map_err(|e| {
+    let (predecessor, lock, rule) = prepare::prepare(&cfg).map_err(|e| {
         let code = match e.is_refusal() {
             true => PREFLIGHT_FAILED,
             false => RUNTIME_FAILURE,
@@ -125,7 +125,9 @@ fn run_node(args: &NodeArgs) -> Result<(), Failed> {
         .map_err(|e| Failed::new(RUNTIME_FAILURE, format!("cannot start the runtime: {e}")))?;
     let result = rt.block_on(async {
         let reaper = Reaper::global().map_err(anyhow::Error::from)?;
-        let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?.with_lock(lock);
+        let supervisor = Supervisor::new(cfg, net, reaper, predecessor)?
+            .with_lock(lock)
+            .with_firewall(&rule);
         // Its handlers exist now: a stop signal held since the start is delivered and handled.
         ovs_ovn_supervisor::supervisor::signals::release().map_err(anyhow::Error::from)?;
         supervisor.run().await?;

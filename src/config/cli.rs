@@ -290,6 +290,10 @@ pub struct NodeArgs {
     /// another program removed it), ms; 0: only at start.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_FIREWALL_RECHECK_MS")]
     pub firewall_recheck_ms: Option<String>,
+    /// true: a tunnel port rule that cannot be set at start stops the start (exit 1); false
+    /// (default): the node starts without it, with a warning, and the recheck keeps trying.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED")]
+    pub firewall_required: Option<String>,
     /// Sandbox networking: auto (a private network namespace when permitted, else dummy
     /// devices), netns, or dummy.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_SANDBOX_NET")]
@@ -317,6 +321,10 @@ pub struct NodeArgs {
     /// true or false.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION")]
     pub match_northd_version: Option<String>,
+    /// Core file size limit of the daemons, MiB (0: no core files; "unlimited"); default
+    /// 32768, what ovs-ctl sets. Capped at the hard limit the container runtime gives.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_CORE_LIMIT_MB")]
+    pub core_limit_mb: Option<String>,
 }
 
 /// A variable clap would read but cannot name in its own error.

@@ -31,6 +31,9 @@ pub use crate::config::values::{
     is_node_name, kube_ovn_flag, parse_bool, parse_tristate, parse_tunnel, parse_uint,
 };
 
+/// The variable of [`Config::core_limit`], named where the limit is applied.
+pub const CORE_LIMIT_VAR: &str = "OVS_OVN_SUPERVISOR_CORE_LIMIT_MB";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TunnelType {
     Geneve,
@@ -132,6 +135,9 @@ pub struct Config {
     /// How often the rule is checked again while the node runs; `None`: only at start (or no
     /// firewall at all).
     pub firewall_recheck: Option<Duration>,
+    /// A rule that cannot be set at start stops the start; otherwise the node starts without
+    /// it (a warning, `status`) and the recheck keeps trying.
+    pub firewall_required: bool,
     /// Take over from a live instance (rolling update) rather than refuse to start.
     pub takeover: bool,
     /// `external_ids:ovn-match-northd-version`; with it, a takeover first checks that our
@@ -145,6 +151,8 @@ pub struct Config {
     pub health_interval: Duration,
     /// The HTTP endpoint's address; `None`: off.
     pub http: Option<std::net::SocketAddr>,
+    /// The daemons' core file size limit (soft; capped at the hard limit when applied).
+    pub core_limit: crate::process::limits::Size,
     /// Things worth telling the operator that do not stop the start.
     pub warnings: Vec<String>,
 }

@@ -16,10 +16,10 @@ use super::paths::{check_path, Layout};
 use super::restart::Policy as RestartPolicy;
 use super::southbound::southbound;
 use super::values::{
-    kube_ovn_flag, parse_backoff, parse_bool, parse_bool_or, parse_choice, parse_ms,
-    parse_opt_uint, parse_tristate, parse_tunnel, parse_uint, present, MAX_INTERVAL_MS,
+    kube_ovn_flag, parse_backoff, parse_bool, parse_bool_or, parse_choice, parse_mib_or_unlimited,
+    parse_ms, parse_opt_uint, parse_tristate, parse_tunnel, parse_uint, present, MAX_INTERVAL_MS,
 };
-use super::{Config, DatapathType, DebugWrapper, LogFormat, SandboxNet};
+use super::{Config, DatapathType, DebugWrapper, LogFormat, SandboxNet, CORE_LIMIT_VAR};
 use crate::process::backoff::Policy;
 
 impl Config {
@@ -53,6 +53,7 @@ impl Config {
             &args.match_northd_version,
         )?
         .unwrap_or(!southbound.embedded);
+        let core_limit = parse_mib_or_unlimited(CORE_LIMIT_VAR, &args.core_limit_mb, CORE_MIB)?;
         Ok(Config {
             layout,
             sandbox_net,
@@ -85,16 +86,22 @@ impl Config {
             firewall: host.firewall,
             firewall_ipv6: host.firewall_ipv6,
             firewall_recheck: host.firewall_recheck,
+            firewall_required: host.firewall_required,
             takeover,
             match_northd_version,
             restart,
             ready_file: files.ready_file,
             health_interval,
             http: super::http::http_addr(&args.http_addr, sandbox)?,
+            core_limit,
             warnings,
         })
     }
 }
+
+/// `ovs-ctl`'s core size: `ulimit -c 67108864` under `/bin/sh`, which counts 512-byte blocks
+/// (dash, and bash as `sh`): 32 GiB.
+const CORE_MIB: u64 = 32 * 1024;
 
 /// ovn-controller's Southbound probe interval (ms) and its OpenFlow probe interval (s).
 fn probes(args: &NodeArgs, warnings: &mut Vec<String>) -> Result<(u64, u64), ConfigError> {
@@ -320,6 +327,7 @@ struct HostPrep {
     firewall: bool,
     firewall_ipv6: Option<bool>,
     firewall_recheck: Option<Duration>,
+    firewall_required: bool,
 }
 
 /// What `run` may change on the host; the sandbox changes nothing outside its directory, so
@@ -333,11 +341,14 @@ fn host_prep(args: &NodeArgs, sandbox: bool) -> Result<HostPrep, ConfigError> {
     let firewall_ipv6 = parse_tristate(var, &args.firewall_ipv6)?;
     let var = "OVS_OVN_SUPERVISOR_FIREWALL_RECHECK_MS";
     let recheck = parse_ms(var, &args.firewall_recheck_ms, 10_000, 0)?;
+    let var = "OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED";
+    let firewall_required = parse_bool_or(var, &args.firewall_required, false)?;
     Ok(HostPrep {
         manage_modules,
         firewall,
         firewall_ipv6,
         firewall_recheck: Some(recheck).filter(|d| firewall && !d.is_zero()),
+        firewall_required,
     })
 }
 

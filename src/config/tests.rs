@@ -66,6 +66,8 @@ fn set(a: &mut NodeArgs, var: &str, value: &str) {
         "OVS_OVN_SUPERVISOR_SANDBOX_NET" => &mut a.sandbox_net,
         "OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS" => &mut a.ofctrl_wait_before_clear_ms,
         "OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION" => &mut a.match_northd_version,
+        "OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED" => &mut a.firewall_required,
+        "OVS_OVN_SUPERVISOR_CORE_LIMIT_MB" => &mut a.core_limit_mb,
         other => panic!("no field for {other} in this test"),
     };
     *field = s(value);
@@ -105,6 +107,11 @@ fn rejected_values_name_the_variable_and_what_is_accepted() {
         ("OVS_OVN_SUPERVISOR_LOG_FORMAT", &[("OVS_OVN_SUPERVISOR_LOG_FORMAT", "xml")], "text, json"),
         ("OVS_OVN_SUPERVISOR_SANDBOX_NET", &[("OVS_OVN_SUPERVISOR_SANDBOX_NET", "host")], "auto, netns, dummy"),
         ("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", &[("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", "always")], "auto, true or false"),
+        ("OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED", &[("OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED", "maybe")], "true or false"),
+        ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "32G")], "whole number of MiB"),
+        ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "-1")], "or unlimited"),
+        ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "17592186044416")], "17592186044415"),
+        ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "Unlimited")], "or unlimited"),
     ];
     for (var, settings, expected) in cases {
         let err = resolve(|a| settings.iter().for_each(|(v, value)| set(a, v, value))).expect_err(var);
@@ -393,4 +400,38 @@ fn ovn_match_northd_version_is_on_wherever_an_ovn_northd_writes_its_version() {
         .unwrap();
         assert_eq!(c.match_northd_version, want, "{sb:?} {value:?}");
     }
+}
+
+#[test]
+fn firewall_failure_at_start_is_fatal_only_when_required() {
+    let required = |v: Option<&str>| {
+        resolve(|a| a.firewall_required = v.map(String::from))
+            .unwrap()
+            .firewall_required
+    };
+    assert!(!required(None), "default: start without the rule");
+    assert!(!required(Some("")));
+    assert!(required(Some("true")));
+    assert!(required(Some("1")));
+    assert!(!required(Some("off")));
+}
+
+#[test]
+fn core_limit_in_mib_zero_or_unlimited_default_as_ovs_ctl() {
+    use crate::process::limits::Size;
+    let core = |v: Option<&str>| {
+        resolve(|a| a.core_limit_mb = v.map(String::from))
+            .unwrap()
+            .core_limit
+    };
+    // ovs-ctl's `ulimit -c 67108864` in 512-byte blocks.
+    assert_eq!(core(None), Size::Finite(67_108_864 * 512));
+    assert_eq!(core(Some(" ")), Size::Finite(32 << 30));
+    assert_eq!(core(Some("0")), Size::Finite(0));
+    assert_eq!(core(Some("3")), Size::Finite(3 << 20));
+    assert_eq!(core(Some(" unlimited ")), Size::Unlimited);
+    assert_eq!(
+        core(Some("17592186044415")),
+        Size::Finite((u64::MAX >> 20) << 20)
+    );
 }

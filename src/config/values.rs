@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::TunnelType;
 use crate::process::backoff::Policy;
+use crate::process::limits::Size;
 
 /// Largest interval OVSDB's integer columns and OVN's int parsing take without wrapping.
 pub(super) const MAX_INTERVAL_MS: u64 = i32::MAX as u64;
@@ -163,6 +164,25 @@ pub fn parse_tristate(
         Some(s) => parse_bool(var, raw)
             .map(Some)
             .map_err(|_| ConfigError::invalid(var, s, "auto, true or false")),
+    }
+}
+
+/// A size in MiB from 0, or `unlimited`; the result in bytes.
+pub(super) fn parse_mib_or_unlimited(
+    var: &'static str,
+    raw: &Option<String>,
+    default_mib: u64,
+) -> Result<Size, ConfigError> {
+    match present(raw) {
+        Some("unlimited") => Ok(Size::Unlimited),
+        Some(s) => {
+            let max = u64::MAX >> 20;
+            let expected = format!("a whole number of MiB from 0 to {max}, or unlimited");
+            parse_uint(var, raw, 0, 0, max)
+                .map(|mib| Size::Finite(mib << 20))
+                .map_err(|_| ConfigError::invalid(var, s, expected))
+        }
+        None => Ok(Size::Finite(default_mib << 20)),
     }
 }
 

@@ -28,8 +28,21 @@ pub enum HostPrepError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("firewall: {0}")]
-    Firewall(#[from] firewall::FirewallError),
+    #[error("firewall: the tunnel port rule cannot be set: {source} ({hint}); OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED=true: not starting without it")]
+    FirewallRequired {
+        source: firewall::FirewallError,
+        hint: &'static str,
+    },
+}
+
+/// The tunnel port rule once [`fix`] has run.
+#[derive(Debug)]
+pub enum RuleAtStart {
+    /// We do not manage it (the sandbox, `OVS_OVN_SUPERVISOR_FIREWALL=false`).
+    Unmanaged,
+    InPlace,
+    /// It could not be set: the node starts without it, and the recheck keeps trying.
+    Missing(firewall::FirewallError),
 }
 
 fn check(name: &str, status: Status, detail: String, fix: Option<&str>) -> Check {
@@ -115,12 +128,21 @@ fn firewall_check(cfg: &Config) -> Check {
             format!("{what} missing: run inserts it once"),
             None,
         ),
-        Ok(o) => check(
-            "firewall",
-            Status::Warn,
-            format!("{program} -C failed ({:?}): {}", o.code, o.stderr.trim()),
-            Some("check that iptables works in the pod (NET_ADMIN, hostNetwork)"),
-        ),
+        Ok(o) => {
+            let failed = firewall::FirewallError::Failed {
+                program: program.into(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+                code: o.code,
+                stderr: o.stderr,
+            };
+            let hint = firewall::hint(&failed);
+            let run = match cfg.firewall_required {
+                true => "run fails (OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED=true)",
+                false => "run starts without the rule and keeps trying",
+            };
+            let detail = format!("{failed}; {run}");
+            check("firewall", Status::Warn, detail, Some(hint))
+        }
         Err(e) => check(
             "firewall",
             Status::Warn,
@@ -297,8 +319,8 @@ pub fn load_modules(cfg: &Config, report: &mut Report) -> Result<(), HostPrepErr
 }
 
 /// The fixes `run` owns once the node is ours: the run-dir link, stale files, the tunnel port
-/// rule.
-pub fn fix(cfg: &Config) -> Result<(), HostPrepError> {
+/// rule (see [`ensure_rule`] for when its failure stops the start).
+pub fn fix(cfg: &Config) -> Result<RuleAtStart, HostPrepError> {
     if let Some(link) = &cfg.rundir_link {
         match symlink::ensure(link, &cfg.layout.ovs_rundir) {
             Ok(symlink::LinkState::Correct) => {}
@@ -312,15 +334,44 @@ pub fn fix(cfg: &Config) -> Result<(), HostPrepError> {
         }
     }
     remove_stale(cfg)?;
-    if cfg.firewall {
-        let runner = HostRunner::default();
-        let backend = firewall::detect_backend(&runner);
-        let families = families(cfg.firewall_ipv6, &cfg.host_root);
-        for change in firewall::ensure(&runner, backend, cfg.tunnel, &families)? {
-            tracing::info!("firewall: {change}");
+    match cfg.firewall {
+        true => ensure_rule(cfg, &HostRunner::default()),
+        false => Ok(RuleAtStart::Unmanaged),
+    }
+}
+
+/// The tunnel port rule at start. A node without it still forwards everything but tunnel
+/// traffic that the host's INPUT would drop, while a failed start forwards nothing and
+/// crash-loops (`ovs-ctl` too goes on without its rule when iptables fails): so a failure is
+/// a warning naming the backend, the command and iptables' words, unless the operator made
+/// it fatal (`firewall_required`).
+pub fn ensure_rule(cfg: &Config, runner: &dyn Runner) -> Result<RuleAtStart, HostPrepError> {
+    let backend = firewall::detect_backend(runner);
+    let families = families(cfg.firewall_ipv6, &cfg.host_root);
+    match firewall::ensure(runner, backend, cfg.tunnel, &families) {
+        Ok(changes) => {
+            for change in changes {
+                tracing::info!("firewall: {change}");
+            }
+            Ok(RuleAtStart::InPlace)
+        }
+        Err(source) if cfg.firewall_required => Err(HostPrepError::FirewallRequired {
+            hint: firewall::hint(&source),
+            source,
+        }),
+        Err(e) => {
+            let retry = match cfg.firewall_recheck {
+                Some(every) => format!("tried again every {every:?}"),
+                None => "not tried again (OVS_OVN_SUPERVISOR_FIREWALL_RECHECK_MS=0)".into(),
+            };
+            tracing::warn!(
+                ?backend,
+                "firewall: starting without the tunnel port rule, {retry}: {e} ({}); OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED=true refuses to start instead",
+                firewall::hint(&e)
+            );
+            Ok(RuleAtStart::Missing(e))
         }
     }
-    Ok(())
 }
 
 /// Families the `firewall` subcommand acts on.
@@ -331,3 +382,6 @@ pub fn families(cfg_ipv6: Option<bool>, host_root: &std::path::Path) -> Vec<Fami
         vec![Family::V4]
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,6 +19,7 @@
 pub mod backoff;
 pub mod bounded;
 pub mod fds;
+pub mod limits;
 pub mod procfs;
 
 use std::collections::HashMap;

@@ -5,6 +5,7 @@
 //! health check is [`check`]. A daemon's state is the typed [`DaemonState`], never a string.
 
 pub mod check;
+pub mod firewall;
 pub mod session;
 pub mod skew;
 pub mod stale_sb;
@@ -13,6 +14,7 @@ pub mod verdict;
 use serde::{Deserialize, Serialize};
 
 pub use crate::daemon::state::DaemonState;
+pub use firewall::FirewallState;
 
 /// What a daemon is doing, as the supervisor knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -83,6 +85,9 @@ pub struct Snapshot {
     /// Set once `uninstall` has stopped the node for good.
     #[serde(default)]
     pub uninstalled: Option<Uninstalled>,
+    /// The tunnel port rule; `None` when we do not manage it.
+    #[serde(default)]
+    pub firewall: Option<FirewallState>,
 }
 
 /// Verdicts of one background health check.
@@ -112,15 +117,21 @@ impl Snapshot {
         self.daemons.iter().find(|d| d.name == name)
     }
 
-    /// The `status` table: one line per daemon, then the start timeline.
+    /// The `status` table: the tunnel port rule if we manage it, one line per daemon, then the
+    /// start timeline.
     pub fn render(&self, now_ms: u64) -> String {
         let mut out = format!(
-            "supervisor pid {} (v{}), stage {}, up {}\n\n",
+            "supervisor pid {} (v{}), stage {}, up {}\n",
             self.pid,
             self.version,
             self.stage,
             human(now_ms.saturating_sub(self.started_at_ms))
         );
+        if let Some(f) = &self.firewall {
+            out.push_str(&f.line(now_ms));
+            out.push('\n');
+        }
+        out.push('\n');
         let rows: Vec<[String; 7]> = self
             .daemons
             .iter()

@@ -121,6 +121,12 @@ impl Published {
         self.tx.subscribe()
     }
 
+    /// A sender for a task of its own that publishes facts readiness never reads (the tunnel
+    /// port rule's state): the marker has nothing to follow there, so it is not judged again.
+    pub(super) fn unjudged(&self) -> watch::Sender<Snapshot> {
+        self.tx.clone()
+    }
+
     /// Judges the marker every [`RECHECK`] too (a health check going stale); needs the runtime.
     pub(super) fn start_rechecks(&mut self) {
         let Some(m) = self.marker.clone() else {

@@ -200,6 +200,42 @@ impl Supervisor {
         self
     }
 
+    /// Shows in `status` whether the start could set the tunnel port rule.
+    pub fn with_firewall(self, at_start: &crate::host::prep::RuleAtStart) -> Self {
+        use crate::host::prep::RuleAtStart;
+        let result = match at_start {
+            RuleAtStart::Unmanaged => return self,
+            RuleAtStart::InPlace => Ok(()),
+            RuleAtStart::Missing(e) => Err(e.to_string()),
+        };
+        self.firewall_report()(result);
+        self
+    }
+
+    /// Publishes one attempt at the tunnel port rule (the start's, or a recheck's).
+    fn firewall_report(&self) -> impl Fn(Result<(), String>) + Send + 'static {
+        // Readiness never depends on the rule, so the marker need not follow this.
+        let snap = self.snap.unjudged();
+        move |result| {
+            snap.send_modify(|s| {
+                let prev = s.firewall.as_ref();
+                s.firewall = Some(status::FirewallState::after(
+                    prev,
+                    result,
+                    status::unix_ms(),
+                ));
+            })
+        }
+    }
+
+    /// The error of the last attempt at the tunnel port rule, if it failed.
+    fn firewall_failing(&self) -> Option<String> {
+        match &self.snap.borrow().firewall {
+            Some(status::FirewallState::Missing { error, .. }) => Some(error.clone()),
+            _ => None,
+        }
+    }
+
     /// The snapshot a health check judges, with the latest facts from daemons' logs.
     fn snapshot_for_check(&self) -> Snapshot {
         let max_age = crate::status::skew::max_age(self.cfg.health_interval).as_millis() as u64;

@@ -1,19 +1,21 @@
 //! Before the supervisor starts anything: who runs the node now, the host checks, and the host
 //! fixes — in the order that keeps a node safe.
 //!
-//! Invariants, in order: the instance lock is taken before anything changes the node (or a
-//! live supervisor that holds it is asked to hand over), and a readiness marker a killed
-//! instance left is removed right after; the preflight report must have no fail after the
-//! modules are loaded; a running node (a supervisor's or `ovs-ctl` daemons) is taken over only
-//! once our ovn-controller is known to match ovn-northd (`takeover::northd`), else the start is
-//! refused with the node untouched; only then is the run-dir link set, stale files removed and
-//! the tunnel port rule ensured. Runs before the reaper thread exists (modprobe and iptables are
-//! waited on through std, each under a deadline).
+//! Invariants, in order: our own resource limits are set first (`process::limits`: every
+//! daemon and host tool inherits them); the instance lock is taken before anything changes
+//! the node (or a live supervisor that holds it is asked to hand over), and a readiness marker
+//! a killed instance left is removed right after; the preflight report must have no fail after
+//! the modules are loaded; a running node (a supervisor's or `ovs-ctl` daemons) is taken over
+//! only once our ovn-controller is known to match ovn-northd (`takeover::northd`), else the
+//! start is refused with the node untouched; only then is the run-dir link set, stale files
+//! removed and the tunnel port rule ensured (a rule that cannot be set stops the start only
+//! when the operator requires it). Runs before the reaper thread exists (modprobe and iptables
+//! are waited on through std, each under a deadline).
 
 use crate::config::Config;
 use crate::host::instance::{self, InstanceLock, LockError};
 use crate::host::preflight::Report;
-use crate::host::prep::{self, HostPrepError};
+use crate::host::prep::{self, HostPrepError, RuleAtStart};
 use crate::takeover::{self, legacy, Predecessor, TakeoverError};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +51,11 @@ pub fn report(cfg: &Config) -> Report {
     prep::report(cfg, takeover::other_instance(cfg))
 }
 
-/// Takes the node: the lock, the checks, a handover or a legacy takeover, the host fixes.
-/// Returns who ran the node before and the instance lock we hold from now on.
-pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock), PrepareError> {
+/// Takes the node: our resource limits, the lock, the checks, a handover or a legacy takeover,
+/// the host fixes. Returns who ran the node before, the instance lock we hold from now on, and
+/// whether the tunnel port rule is in place.
+pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock, RuleAtStart), PrepareError> {
+    crate::process::limits::raise(cfg.core_limit, crate::config::CORE_LIMIT_VAR);
     let lock = takeover::claim(cfg)?;
     let mut report = report(cfg);
     prep::load_modules(cfg, &mut report)?;
@@ -82,6 +86,6 @@ pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock), PrepareError
     // Ours now: a readiness marker there is a dead instance's (one that handed over removed
     // its own).
     super::marker::clear_leftover(cfg.ready_file.as_deref());
-    prep::fix(cfg)?;
-    Ok((predecessor, lock))
+    let rule = prep::fix(cfg)?;
+    Ok((predecessor, lock, rule))
 }

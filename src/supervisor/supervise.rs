@@ -112,8 +112,9 @@ impl Supervisor {
             tunnel: self.cfg.tunnel,
             families: crate::host::prep::families(self.cfg.firewall_ipv6, &self.cfg.host_root),
             every,
+            failing: self.firewall_failing(),
         };
-        let task = crate::host::firewall::keep::keep(self.reaper, k);
+        let task = crate::host::firewall::keep::keep(self.reaper, k, self.firewall_report());
         Some(AbortOnDrop(tokio::spawn(task)))
     }
 

@@ -83,6 +83,34 @@ pub enum FirewallError {
     },
 }
 
+/// What an operator can do about `e`, read from iptables' own words (untranslated: the
+/// runners set `LC_ALL=C`).
+pub fn hint(e: &FirewallError) -> &'static str {
+    use crate::process::{bounded::BoundedError, ProcessError};
+    match e {
+        // Legacy iptables as a user that cannot create or open the lock (uid 65534 in a pod
+        // that does not mount the host's lock): "Fatal: can't open lock file
+        // /run/xtables.lock: Permission denied", exit 4.
+        FirewallError::Failed { stderr, .. } if stderr.contains("xtables.lock") => {
+            "legacy iptables cannot open its lock file: mount the host's /run/xtables.lock into the pod (as kube-proxy does), writable by the pod's user"
+        }
+        FirewallError::Failed { stderr, .. } if stderr.contains("Permission denied") => {
+            "iptables needs CAP_NET_ADMIN in the pod"
+        }
+        FirewallError::Failed { .. } => "run the command above in the pod to see why",
+        FirewallError::Run {
+            source:
+                RunError::Bounded(BoundedError::Spawn { .. })
+                | RunError::Reaped(ProcessError::Spawn { .. }),
+            ..
+        } => "install iptables in the image",
+        FirewallError::Run { .. } => "find what holds iptables up (the xtables lock, a hung nft)",
+        FirewallError::NotConverged { .. } | FirewallError::StillPresent { .. } => {
+            "another program keeps rewriting INPUT"
+        }
+    }
+}
+
 fn command_line(program: &str, args: &[String]) -> String {
     std::iter::once(program)
         .chain(args.iter().map(String::as_str))

@@ -230,3 +230,31 @@ fn remove_deletes_only_ours_every_copy() {
     assert!(!f.ops().iter().any(|op| op == "-I"));
     f.assert_by_content();
 }
+
+/// What iptables-legacy 1.8.9 prints, exit 4, run as uid 65534 (with NET_ADMIN and NET_RAW)
+/// where it cannot open its lock: a pod that does not mount the host's /run/xtables.lock.
+const LOCK_DENIED: &str = "Fatal: can't open lock file /run/xtables.lock: Permission denied\n";
+
+#[test]
+#[rustfmt::skip]
+fn hints_read_iptables_own_words() {
+    const LEGACY4: &str = "iptables-legacy";
+    let nft_perm = "iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n";
+    // (program, exit code, stderr, part of the hint)
+    let cases: &[(&str, i32, &str, &str)] = &[
+        (LEGACY4, 4, LOCK_DENIED, "mount the host's /run/xtables.lock"),
+        (NFT4, 4, nft_perm, "CAP_NET_ADMIN"),
+        (NFT4, 2, "Couldn't load match `comment'", "run the command above"),
+    ];
+    for &(program, code, stderr, hint_part) in cases {
+        let answer = output(Some(code), String::new(), stderr);
+        let f = Fake { scripted: HashMap::from([(program, answer)]), ..Fake::default() };
+        let backend = if program == LEGACY4 { Backend::Legacy } else { Backend::Nft };
+        let err = ensure(&f, backend, Geneve, V4).unwrap_err();
+        assert!(hint(&err).contains(hint_part), "{err}: {}", hint(&err));
+    }
+    let f = Fake { missing: vec![NFT4], ..Fake::default() };
+    assert_eq!(hint(&nft4(&f, Geneve).unwrap_err()), "install iptables in the image");
+    let f = Fake { hung: vec![NFT4], ..Fake::default() };
+    assert!(hint(&nft4(&f, Geneve).unwrap_err()).contains("holds iptables up"));
+}
