@@ -171,10 +171,22 @@ fn manifest_matches_the_supervisor() {
     assert_eq!(budget_ms, 25_000, "the README's stop budget");
     assert_eq!(int_after(&doc, "maxSurge:"), 1);
     assert_eq!(int_after(&doc, "maxUnavailable:"), 0);
-    for kind in ["startup", "liveness", "readiness"] {
+    // Startup and readiness ask the instance that runs the node (exec); liveness may be
+    // answered by either instance during a rollout's overlap, so it is an HTTP GET.
+    for kind in ["startup", "readiness"] {
         let probe = format!("command: [\"/usr/bin/ovs-ovn-supervisor\", \"probe\", \"{kind}\"]");
         assert!(doc.contains(&probe), "no {kind} probe: {probe}");
     }
+    let live = doc.split("livenessProbe:").nth(1).unwrap();
+    let live: String = live.lines().take(4).collect::<Vec<_>>().join("\n");
+    assert!(
+        live.contains("httpGet:") && live.contains("path: /livez") && live.contains("port: 10668"),
+        "liveness is not GET /livez on 10668: {live}"
+    );
+    assert!(
+        doc.contains("containerPort: 10668"),
+        "the metrics port is not declared"
+    );
     assert!(doc.contains("hostNetwork: true") && doc.contains("hostPID: true"));
     assert!(
         !doc.lines()

@@ -83,6 +83,17 @@ async fn bind_retrying(addr: SocketAddr) -> TcpListener {
     loop {
         match TcpListener::bind(addr).await {
             Ok(l) => return l,
+            // A kernel without IPv6 (ipv6.disable=1) has no `[::]`: every IPv4 address instead.
+            Err(e)
+                if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED
+                    && e.raw_os_error() == Some(nix::libc::EAFNOSUPPORT) =>
+            {
+                let v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, addr.port()));
+                if let Ok(l) = TcpListener::bind(v4).await {
+                    return l;
+                }
+                tokio::time::sleep(RETRY_BIND).await;
+            }
             Err(e) => {
                 if !warned {
                     tracing::warn!(
