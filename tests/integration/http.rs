@@ -242,16 +242,11 @@ fn every_metric_the_dashboard_queries_is_served() {
     let ctl = node
         .path()
         .join(format!("run/openvswitch/ovs-vswitchd.{switch}.ctl"));
-    let out = std::process::Command::new("ovs-appctl")
-        .arg("-t")
-        .arg(&ctl)
-        .arg("exit")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new("ovs-appctl")
+            .arg("-t")
+            .arg(&ctl)
+            .arg("exit"),
     );
     let t0 = Instant::now();
     while !(pid_of(&node, "ovn-controller.pid").is_some_and(|p| p != controller)

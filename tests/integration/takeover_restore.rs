@@ -16,17 +16,11 @@ fn ofctl(node: &Node, cmd: &str, args: &[&str]) -> String {
         "unix:{}",
         node.path().join("run/openvswitch/br-int.mgmt").display()
     );
-    let out = std::process::Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow15", cmd, &mgmt])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(
+        std::process::Command::new("ovs-ofctl")
+            .args(["-O", "OpenFlow15", cmd, &mgmt])
+            .args(args),
+    )
 }
 
 fn br_int_flows(node: &Node) -> Vec<String> {

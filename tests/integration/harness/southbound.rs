@@ -109,16 +109,18 @@ fn serve_southbound(dir: &Path, db: &Path) -> (Southbound, String) {
 /// `PROGRAM --db=DB --timeout=10 ARGS...` (ovs-vsctl, ovn-sbctl): its trimmed stdout; panics
 /// with its stderr when it fails.
 pub fn db_ctl(program: &str, db: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .arg(format!("--db={db}"))
-        .arg("--timeout=10")
-        .args(args)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(program);
+    cmd.arg(format!("--db={db}")).arg("--timeout=10").args(args);
+    run_ok(&mut cmd).trim().to_string()
+}
+
+/// Runs `cmd` to its end: its stdout, or a panic naming it with its stderr when it failed.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "{program} {args:?}: {}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

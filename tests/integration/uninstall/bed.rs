@@ -303,16 +303,5 @@ pub(super) fn interfaces_of_type(conf_db: &Path, t: &str) -> String {
     let q = format!(
         r#"["Open_vSwitch",{{"op":"select","table":"Interface","where":[["type","==","{t}"]],"columns":["name"]}}]"#
     );
-    let out = Command::new("ovsdb-tool")
-        .arg("query")
-        .arg(conf_db)
-        .arg(q)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::harness::run_ok(Command::new("ovsdb-tool").arg("query").arg(conf_db).arg(q))
 }
