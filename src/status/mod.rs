@@ -88,6 +88,9 @@ pub struct Snapshot {
     /// The tunnel port rule; `None` when we do not manage it.
     #[serde(default)]
     pub firewall: Option<FirewallState>,
+    /// Tunnel port rules put back while the node ran, after someone else removed them.
+    #[serde(default)]
+    pub firewall_restores: u64,
 }
 
 /// Verdicts of one background health check.

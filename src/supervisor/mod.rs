@@ -205,7 +205,7 @@ impl Supervisor {
         use crate::host::prep::RuleAtStart;
         let result = match at_start {
             RuleAtStart::Unmanaged => return self,
-            RuleAtStart::InPlace => Ok(()),
+            RuleAtStart::InPlace => Ok(0),
             RuleAtStart::Missing(e) => Err(e.to_string()),
         };
         self.firewall_report()(result);
@@ -213,15 +213,20 @@ impl Supervisor {
     }
 
     /// Publishes one attempt at the tunnel port rule (the start's, or a recheck's).
-    fn firewall_report(&self) -> impl Fn(Result<(), String>) + Send + 'static {
+    /// `Ok(n)`: the rule is in place, `n` rules put back this time after someone else removed
+    /// them (counted for the metrics).
+    fn firewall_report(&self) -> impl Fn(Result<usize, String>) + Send + 'static {
         // Readiness never depends on the rule, so the marker need not follow this.
         let snap = self.snap.unjudged();
         move |result| {
             snap.send_modify(|s| {
+                if let Ok(n) = result {
+                    s.firewall_restores += n as u64;
+                }
                 let prev = s.firewall.as_ref();
                 s.firewall = Some(status::FirewallState::after(
                     prev,
-                    result,
+                    result.map(|_| ()),
                     status::unix_ms(),
                 ));
             })

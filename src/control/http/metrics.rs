@@ -101,6 +101,13 @@ fn node(reg: &mut Registry, snap: &Snapshot, now_ms: u64) {
     );
     let stale = &snap.stale_southbound;
     gauge(reg, "southbound_stale", "ovn-controller refuses the Southbound as stale (its raft cluster was rebuilt or restored).", b(stale.episode.is_some()));
+    let restores = Counter::<u64>::default();
+    restores.inc_by(snap.firewall_restores);
+    reg.register(
+        "firewall_rule_restores",
+        "Tunnel port rules put back after another program removed or changed them.",
+        restores,
+    );
     let resets = Counter::<u64>::default();
     resets.inc_by(u64::from(stale.resets));
     reg.register(

@@ -173,6 +173,7 @@ fn metrics_by_content_negotiation() {
         "ovs_ovn_supervisor_northd_version_match 1",
         "ovs_ovn_supervisor_southbound_stale 0",
         "ovs_ovn_supervisor_southbound_stale_resets_total 0",
+        "ovs_ovn_supervisor_firewall_rule_restores_total 0",
         "ovs_ovn_supervisor_build_info{version=\"9.8.7\"} 1",
         "ovs_ovn_supervisor_daemon_up{daemon=\"ovs-vswitchd\"} 1",
         "ovs_ovn_supervisor_daemon_state{daemon=\"ovs-vswitchd\",state=\"busy\"} 1",

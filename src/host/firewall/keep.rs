@@ -53,7 +53,7 @@ pub fn news(previous: Option<&str>, now: Result<(), &str>) -> News {
 pub async fn keep(
     reaper: &'static Reaper,
     k: Keep,
-    report: impl Fn(Result<(), String>) + Send + 'static,
+    report: impl Fn(Result<usize, String>) + Send + 'static,
 ) {
     let mut tick = tokio::time::interval(k.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -74,9 +74,11 @@ pub async fn keep(
         })
         .await;
         // (backend, error, hint) of a failed round.
-        let result: Result<(), (Option<Backend>, String, &str)> = match round {
+        // Ok: how many rules were put back after someone else removed or changed them.
+        let result: Result<usize, (Option<Backend>, String, &str)> = match round {
             Ok((b, Ok(changes))) => {
                 backend = Some(b);
+                let restored = if failing.is_none() { changes.len() } else { 0 };
                 for change in changes {
                     match failing {
                         // Our own first success after failures, not someone else's doing.
@@ -86,12 +88,13 @@ pub async fn keep(
                         ),
                     }
                 }
-                Ok(())
+                Ok(restored)
             }
             Ok((b, Err(e))) => Err((Some(b), e.to_string(), hint(&e))),
             Err(e) => Err((backend, format!("the check stopped: {e}"), "")),
         };
         let error = result.as_ref().err().map(|(_, e, _)| e.clone());
+        let restored = *result.as_ref().unwrap_or(&0);
         match news(failing.as_deref(), error.as_deref().map_or(Ok(()), Err)) {
             News::Nothing => {}
             News::Recovered => tracing::info!("firewall: the tunnel port rule is in place again"),
@@ -102,7 +105,7 @@ pub async fn keep(
             }
         }
         failing = error.clone();
-        report(error.map_or(Ok(()), Err));
+        report(error.map_or(Ok(restored), Err));
     }
 }
 
