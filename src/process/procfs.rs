@@ -19,6 +19,8 @@ pub struct Stat {
     pub cpu_ticks: u64,
     /// Field 19.
     pub nice: i32,
+    /// Clock ticks after boot when it started (field 22).
+    pub start: u64,
 }
 
 impl Stat {
@@ -33,6 +35,7 @@ impl Stat {
             ppid: field(4)?.parse().ok()?,
             cpu_ticks: ticks(14)?.checked_add(ticks(15)?)?,
             nice: field(19)?.parse().ok()?,
+            start: ticks(22)?,
         })
     }
 }
@@ -63,14 +66,11 @@ pub struct Identity {
 
 /// `pid`'s [`Identity`] under `proc_root`; `None` when it is not there at all.
 pub fn identity(proc_root: &Path, pid: i32) -> Option<Identity> {
-    let line = std::fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?;
-    let (_, rest) = line.rsplit_once(')')?;
-    // Fields after the comm start at field 3 (state).
-    let f: Vec<&str> = rest.split_whitespace().collect();
+    let s = stat(proc_root, pid)?;
     Some(Identity {
-        live: !matches!(f.first()?.chars().next()?, 'Z' | 'X'),
-        ppid: f.get(1)?.parse().ok()?,
-        start: f.get(19)?.parse().ok()?,
+        live: !matches!(s.state, 'Z' | 'X'),
+        ppid: s.ppid,
+        start: s.start,
     })
 }
 
@@ -232,7 +232,8 @@ mod tests {
                 state: 'D',
                 ppid: 1,
                 cpu_ticks: 42,
-                nice: -10
+                nice: -10,
+                start: 5
             }
         );
         for bad in [
