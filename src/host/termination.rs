@@ -3,13 +3,12 @@
 //! so `kubectl describe pod` shows it as the last state's message.
 //!
 //! Invariants: only a file that already exists is written (kubelet mounts it into the
-//! container; outside Kubernetes there is none, and nothing is created); never through a
-//! symlink (`O_NOFOLLOW`), never blocking on a FIFO (`O_NONBLOCK`), only a regular file; at
+//! container; outside Kubernetes there is none, and nothing is created); opened as any node
+//! file is (`nodefile`: a regular file only, never through a symlink, never blocking); at
 //! most [`MAX_BYTES`] (what kubelet reads), cut on a character boundary; a failure here is
 //! logged by the caller and never changes the exit code.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// kubelet reads at most this much of the file.
@@ -18,13 +17,13 @@ pub const DEFAULT_PATH: &str = "/dev/termination-log";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TerminationError {
+    #[error("termination message {0}")]
+    File(#[from] crate::nodefile::NodeFileError),
     #[error("termination message {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("termination message {path}: not a regular file")]
-    NotRegular { path: PathBuf },
 }
 
 /// Where to write, from the raw variable: unset or blank → the default, `off` → nowhere, an
@@ -54,24 +53,17 @@ pub fn message(code: u8, msg: &str) -> String {
 
 /// Writes the message for `code` to `path` if it exists; `Ok(false)` when there is none.
 pub fn record(path: &Path, code: u8, msg: &str) -> Result<bool, TerminationError> {
+    use crate::nodefile::{open_for, Links};
+    // Any size: what is there is replaced.
+    let mut file = match open_for(path, u64::MAX, Links::Refuse, true) {
+        Ok(f) => f,
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
     let io = |source| TerminationError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
-        .open(path);
-    let mut file = match file {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(io(e)),
-    };
-    if !file.metadata().map_err(io)?.is_file() {
-        return Err(TerminationError::NotRegular {
-            path: path.to_path_buf(),
-        });
-    }
     file.set_len(0).map_err(io)?;
     file.write_all(message(code, msg).as_bytes()).map_err(io)?;
     Ok(true)
@@ -128,11 +120,14 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        // A FIFO nobody reads: O_NONBLOCK makes the open fail (ENXIO) instead of hanging.
-        assert!(record(&fifo, 1, "x").is_err());
+        // A FIFO nobody reads is refused from its stat, never opened (which could hang).
+        assert!(matches!(
+            record(&fifo, 1, "x"),
+            Err(TerminationError::File(_))
+        ));
         assert!(matches!(
             record(dir.path(), 1, "x"),
-            Err(TerminationError::Io { .. } | TerminationError::NotRegular { .. })
+            Err(TerminationError::File(_))
         ));
     }
 }
