@@ -272,16 +272,23 @@ async fn hand_over(
 
 /// Answers from the published knowledge alone: no I/O, so a probe costs the exchange only.
 pub fn answer(method: &str, snap: &Snapshot, now_ms: u64) -> Result<Value, String> {
-    let verdict = match method {
-        "status" => {
-            return serde_json::to_value(with_ages(snap, now_ms)).map_err(|e| e.to_string())
-        }
+    if method == "status" {
+        return serde_json::to_value(with_ages(snap, now_ms)).map_err(|e| e.to_string());
+    }
+    let verdict =
+        probe_verdict(method, snap, now_ms).ok_or_else(|| format!("unknown method {method:?}"))?;
+    serde_json::to_value(verdict).map_err(|e| e.to_string())
+}
+
+/// The verdict a probe method (`startup`, `liveness`, `readiness`) is answered with: the one
+/// function the control socket and the HTTP endpoint both answer from.
+pub fn probe_verdict(method: &str, snap: &Snapshot, now_ms: u64) -> Option<crate::status::Verdict> {
+    Some(match method {
         "startup" => verdict::startup(snap),
         "liveness" => verdict::liveness(snap, now_ms),
         "readiness" => verdict::readiness(snap, now_ms),
-        other => return Err(format!("unknown method {other:?}")),
-    };
-    serde_json::to_value(verdict).map_err(|e| e.to_string())
+        _ => return None,
+    })
 }
 
 /// The snapshot with each daemon's time since its last restart as of `now_ms`.

@@ -6,7 +6,7 @@
 //! Invariants:
 //! - Read-only: only GET and HEAD, only these paths; nothing here can reach a method of the
 //!   control socket that changes anything (handover, stop). The verdicts are the control
-//!   socket's own ([`crate::control::answer`]), from the same published snapshot.
+//!   socket's own ([`crate::control::probe_verdict`]), from the same published snapshot.
 //! - Bounded: at most [`MAX_CONNECTIONS`] at once (past that the listener is not polled and the
 //!   kernel's backlog holds newcomers), the request head within [`HEADER_DEADLINE`], the whole
 //!   exchange within [`REQUEST_DEADLINE`], no keep-alive (kubelet's prober does not reuse a
@@ -239,23 +239,15 @@ fn verdict(path: &str, snap: &Snapshot, now_ms: u64) -> Response<Full<Bytes>> {
         _ => "startup",
     };
     let plain = "text/plain; charset=utf-8";
-    let v = crate::control::answer(method, snap, now_ms);
-    let (ok, reason) = match &v {
-        Ok(v) => (
-            v.get("ok").and_then(|o| o.as_bool()).unwrap_or(false),
-            v.get("reason")
-                .and_then(|r| r.as_str())
-                .unwrap_or("")
-                .to_string(),
-        ),
-        Err(e) => (false, e.clone()),
+    let Some(v) = crate::control::probe_verdict(method, snap, now_ms) else {
+        return text(StatusCode::NOT_FOUND, format!("no probe {method}\n"), plain);
     };
-    let code = if ok {
+    let code = if v.ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    text(code, format!("{reason}\n"), plain)
+    text(code, format!("{}\n", v.reason), plain)
 }
 
 #[cfg(test)]
