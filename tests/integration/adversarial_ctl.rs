@@ -3,7 +3,6 @@
 //! kills with the crash-loop limit raised. Figures are printed (`--nocapture`) for the notes.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -79,8 +78,7 @@ fn a_handover_nobody_completes_is_taken_back() {
     // B's daemons cannot start (a wrapper that fails), so B dies right after the handover.
     let logs = tempfile::tempdir().unwrap();
     let fail = logs.path().join("fail.sh");
-    std::fs::write(&fail, "#!/bin/sh\nexit 1\n").unwrap();
-    std::fs::set_permissions(&fail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script(&fail, "#!/bin/sh\nexit 1\n");
     let b_log = logs.path().join("b.log");
     let log = std::fs::File::create(&b_log).unwrap();
     let mut b = base_command(&dir)

@@ -69,12 +69,10 @@ fn a_stage_past_its_deadline_exits_1_naming_it_and_leaves_nothing() {
 fn a_daemon_dying_during_the_start_exits_1_naming_it() {
     let mut node = Node::new();
     let path = node.path().join("die-vswitchd.sh");
-    std::fs::write(
+    script(
         &path,
         "#!/bin/sh\ncase \"$1\" in */ovs-vswitchd) exit 7;; esac\nexec \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     node.start(&[("DEBUG_WRAPPER", path.to_str().unwrap())]);
     let (status, seen, _) = exit_recording_descendants(&mut node, Duration::from_secs(30));
     assert_eq!(status.code(), Some(1), "{status}:\n{}", node.log());

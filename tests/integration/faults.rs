@@ -220,16 +220,7 @@ fn a_wrappers_detached_helper_is_stopped_with_the_node() {
     let mut node = Node::new();
     let wrapper = node.path().join("helper.sh");
     let marker = node.path().join("helper");
-    std::fs::write(
-        &wrapper,
-        format!("#!/bin/sh\ncase \"$1\" in */ovn-controller) ( setsid tail -f /dev/null {} </dev/null >/dev/null 2>&1 & );; esac\nexec \"$@\"\n", marker.display()),
-    )
-    .unwrap();
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&wrapper)
-        .status()
-        .unwrap();
+    script(&wrapper, &format!("#!/bin/sh\ncase \"$1\" in */ovn-controller) ( setsid tail -f /dev/null {} </dev/null >/dev/null 2>&1 & );; esac\nexec \"$@\"\n", marker.display()));
     node.start(&[("DEBUG_WRAPPER", wrapper.to_str().unwrap())]);
     node.wait_ready(READY);
     let helper = of_node(&marker);
@@ -246,16 +237,7 @@ fn a_wrappers_detached_helper_is_stopped_with_the_node() {
 fn a_double_forking_wrapper_leaves_no_process_behind() {
     let mut node = Node::new();
     let wrapper = node.path().join("detach.sh");
-    std::fs::write(
-        &wrapper,
-        "#!/bin/sh\ncase \"$1\" in */ovsdb-server) ( setsid \"$@\" </dev/null >/dev/null 2>&1 & ); exit 0;; esac\nexec \"$@\"\n",
-    )
-    .unwrap();
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&wrapper)
-        .status()
-        .unwrap();
+    script(&wrapper, "#!/bin/sh\ncase \"$1\" in */ovsdb-server) ( setsid \"$@\" </dev/null >/dev/null 2>&1 & ); exit 0;; esac\nexec \"$@\"\n");
     node.start(&[("DEBUG_WRAPPER", wrapper.to_str().unwrap())]);
     let (status, _) = node.wait_exit(READY);
     assert_eq!(status.code(), Some(1), "{status}\n{}", node.log());
