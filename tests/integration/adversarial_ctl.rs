@@ -202,10 +202,19 @@ fn fd_exhaustion_does_not_make_the_accept_loop_spin() {
         .filter_map(|_| UnixStream::connect(control_sock(&tight)).ok())
         .collect();
     // The connection cap keeps clients from filling the table: lower the soft limit to what
-    // is open, so the next accept fails with EMFILE.
-    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count();
+    // is open, so the next accept fails with EMFILE. What is open steadily: a health check's
+    // sockets, open for a moment, counted once would set a limit the steady count never
+    // reaches again.
+    let fd_count = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let mut open = fd_count();
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(10));
+        open = open.min(fd_count());
+    }
     let lowered = Command::new("prlimit")
         .args(["--pid", &pid.to_string(), &format!("--nofile={open}:")])
         .status()
@@ -216,11 +225,7 @@ fn fd_exhaustion_does_not_make_the_accept_loop_spin() {
     let t0 = Instant::now();
     let mut fds = 0;
     while t0.elapsed() < Duration::from_secs(2) {
-        fds = fds.max(
-            std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .unwrap()
-                .count(),
-        );
+        fds = fds.max(fd_count());
         std::thread::sleep(Duration::from_millis(20));
     }
     let used = cpu_ticks(pid) - before;
