@@ -130,6 +130,9 @@ fn the_marker_agrees_with_the_probe_from_a_killed_instances_leftover_to_a_crash_
     node.start(&env);
     node.wait_ready(READY);
     wait_for("the marker", READY, || marker.exists());
+    // The node's ready spells are short here; the assertion below needs the sampler to have
+    // seen one, which on a loaded machine (CI) it did not always.
+    wait_for("a ready sample", READY, || sampler.ready_samples() > 0);
     node.crash_and_recover("ovs-vswitchd.pid");
     kill("KILL", pid_of(&node, "ovs-vswitchd.pid").unwrap());
     let (status, _) = node.wait_exit(READY);

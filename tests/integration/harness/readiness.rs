@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::BIN;
@@ -27,6 +27,9 @@ pub struct Agreement {
 /// Samples until [`MarkerSampler::finish`].
 pub struct MarkerSampler {
     stop: Arc<AtomicBool>,
+    /// Ready samples so far, for a test to wait on before it moves the node on: on a loaded
+    /// machine a ready spell can be shorter than one sample (two `probe` executions).
+    ready: Arc<AtomicUsize>,
     thread: Option<std::thread::JoinHandle<Agreement>>,
 }
 
@@ -52,6 +55,8 @@ impl MarkerSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let (dir, marker): (PathBuf, PathBuf) = (dir.into(), marker.into());
         let flag = stop.clone();
+        let ready = Arc::new(AtomicUsize::new(0));
+        let readies = ready.clone();
         let thread = std::thread::spawn(move || {
             let mut a = Agreement::default();
             while !flag.load(Ordering::Relaxed) {
@@ -64,7 +69,10 @@ impl MarkerSampler {
                     continue;
                 }
                 match before {
-                    true => a.ready += 1,
+                    true => {
+                        a.ready += 1;
+                        readies.store(a.ready, Ordering::Relaxed);
+                    }
                     false => a.not_ready += 1,
                 }
                 if present != before {
@@ -75,8 +83,14 @@ impl MarkerSampler {
         });
         MarkerSampler {
             stop,
+            ready,
             thread: Some(thread),
         }
+    }
+
+    /// Ready samples taken so far (both probes ready, whatever the marker said).
+    pub fn ready_samples(&self) -> usize {
+        self.ready.load(Ordering::Relaxed)
     }
 
     pub fn finish(mut self) -> Agreement {
