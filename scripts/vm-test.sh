@@ -4,15 +4,20 @@
 # (scripts/vm/): NB + SB + ovn-northd, our supervisor as the node (datapath_type=system, real
 # modprobe), pods as network namespaces.
 #
-#   scripts/vm-test.sh [smoke|tunnel|bench]
-#     smoke   boot, one node ready on the kernel datapath, pod-to-pod ping, then `uninstall`
-#             (the tunnel device and the datapath gone) (CI; ~1.5 min)
+#   scripts/vm-test.sh [smoke|tunnel|bench|loss]
+#     smoke   boot, two nodes wired as Kube-OVN wires them (scripts/vm/topo.sh: veth pods,
+#             ovn0, join switch, router, geneve), kill -9 ovs-vswitchd on node1 with one vCPU
+#             busy: 0 pings lost pod to pod and pod to ovn0, 0 failed TCP connects, no node link
+#             changed; then `uninstall` (the tunnel device and the datapath gone) (CI; ~2 min)
 #     tunnel  two nodes in their own namespaces, one pod each, ping across geneve then vxlan;
 #             INPUT policy DROP in each node, our tunnel-port rule removed and restored, another
 #             CNI's rules left alone
 #     bench   packets lost (ping every 10 ms, pod to pod) on each supervisor event, and on
 #             Debian's ovs-ctl/ovn-ctl doing the same (baselines); writes the table into
 #             docs/benchmarks.md, section 7 (VM_BENCH_DOC=FILE elsewhere, =none not at all)
+#     loss    the smoke's measurement for every supervisor event, BENCH_RUNS (5) times each, on
+#             BENCH_TOPOLOGY (veth | internal), one vCPU busy unless BENCH_LOAD=0
+#             (scripts/vm/loss.sh); `loss_summary` lines give min/median/max per event
 #
 # Prints the VM's key=value results and exits non-zero when the run failed. The results (and
 # the daemons' logs on failure) stay in VM_OUT (default: a new /tmp/oos-vm.* directory).
@@ -27,8 +32,8 @@ mode=${1:-smoke}
 case "$mode" in
   smoke) budget=${VM_TIMEOUT:-300} ;;
   tunnel) budget=${VM_TIMEOUT:-900} ;;
-  bench) budget=${VM_TIMEOUT:-2400} ;;
-  *) echo "usage: $0 [smoke|tunnel|bench]" >&2; exit 2 ;;
+  bench | loss) budget=${VM_TIMEOUT:-2400} ;;
+  *) echo "usage: $0 [smoke|tunnel|bench|loss]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -37,7 +42,8 @@ t0=$(date +%s%N)
 scripts/install-deps.sh --vm
 export PATH=${VNG_VENV:-/var/cache/ovs-ovn-supervisor/vng}/bin:$PATH
 cargo build --release --quiet
-bin=$root/target/release/ovs-ovn-supervisor
+# The binary just built, wherever CARGO_TARGET_DIR puts it.
+bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/ovs-ovn-supervisor
 
 # Debian's kernel from linux-image-amd64: the newest /boot/vmlinuz-* that has the openvswitch
 # module (the machine's own kernel may be anything).
@@ -66,7 +72,7 @@ trap 'exit 130' INT TERM
 
 # The knobs of the VM's scripts, passed on through the kernel command line.
 vm_env=""
-for v in BENCH_RUNS BENCH_EVENTS BENCH_ARP BENCH_SCALE BENCH_SCALE_PORTS BENCH_SCALE_FLOWS BENCH_SCALE_VALUES BENCH_SCALE_BATCH BENCH_SCALE_LOAD_S BENCH_WBC_MS; do
+for v in BENCH_RUNS BENCH_EVENTS BENCH_TOPOLOGY BENCH_LOAD BENCH_ARP BENCH_SCALE BENCH_SCALE_PORTS BENCH_SCALE_FLOWS BENCH_SCALE_VALUES BENCH_SCALE_BATCH BENCH_SCALE_LOAD_S BENCH_WBC_MS; do
   if [ -n "${!v:-}" ]; then vm_env+=" $v=$(printf %q "${!v}")"; fi
 done
 echo "vm-test: $mode on $(basename "$kernel"), TCG, ${VM_CPUS:-2} vCPUs; output in $out"

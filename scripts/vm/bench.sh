@@ -236,11 +236,8 @@ replies_flowing() {
   [ "$b" -gt $((a + 5)) ]
 }
 
-# measure IMPL EVENT FN: ping during FN; one result line.
-#   lost      sequence numbers ping sent and got no reply for (from 1 to the last one sent,
-#             that last one not counted if it was still in flight when ping was stopped)
-#   gap_ms    the longest time between two consecutive replies (the outage; ~15 ms normally)
-#   back_ms   from the event's first action to the reply that ended that gap (0 if none > 250 ms)
+# measure IMPL EVENT FN: ping during FN; one result line: lost, gap_ms, back_ms (lib.sh's
+# ping_summary, from the event's first action) and
 #   ready_ms  from the event's first action to the node ready again (see the top)
 #   flowing_ms from the event's first action to replies flowing again after ready
 measure() {
@@ -257,22 +254,7 @@ measure() {
   kill -INT $pp
   wait $pp
   cp "$f" "$OUT/" 2>/dev/null
-  st=$(awk -v t0="$t0" '
-    /bytes from/ && /icmp_seq=/ && !/DUP/ {
-      match($0, /icmp_seq=[0-9]+/); s = substr($0, RSTART + 9, RLENGTH - 9) + 0
-      match($0, /^\[[0-9.]+\]/); ts = substr($0, 2, RLENGTH - 2) * 1000
-      if (!(s in seen)) { seen[s] = ts; n++ } }
-    /packets transmitted/ { tx = $1 }
-    END {
-      lost = 0
-      for (i = 1; i <= tx; i++) if (!(i in seen)) lost++
-      if (tx > 1 && !(tx in seen) && ((tx - 1) in seen)) lost--
-      gap = 0; back = 0; prev = -1
-      for (i = 1; i <= tx; i++) if (i in seen) {
-        if (prev >= 0 && seen[i] - prev > gap) { gap = seen[i] - prev; end = seen[i] }
-        prev = seen[i] }
-      if (gap > 250) back = end - t0
-      printf "lost=%d sent=%d received=%d gap_ms=%d back_ms=%d", lost, tx, n, gap, back }' "$f")
+  st=$(ping_summary "$f" "$t0")
   res "bench impl=$impl event=$ev run=$RUN_I $st ready_ms=$ready flowing_ms=$flowing"
 }
 

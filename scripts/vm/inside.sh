@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs inside the VM booted by scripts/vm-test.sh: inside.sh MODE OUT BIN
-#   MODE  smoke | tunnel | bench
+#   MODE  smoke | tunnel | bench | loss
 #   OUT   the --rwdir directory shared with the host: `result` (key=value lines, ending with
 #         status=pass|fail) and, on failure, logs/logs.tgz
 #   BIN   the ovs-ovn-supervisor built on the host
@@ -22,13 +22,10 @@ smoke() {
   local t0
   t0=$(now_ms)
   grep -q '^openvswitch ' /proc/modules && fail "openvswitch already loaded before the supervisor ran"
-  central_start
-  res "central_ms=$(($(now_ms) - t0))"
-  node_net node1 1
-  node_start node1 1 geneve
-  node_wait_ready node1 1 120
-  res "node_ready_ms=$(($(now_ms) - t0))"
-  node_encap node1 192.168.101.2
+  # shellcheck source=scripts/vm/loss.sh
+  . "$HERE/loss.sh"
+  topo_up
+  res "smoke_topology_ms=$(($(now_ms) - t0))"
   res "supervisor_$(grep -o 'ready_ms=[0-9]*' "$W/node1/supervisor.log" | head -1)"
   grep -q '^openvswitch ' /proc/modules || fail "openvswitch not loaded by the supervisor"
   res "modprobe_by_supervisor=$(grep -oE '^(openvswitch|geneve|ip_tables) ' /proc/modules | sort | tr -d ' ' | paste -sd,)"
@@ -37,11 +34,8 @@ smoke() {
   [ "$dp" = system ] || fail "br-int datapath_type is $dp"
   ip netns exec node1 ovs-dpctl show | grep -q 'system@ovs-system' || fail "no system@ovs-system datapath"
   res "datapath=$(ip netns exec node1 ovs-dpctl show | head -1 | tr -d ':')"
-  pod_add node1 pod1 11
-  pod_add node1 pod2 12
-  wait_for "pod1 and pod2 up in the Northbound" 120 lsp_up pod1 pod2
-  wait_for "first ping pod1 -> pod2" 120 ping1 pod1 $SUBNET.12
-  ip netns exec node1 ovs-dpctl show | grep -q 'port [0-9]*: pod1 (internal)' || fail "pod1 is not a port of the kernel datapath"
+  ip netns exec node1 ovs-dpctl show | grep -q "port [0-9]*: $(veth_host pod1)\$" ||
+    fail "pod1's veth $(veth_host pod1) is not a port of the kernel datapath"
   # The supervisor counts the kernel's flows with `ovs-dpctl show` to decide whether to keep
   # them through a vswitchd start (flow-restore-wait). Kube-OVN's pod runs as uid 65534:
   # opening the datapath needs CAP_NET_ADMIN, which our image (like Kube-OVN's) gives
@@ -60,21 +54,21 @@ smoke() {
   local st
   st=$(ping_stats pod1 $SUBNET.12 20 0.05)
   res "ping_sent=${st% *} ping_received=${st#* }"
-  [ "${st#* }" -ge 19 ] || fail "pod-to-pod ping: $st"
+  [ "${st#* }" -ge 19 ] || fail "pod-to-pod ping across geneve: $st"
   no_loss_through_a_vswitchd_crash
   uninstall_for_good
   res "inside_ms=$(($(now_ms) - t0))"
 }
 
 # `uninstall` (Kube-OVN's cleanup.sh runs it as /kube-ovn/uninstall.sh) on the kernel datapath,
-# which no test outside a VM can have: a second chassis in the Southbound makes ovn-controller
-# add a geneve tunnel port, for which vswitchd creates the genev_sys_6081 device. After it the
+# which no test outside a VM can have: the second chassis (node2) in the Southbound makes
+# ovn-controller add a geneve tunnel port, for which vswitchd creates the genev_sys_6081 device.
+# After it the
 # device and the ovs-system datapath are gone, no daemon runs, the supervisor idles, and it
 # exits 0 on SIGTERM.
 uninstall_for_good() {
   local pid out rc
   pid=$(cat "$W/node1/supervisor.pid")
-  sbctl chassis-add fake-node geneve 192.168.101.9
   wait_for "genev_sys_6081 in node1" 60 ip -n node1 link show genev_sys_6081
   # shellcheck disable=SC2046
   out=$(ip netns exec node1 env -i $(node_env node1 1 geneve) "$BIN" uninstall 2>&1)
@@ -92,25 +86,44 @@ uninstall_for_good() {
   [ "$rc" = 0 ] || fail "the uninstalled supervisor exited $rc on SIGTERM"
 }
 
-# kill -9 ovs-vswitchd under 10 ms pings: the kernel keeps forwarding, the new vswitchd starts
-# with flow-restore-wait and the flag is cleared only once br-int's table is complete, so not
-# one packet is lost (without it: 250-430 here). Permanent neighbour entries, as in the bench,
-# so an ARP re-resolution cannot fall into the event.
+# kill -9 ovs-vswitchd on node1 with one vCPU busy, pinging every 10 ms pod1 -> pod2 (across
+# geneve), pod1 -> pod3 (same node) and pod1 -> node1's ovn0, and connecting pod1 -> pod2 every
+# 10 ms: the kernel keeps forwarding, the new vswitchd starts with flow-restore-wait, the flag is
+# cleared only once br-int's table is complete, so not one packet or connection is lost
+# (without the flag: 250-430 pings here), and no link of either node changes. Except, on an
+# OVS whose vswitchd re-creates the tunnel backing device when it starts (3.1.0, Debian 12's;
+# topo.sh ovs_recreates_tunnel_backer): then genev_sys_6081 is the only link that changes, and
+# what crosses the tunnel (pod1 -> pod2, the connects) has a short outage, reported, not failed.
 no_loss_through_a_vswitchd_crash() {
-  # shellcheck source=scripts/vm/bench.sh
-  . "$HERE/bench.sh"
-  pods_static_neighbours
+  listener_start
+  FLOWS=$(flow_count)
+  load_start
   RUN_I=1
-  measure ours kill9_vswitchd ev_ours_kill9_vswitchd
-  local lost
-  lost=$(grep -o 'event=kill9_vswitchd run=1 lost=[0-9]*' "$RESULT" | grep -o '[0-9]*$')
-  [ "${lost:-x}" = 0 ] || fail "kill -9 ovs-vswitchd lost ${lost:-?} pod-to-pod packets"
+  loss_measure kill9_vswitchd ev_ours_kill9_vswitchd
+  kill "$(cat "$W/load.pid")" 2>/dev/null
+  local l k zero=(local_lost ovn0_lost) diff=$OUT/links.$TOPOLOGY.kill9_vswitchd.1.diff
+  l=$(grep '^loss .*event=kill9_vswitchd run=1 ' "$RESULT")
+  if ovs_recreates_tunnel_backer; then
+    res "known_ovs_bug=genev_sys_6081 re-created by the new vswitchd (openvswitch/ovs b5313a8ce, fixed in 3.1.1)"
+    if [ -s "$diff" ] && grep '^[<>]' "$diff" | grep -qv genev_sys_6081; then
+      fail "kill -9 ovs-vswitchd changed node links besides genev_sys_6081: $(tr '\n' ' ' <"$diff")"
+    fi
+    [ "$(field pod_gap_ms "$l" | cut -d= -f2)" -lt 2000 ] || fail "kill -9 ovs-vswitchd: pod1 -> pod2 outage over 2 s: $l"
+  else
+    zero+=(pod_lost failed)
+    [ "$(field links "$l")" = links=same ] ||
+      fail "kill -9 ovs-vswitchd changed node links: $(tr '\n' ' ' <"$diff")"
+  fi
+  for k in "${zero[@]}"; do
+    [ "$(field "$k" "$l")" = "$k=0" ] || fail "kill -9 ovs-vswitchd: $(field "$k" "$l") (want 0): $l"
+  done
 }
 
 case "$MODE" in
   smoke) smoke ;;
   tunnel) . "$HERE/tunnel.sh"; tunnel ;;
   bench) . "$HERE/bench.sh"; bench ;;
+  loss) . "$HERE/loss.sh"; loss ;;
   *) fail "unknown mode $MODE" ;;
 esac
 collect_logs

@@ -194,3 +194,28 @@ ping_stats() {
 
 # iptables of a node namespace.
 ipt() { ip netns exec "$1" iptables -w "${@:2}"; }
+
+# ping_summary FILE T0: the figures of a `ping -D` output FILE around an event that began at T0
+# (ms): "lost=N sent=N received=N gap_ms=N back_ms=N".
+#   lost    sequence numbers sent and never answered (from 1 to the last one sent, that last
+#           one not counted if it was still in flight when ping was stopped)
+#   gap_ms  the longest time between two consecutive replies (the outage; ~15 ms normally)
+#   back_ms from T0 to the reply that ended that gap (0 if no gap > 250 ms)
+ping_summary() {
+  awk -v t0="$2" '
+    /bytes from/ && /icmp_seq=/ && !/DUP/ {
+      match($0, /icmp_seq=[0-9]+/); s = substr($0, RSTART + 9, RLENGTH - 9) + 0
+      match($0, /^\[[0-9.]+\]/); ts = substr($0, 2, RLENGTH - 2) * 1000
+      if (!(s in seen)) { seen[s] = ts; n++ } }
+    /packets transmitted/ { tx = $1 }
+    END {
+      lost = 0
+      for (i = 1; i <= tx; i++) if (!(i in seen)) lost++
+      if (tx > 1 && !(tx in seen) && ((tx - 1) in seen)) lost--
+      gap = 0; back = 0; prev = -1
+      for (i = 1; i <= tx; i++) if (i in seen) {
+        if (prev >= 0 && seen[i] - prev > gap) { gap = seen[i] - prev; end = seen[i] }
+        prev = seen[i] }
+      if (gap > 250) back = end - t0
+      printf "lost=%d sent=%d received=%d gap_ms=%d back_ms=%d", lost, tx, n, gap, back }' "$1"
+}
