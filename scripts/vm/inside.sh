@@ -26,7 +26,6 @@ smoke() {
   . "$HERE/loss.sh"
   topo_up
   res "smoke_topology_ms=$(($(now_ms) - t0))"
-  res "supervisor_$(grep -o 'ready_ms=[0-9]*' "$W/node1/supervisor.log" | head -1)"
   grep -q '^openvswitch ' /proc/modules || fail "openvswitch not loaded by the supervisor"
   res "modprobe_by_supervisor=$(grep -oE '^(openvswitch|geneve|ip_tables) ' /proc/modules | sort | tr -d ' ' | paste -sd,)"
   local dp
