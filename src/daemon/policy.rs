@@ -46,7 +46,12 @@ pub struct Track {
     pub last_cpu: Option<(Duration, Instant)>,
     pub restarts: u32,
     pub last_exit: Option<ExitStatus>,
+    /// The last [`EXITS_KEPT`] exits, oldest first: what a crash loop's message shows.
+    pub exits: VecDeque<ExitStatus>,
 }
+
+/// How many exits a [`Track`] keeps: a crash loop's causes, bounded whatever the settings.
+pub const EXITS_KEPT: usize = 5;
 
 /// The share of wall time a silent daemon's main thread must spend on the CPU between two
 /// health checks to count as busy: a computation takes nearly all of a core (or what a loaded
@@ -96,6 +101,10 @@ impl Track {
         self.running_since = None;
         self.forget_silence();
         self.last_exit = Some(status);
+        if self.exits.len() == EXITS_KEPT {
+            self.exits.pop_front();
+        }
+        self.exits.push_back(status);
         while self
             .recent
             .front()
@@ -250,6 +259,7 @@ mod tests {
         );
         assert_eq!(t.restarts, 5);
         assert_eq!(t.last_exit, Some(KILLED));
+        assert_eq!(t.exits, vec![KILLED; EXITS_KEPT]);
     }
 
     #[test]

@@ -67,11 +67,13 @@ pub enum RunError {
         pid: i32,
         status: ExitStatus,
     },
-    #[error("{daemon} restarted {restarts} times within {window:?}: crash loop; stopped everything in order (last exits: {statuses})")]
+    #[error("{daemon} restarted {restarts} times within {window:?}: crash loop; {daemon}'s last exits: {exits}; stopped everything in order (last exits: {statuses})")]
     CrashLoop {
         daemon: &'static str,
         restarts: u32,
         window: Duration,
+        /// The looping daemon's last exits, oldest first.
+        exits: String,
         statuses: String,
     },
     #[error("cannot set up signal handling: {0}")]
@@ -92,6 +94,7 @@ enum Interrupt {
         daemon: Daemon,
         restarts: u32,
         window: Duration,
+        exits: String,
         statuses: String,
     },
     /// A newer instance takes the node over; answer it once our daemons are stopped.
@@ -339,11 +342,13 @@ impl Supervisor {
                 daemon,
                 restarts,
                 window,
+                exits,
                 statuses,
             } => Err(RunError::CrashLoop {
                 daemon: daemon.name(),
                 restarts,
                 window,
+                exits,
                 statuses,
             }),
         }

@@ -192,11 +192,15 @@ impl Supervisor {
                 let statuses: Vec<String> = (self.slots.iter())
                     .filter_map(|(d, s)| s.track.last_exit.map(|e| format!("{}: {e}", d.name())))
                     .collect();
+                let exits: Vec<String> = (self.slots.get(&d).into_iter())
+                    .flat_map(|s| s.track.exits.iter().map(|e| e.to_string()))
+                    .collect();
                 tracing::error!(daemon = d.name(), restarts, ?window, "crash loop; stopping");
                 After::End(Interrupt::CrashLoop {
                     daemon: d,
                     restarts,
                     window,
+                    exits: exits.join(", "),
                     statuses: statuses.join(", "),
                 })
             }

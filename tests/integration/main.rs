@@ -35,6 +35,7 @@ mod run_sandbox;
 mod starved;
 mod takeover;
 mod takeover_restore;
+mod termination;
 mod tls_reload;
 mod uninstall;
 mod unread_log;
