@@ -2,7 +2,7 @@
 //! `/readyz`, `/startupz` against `probe liveness|readiness|startup`, sampled continuously
 //! ([`VerdictSampler`]: probe, GET, probe) through every state a node goes through — the
 //! start from the moment the port answers, kill -9 of each daemon and its way back to ready, a
-//! hung daemon, the Southbound down and back, and a handover to a second instance. Each phase
+//! hung daemon, a busy one, the Southbound down and back, and a handover to a second instance. Each phase
 //! is held (a daemon's restart held by the wrapper, a daemon stopped, the Southbound killed)
 //! until the sampler has compared it, so no phase passes unsampled on a loaded machine.
 //!
@@ -43,8 +43,8 @@ fn wait_all_pass(s: &VerdictSampler, t: &str) {
 
 fn assert_agreed(seen: &Seen) {
     eprintln!(
-        "verdicts compared: {:?}, skipped {}",
-        seen.counts, seen.skipped
+        "verdicts compared: {:?}, skipped {}; by line: {:#?}",
+        seen.counts, seen.skipped, seen.lines
     );
     assert!(
         seen.disagreements.is_empty(),
@@ -145,6 +145,67 @@ fn http_and_probe_agree_while_a_daemon_is_hung_and_while_the_southbound_is_down(
     );
     let _sb = serve_southbound(sbdir.path(), &sbdir.path().join("sb.db"));
     wait_all_pass(&s, "node");
+    let seen = s.finish();
+    assert_agreed(&seen);
+    assert!(node.stop().0.success());
+}
+
+/// ovn-controller computing a large table ([`crate::busy::load`]): silent with its main thread
+/// busy — alive ("busy computing"), not ready. Its computation lasts about 2 s here; if the
+/// sampler has not compared a busy liveness yet when the table is complete, the address set
+/// is replaced by another as large, which starts the computation again.
+#[test]
+fn http_and_probe_agree_while_ovn_controller_is_busy() {
+    use serde_json::json;
+    let mut node = Node::new();
+    let holds = Holds::new(node.path());
+    let addr = free_local_addr();
+    let (a, w) = (addr.to_string(), holds.wrapper());
+    node.start(&env(&a, &w));
+    node.wait_ready(WITHIN);
+    let s = VerdictSampler::start(node.path(), vec![target("node", addr, None)]);
+    wait_all_pass(&s, "node");
+    let not_ready = s.seen().count("node", "readiness", false);
+    let pid = pid_of(&node, "ovn-controller.pid").unwrap();
+    crate::busy::load(&node);
+    let t0 = std::time::Instant::now();
+    for round in 1u32.. {
+        if s.seen().count_line("node", "liveness", "busy computing") > 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < WITHIN * 2,
+            "never sampled busy: {:?}",
+            s.seen()
+        );
+        if node.probe("readiness").0 == 0 {
+            let addrs: Vec<String> = (1..=crate::busy::ADDRESSES)
+                .map(|i| {
+                    format!(
+                        "{}.{}.{}.{}",
+                        10 + round,
+                        i >> 16 & 255,
+                        i >> 8 & 255,
+                        i & 255
+                    )
+                })
+                .collect();
+            crate::busy::sb_transact(
+                &node,
+                vec![json!({"op": "update", "table": "Address_Set",
+                    "where": [["name", "==", "big"]], "row": {"addresses": ["set", addrs]}})],
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.wait("node", "readiness", false, not_ready, WITHIN);
+    node.wait_ready(WITHIN * 2);
+    wait_all_pass(&s, "node");
+    assert_eq!(
+        pid_of(&node, "ovn-controller.pid"),
+        Some(pid),
+        "killed while busy"
+    );
     let seen = s.finish();
     assert_agreed(&seen);
     assert!(node.stop().0.success());

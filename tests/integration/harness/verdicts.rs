@@ -51,6 +51,8 @@ pub struct Target {
 pub struct Seen {
     /// Compared samples by (target, kind, probe passed).
     pub counts: BTreeMap<(&'static str, &'static str, bool), usize>,
+    /// The same by the probe's line (digit runs masked): which reasons were compared.
+    pub lines: BTreeMap<(&'static str, &'static str, String), usize>,
     /// Samples left out: no answer on one side, a transition, another owner.
     pub skipped: usize,
     /// (target, kind, probe's exit and line, GET's code and body).
@@ -61,6 +63,14 @@ impl Seen {
     pub fn count(&self, target: &str, kind: &str, passed: bool) -> usize {
         (self.counts.iter())
             .filter(|((t, k, p), _)| *t == target && *k == kind && *p == passed)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Samples of `target`'s `kind` compared whose probe line contained `part`.
+    pub fn count_line(&self, target: &str, kind: &str, part: &str) -> usize {
+        (self.lines.iter())
+            .filter(|((t, k, l), _)| *t == target && *k == kind && l.contains(part))
             .map(|(_, n)| n)
             .sum()
     }
@@ -136,9 +146,11 @@ fn masked(line: &str) -> String {
     out
 }
 
-/// One sample of `kind` on `t`; `None` when it is no verdict of one supervisor on both sides,
-/// else whether the probe passed and, if the GET said otherwise, how.
-fn sample(dir: &Path, t: &Target, kind: &str, path: &str) -> Option<(bool, Option<String>)> {
+/// A compared sample: whether the probe passed, its masked line, and how the GET differed.
+type Compared = (bool, String, Option<String>);
+
+/// One sample of `kind` on `t`; `None` when it is no verdict of one supervisor on both sides.
+fn sample(dir: &Path, t: &Target, kind: &str, path: &str) -> Option<Compared> {
     let owned = || t.owner.is_none() || socket_owner(dir) == t.owner;
     if !owned() {
         return None;
@@ -158,7 +170,7 @@ fn sample(dir: &Path, t: &Target, kind: &str, path: &str) -> Option<(bool, Optio
         "{} {kind}: probe exit {} {:?}, GET {path} {code} {body:?}",
         t.name, before.0, before.1
     );
-    Some((passed, (!agree).then_some(what)))
+    Some((passed, masked(&before.1), (!agree).then_some(what)))
 }
 
 impl VerdictSampler {
@@ -178,8 +190,9 @@ impl VerdictSampler {
                         let mut s = shared.lock().unwrap();
                         match got {
                             None => s.skipped += 1,
-                            Some((passed, wrong)) => {
+                            Some((passed, line, wrong)) => {
                                 *s.counts.entry((t.name, kind, passed)).or_default() += 1;
+                                *s.lines.entry((t.name, kind, line)).or_default() += 1;
                                 s.disagreements.extend(wrong);
                             }
                         }
