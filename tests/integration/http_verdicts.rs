@@ -249,3 +249,35 @@ fn http_and_probe_agree_on_each_instance_through_a_handover() {
     new.signal("TERM");
     assert!(new.wait_exit(WITHIN).0.success());
 }
+
+/// The same handover as a real node has it: both pods on the host network, so one port, which
+/// the old instance closes when it hands over and the new one takes; and one control socket
+/// path. Whoever answers kubelet's GET on the node's port must give the verdict `probe` gets
+/// from the socket, on either pod. The new instance, held at ovs-vswitchd, must be seen on the
+/// port not started and not ready before it is let go.
+#[test]
+fn http_and_probe_agree_through_a_handover_on_the_nodes_one_port() {
+    let mut old = Node::new();
+    let holds = Holds::new(old.path());
+    let addr = free_local_addr();
+    let (a, w) = (addr.to_string(), holds.wrapper());
+    old.start(&env(&a, &w));
+    old.wait_ready(WITHIN);
+    let s = VerdictSampler::start(old.path(), vec![target("node", addr, None)]);
+    wait_all_pass(&s, "node");
+    let not_started = s.seen().count("node", "startup", false);
+
+    holds.hold("ovs-vswitchd");
+    let mut new = instance_on(old.path(), &env(&a, &w));
+    let new_pid = new.child.as_ref().unwrap().id() as i64;
+    s.wait("node", "startup", false, not_started, WITHIN);
+    s.wait("node", "liveness", true, 0, WITHIN);
+    holds.release("ovs-vswitchd");
+    old.wait_owner(new_pid, WITHIN, Some(&mut new), || {});
+    wait_all_pass(&s, "node");
+    let seen = s.finish();
+    assert_agreed(&seen);
+    assert!(old.stop().0.success());
+    new.signal("TERM");
+    assert!(new.wait_exit(WITHIN).0.success());
+}
