@@ -7,6 +7,7 @@
 //! `run` refuses (exit 4) and the old node is untouched. The migration's figures are printed
 //! (`--nocapture`), not asserted.
 
+mod metrics;
 mod old_node;
 
 use std::path::Path;
