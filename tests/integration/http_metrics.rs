@@ -118,10 +118,22 @@ pub(crate) fn settled_flow_count(dir: &std::path::Path) -> usize {
     last
 }
 
-/// Samples `flow_restore_wait` at `addr` every 10 ms until stopped; the values seen.
+/// Samples `flow_restore_wait` at `addr` every 10 ms until stopped.
 struct WaitSampler {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<f64>>,
+    thread: std::thread::JoinHandle<Waited>,
+}
+
+/// What [`WaitSampler`] saw, times from its start.
+#[derive(Debug, Default)]
+struct Waited {
+    /// Each value as it changed.
+    values: Vec<f64>,
+    /// The first answer of the endpoint (after the takeover's request: the endpoint is up
+    /// only once the instance has taken the node).
+    first_answer: Option<Duration>,
+    /// The last sample that read 1.
+    last_set: Option<Duration>,
 }
 
 impl WaitSampler {
@@ -129,24 +141,28 @@ impl WaitSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut seen = Vec::new();
+            let (t0, mut w) = (Instant::now(), Waited::default());
             while !s.load(Ordering::Relaxed) {
                 if let Some((200, body)) = get(addr, "/metrics") {
+                    w.first_answer.get_or_insert(t0.elapsed());
                     let v = samples(&body)
                         .get("ovs_ovn_supervisor_flow_restore_wait")
                         .copied();
-                    if seen.last() != v.as_ref() {
-                        seen.extend(v);
+                    if v == Some(1.0) {
+                        w.last_set = Some(t0.elapsed());
+                    }
+                    if w.values.last() != v.as_ref() {
+                        w.values.extend(v);
                     }
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            seen
+            w
         });
         WaitSampler { stop, thread }
     }
 
-    fn finish(self) -> Vec<f64> {
+    fn finish(self) -> Waited {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap()
     }
@@ -185,11 +201,16 @@ fn a_takeover_is_counted_timed_and_its_flows_tallied_by_the_new_instance() {
 
     assert_eq!(value(&m, "takeovers_total{from=\"supervisor\"}"), 1.0);
     assert_eq!(value(&m, "takeovers_total{from=\"start-ovs\"}"), 0.0);
+    // Within what the test saw: after the spawn, and at least from the endpoint's first
+    // answer (the request came before it) to the last sample with flow-restore-wait set.
     let duration = value(&m, "takeover_duration_seconds");
+    let (first, last_set) = (seen.first_answer.unwrap(), seen.last_set.unwrap());
+    let floor = last_set.saturating_sub(first).as_secs_f64();
     assert!(
-        duration > 0.0 && duration <= took.as_secs_f64(),
-        "takeover {duration} s, seen by the test within {took:?}"
+        floor <= duration && duration <= took.as_secs_f64(),
+        "takeover {duration} s; flow-restore-wait seen set {floor} s after the endpoint answered, ready within {took:?}"
     );
+    assert!(duration >= value(&m, "start_duration_seconds"));
     assert_eq!(
         value(&m, "flows_saved"),
         flows as f64,
@@ -208,7 +229,7 @@ fn a_takeover_is_counted_timed_and_its_flows_tallied_by_the_new_instance() {
     assert!(value(&m, "flows_restore_duration_seconds") > 0.0);
     assert_eq!(value(&m, "flow_restore_wait"), 0.0);
     assert!(
-        seen.windows(2).any(|w| w == [1.0, 0.0]),
+        seen.values.windows(2).any(|w| w == [1.0, 0.0]),
         "flow_restore_wait did not go 1 then 0 during the takeover: {seen:?}"
     );
 
