@@ -204,7 +204,8 @@ fn a_takeover_is_counted_timed_and_its_flows_tallied_by_the_new_instance() {
     // Within what the test saw: after the spawn, and at least from the endpoint's first
     // answer (the request came before it) to the last sample with flow-restore-wait set.
     let duration = value(&m, "takeover_duration_seconds");
-    let (first, last_set) = (seen.first_answer.unwrap(), seen.last_set.unwrap());
+    let first = seen.first_answer.expect("the new endpoint never answered");
+    let last_set = (seen.last_set).unwrap_or_else(|| panic!("flow_restore_wait never 1: {seen:?}"));
     let floor = last_set.saturating_sub(first).as_secs_f64();
     assert!(
         floor <= duration && duration <= took.as_secs_f64(),
@@ -228,9 +229,10 @@ fn a_takeover_is_counted_timed_and_its_flows_tallied_by_the_new_instance() {
     assert!(value(&m, "flows_save_duration_seconds") > 0.0);
     assert!(value(&m, "flows_restore_duration_seconds") > 0.0);
     assert_eq!(value(&m, "flow_restore_wait"), 0.0);
+    // 1 while the takeover ran (0 after it: above, read once the node was ready).
     assert!(
-        seen.values.windows(2).any(|w| w == [1.0, 0.0]),
-        "flow_restore_wait did not go 1 then 0 during the takeover: {seen:?}"
+        seen.values.contains(&1.0),
+        "flow_restore_wait not seen set during the takeover: {seen:?}"
     );
 
     // `status` shows the same figures.
