@@ -235,6 +235,11 @@ fn a_takeover_is_counted_timed_and_its_flows_tallied_by_the_new_instance() {
         "flow_restore_wait not seen set during the takeover: {seen:?}"
     );
 
+    eprintln!(
+        "takeover figures: duration {duration} s (test saw ready after {took:?}); {flows} flows; save {} s, restore {} s",
+        value(&m, "flows_save_duration_seconds"),
+        value(&m, "flows_restore_duration_seconds")
+    );
     // `status` shows the same figures.
     let t = &status["takeover"];
     assert_eq!(t["from"], "supervisor", "{status}");

@@ -7,10 +7,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use super::old_node::{run_ok, start_old_node, HeldNetns};
+use super::old_node::{mgmt, run_ok, start_old_node, HeldNetns};
 use super::{new_dir, supervisor, READY};
 use crate::harness::*;
 use crate::http_metrics::{samples, settled_flow_count, stages_match_the_timeline, value};
+
+const GROUP: &str = "group_id=4242,type=all,bucket=bucket_id=1,actions=drop";
 
 /// Our endpoint, inside the node's network namespace (its own: the port is free there).
 const HTTP: &str = "127.0.0.1:10668";
@@ -46,6 +48,11 @@ fn a_migration_is_counted_timed_and_its_flows_tallied() {
     lo.args(["link", "set", "lo", "up"]);
     run_ok(lo);
     let _old = start_old_node(&ns, &d, &remote);
+    // A group of someone else's (ovn-controller installs none here): it travels as the
+    // foreign flow does, and is counted.
+    let mut group = Command::new("ovs-ofctl");
+    group.args(["-O", "OpenFlow15", "add-group", &mgmt(&d), GROUP]);
+    run_ok(group);
     let flows = settled_flow_count(&d);
 
     let log = std::fs::File::create(node.log_path()).unwrap();
@@ -82,15 +89,23 @@ fn a_migration_is_counted_timed_and_its_flows_tallied() {
         flows as f64,
         "br-int held {flows}"
     );
+    assert_eq!(value(&m, "flow_groups_saved"), 1.0);
+    assert_eq!(value(&m, "flow_groups_restored"), 1.0);
     assert!(value(&m, "flows_save_duration_seconds") > 0.0);
     assert!(value(&m, "flows_restore_duration_seconds") > 0.0);
     assert_eq!(value(&m, "flow_restore_wait"), 0.0);
 
+    eprintln!(
+        "takeover figures: duration {duration} s (test saw ready after {took:?}); {flows} flows; save {} s, restore {} s",
+        value(&m, "flows_save_duration_seconds"),
+        value(&m, "flows_restore_duration_seconds")
+    );
     let t = &status["takeover"];
     assert_eq!(t["from"], "start-ovs", "{status}");
     assert_eq!(t["duration_ms"].as_f64().unwrap() / 1000.0, duration);
     assert_eq!(t["saved"]["flows"], flows, "{status}");
     assert_eq!(t["restored"]["flows"], flows, "{status}");
+    assert_eq!(t["restored"]["groups"], 1, "{status}");
     stages_match_the_timeline(&m, &status, &["takeover", "restore-flows"]);
 
     node.signal("TERM");
