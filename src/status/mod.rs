@@ -325,4 +325,24 @@ mod tests {
             "{table}"
         );
     }
+
+    /// The status table shows what the takeover metrics say, in one line above the daemons.
+    #[test]
+    fn the_table_shows_a_takeover() {
+        let took = TookOver {
+            from: TakeoverFrom::Supervisor,
+            requested_at_ms: 0,
+            duration_ms: Some(745),
+            saved: None,
+            restored: None,
+        };
+        let snap = Snapshot {
+            takeover: Some(took.clone()),
+            ..Snapshot::default()
+        };
+        let table = snap.render(0);
+        let (head, _) = table.split_once("DAEMON").unwrap();
+        assert!(head.lines().any(|l| l == took.line()), "{table}");
+        assert!(!Snapshot::default().render(0).contains("took over"));
+    }
 }
