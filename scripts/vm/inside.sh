@@ -62,6 +62,7 @@ smoke() {
   res "ping_sent=${st% *} ping_received=${st#* }"
   [ "${st#* }" -ge 19 ] || fail "pod-to-pod ping: $st"
   no_loss_through_a_vswitchd_crash
+  flow_restore_wait_metric
   uninstall_for_good
   res "inside_ms=$(($(now_ms) - t0))"
 }
@@ -105,6 +106,32 @@ no_loss_through_a_vswitchd_crash() {
   local lost
   lost=$(grep -o 'event=kill9_vswitchd run=1 lost=[0-9]*' "$RESULT" | grep -o '[0-9]*$')
   [ "${lost:-x}" = 0 ] || fail "kill -9 ovs-vswitchd lost ${lost:-?} pod-to-pod packets"
+}
+
+# The flow_restore_wait metric through a vswitchd crash on the kernel datapath (the sandbox's
+# userspace datapath keeps no flows, so only a takeover shows it there): 1 while the new
+# vswitchd keeps the kernel's flows, 0 once br-int's table is complete. Sampled from /metrics
+# (port 10668 in the node's namespace) after the loss measurement, so the sampling never
+# competes with the pings; the flag cleared is vswitchd back in service, so no wait follows.
+frw_metric() {
+  ip netns exec node1 curl -s --max-time 2 http://127.0.0.1:10668/metrics |
+    awk '$1 == "ovs_ovn_supervisor_flow_restore_wait" {print $2}'
+}
+frw_set_then_clear() { # SAMPLES
+  local v
+  v=$(frw_metric)
+  echo "${v:-none}" >>"$1"
+  grep -qx 1 "$1" && [ "$v" = 0 ]
+}
+flow_restore_wait_metric() {
+  local samples=$W/node1/frw.samples v
+  v=$(frw_metric)
+  [ "$v" = 0 ] || fail "flow_restore_wait before the crash: ${v:-not served}"
+  : >"$samples"
+  kill -9 "$(cat "$W/node1/run/openvswitch/ovs-vswitchd.pid")"
+  try_for 120 frw_set_then_clear "$samples" ||
+    fail "flow_restore_wait not 1 then 0 through a vswitchd crash: $(uniq "$samples" | paste -sd,)"
+  res "flow_restore_wait_metric=$(uniq "$samples" | paste -sd,)"
 }
 
 case "$MODE" in

@@ -215,6 +215,7 @@ impl Supervisor {
         }
         if d == Daemon::Vswitchd {
             self.snap.send_modify(|s| s.flow_restore_wait = false);
+            self.takeover_settled();
         }
         let Err(e) = result else {
             // Probes answer from the last check: refresh it now, after a restart or after a

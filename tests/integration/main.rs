@@ -22,6 +22,7 @@ mod firewall_netns;
 mod firewall_start;
 mod hostprep;
 mod http;
+mod http_metrics;
 mod http_verdicts;
 mod kube_ovn;
 mod limits;
