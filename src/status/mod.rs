@@ -9,12 +9,14 @@ pub mod firewall;
 pub mod session;
 pub mod skew;
 pub mod stale_sb;
+pub mod takeover;
 pub mod verdict;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::daemon::state::DaemonState;
 pub use firewall::FirewallState;
+pub use takeover::{TakeoverFrom, TookOver};
 
 /// What a daemon is doing, as the supervisor knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -76,6 +78,9 @@ pub struct Snapshot {
     /// Set once this instance has handed the node over.
     #[serde(default)]
     pub handover: Option<HandedOver>,
+    /// Set once this instance has begun to take a running node over.
+    #[serde(default)]
+    pub takeover: Option<TookOver>,
     /// Where the HTTP endpoint listens, once it does (filled in when `status` is answered).
     #[serde(default)]
     pub http_addr: Option<String>,
@@ -132,6 +137,10 @@ impl Snapshot {
         );
         if let Some(f) = &self.firewall {
             out.push_str(&f.line(now_ms));
+            out.push('\n');
+        }
+        if let Some(t) = &self.takeover {
+            out.push_str(&t.line());
             out.push('\n');
         }
         out.push('\n');
@@ -315,5 +324,25 @@ mod tests {
             row("ovs-vswitchd").split_whitespace().any(|w| w == "0"),
             "{table}"
         );
+    }
+
+    /// The status table shows what the takeover metrics say, in one line above the daemons.
+    #[test]
+    fn the_table_shows_a_takeover() {
+        let took = TookOver {
+            from: TakeoverFrom::Supervisor,
+            requested_at_ms: 0,
+            duration_ms: Some(745),
+            saved: None,
+            restored: None,
+        };
+        let snap = Snapshot {
+            takeover: Some(took.clone()),
+            ..Snapshot::default()
+        };
+        let table = snap.render(0);
+        let (head, _) = table.split_once("DAEMON").unwrap();
+        assert!(head.lines().any(|l| l == took.line()), "{table}");
+        assert!(!Snapshot::default().render(0).contains("took over"));
     }
 }

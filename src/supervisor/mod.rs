@@ -25,6 +25,7 @@ use crate::daemon::{Daemon, NetMode};
 use crate::process::{ExitStatus, Reaper};
 use crate::status::{self, Snapshot};
 
+mod figures;
 mod handback;
 mod health;
 mod marker;
@@ -67,11 +68,13 @@ pub enum RunError {
         pid: i32,
         status: ExitStatus,
     },
-    #[error("{daemon} restarted {restarts} times within {window:?}: crash loop; stopped everything in order (last exits: {statuses})")]
+    #[error("{daemon} restarted {restarts} times within {window:?}: crash loop; {daemon}'s last exits: {exits}; stopped everything in order (last exits: {statuses})")]
     CrashLoop {
         daemon: &'static str,
         restarts: u32,
         window: Duration,
+        /// The looping daemon's last exits, oldest first.
+        exits: String,
         statuses: String,
     },
     #[error("cannot set up signal handling: {0}")]
@@ -92,6 +95,7 @@ enum Interrupt {
         daemon: Daemon,
         restarts: u32,
         window: Duration,
+        exits: String,
         statuses: String,
     },
     /// A newer instance takes the node over; answer it once our daemons are stopped.
@@ -129,6 +133,8 @@ pub struct Supervisor {
     /// `ovs-ctl`/`ovn-ctl` daemons to stop before anything of ours starts.
     legacy: Option<crate::takeover::legacy::LegacyNode>,
     started: Instant,
+    /// When the takeover this instance began was asked for, until its duration is published.
+    takeover_since: Option<Instant>,
     /// ovn-controller's version skew with ovn-northd, from its log.
     skew: crate::status::skew::SkewWatch,
     /// ovn-controller refusing a rebuilt Southbound (from its log and our health checks).
@@ -147,10 +153,11 @@ impl Supervisor {
         predecessor: crate::takeover::Predecessor,
     ) -> Result<Self, RunError> {
         use crate::takeover::Predecessor;
+        let took_over = figures::took_over(&predecessor);
         let (restore, legacy) = match predecessor {
             Predecessor::None => (None, None),
-            Predecessor::Supervisor(saved) => (saved, None),
-            Predecessor::Legacy(old) => (None, Some(old)),
+            Predecessor::Supervisor { saved, .. } => (saved, None),
+            Predecessor::Legacy { node, .. } => (None, Some(node)),
         };
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let (handover_tx, handover_rx) = mpsc::channel(1);
@@ -166,6 +173,7 @@ impl Supervisor {
                     // Three missed checks, plus the time one may take, before verdicts go stale.
                     health_max_age_ms: 3 * cfg.health_interval.as_millis() as u64 + 5_000,
                     southbound: cfg.southbound.remote.clone(),
+                    takeover: took_over.as_ref().map(|(t, _)| t.clone()),
                     ..Snapshot::default()
                 },
                 cfg.ready_file.clone(),
@@ -187,6 +195,7 @@ impl Supervisor {
             ready_rx,
             signals: signals::Signals::new().map_err(RunError::Signals)?,
             started: Instant::now(),
+            takeover_since: took_over.map(|(_, since)| since),
             skew: Default::default(),
             stale_sb: Default::default(),
             lock: None,
@@ -339,11 +348,13 @@ impl Supervisor {
                 daemon,
                 restarts,
                 window,
+                exits,
                 statuses,
             } => Err(RunError::CrashLoop {
                 daemon: daemon.name(),
                 restarts,
                 window,
+                exits,
                 statuses,
             }),
         }
@@ -376,6 +387,7 @@ impl Supervisor {
             s.started = true;
             s.health = Some(first);
         });
+        self.takeover_settled();
         let total = self.started.elapsed().as_millis() as u64;
         let timeline: Vec<String> = (self.snap.borrow().timeline.iter())
             .map(|(s, ms)| format!("{s}={ms}ms"))

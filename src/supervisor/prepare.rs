@@ -78,7 +78,10 @@ pub fn prepare(cfg: &Config) -> Result<(Predecessor, InstanceLock, RuleAtStart),
                 let what = format!("the ovs-ctl/ovn-ctl node ({})", old.describe());
                 takeover::northd::check(cfg, &what).map_err(TakeoverError::from)?;
                 tracing::info!(old = %old.describe(), "ovs-ctl/ovn-ctl daemons run this node: taking it over");
-                predecessor = Predecessor::Legacy(old);
+                predecessor = Predecessor::Legacy {
+                    node: old,
+                    since: std::time::Instant::now(),
+                };
             }
             lock
         }

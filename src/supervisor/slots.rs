@@ -80,6 +80,12 @@ impl Supervisor {
         let mut cmd = std::process::Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .envs(inv.env.iter().map(|(k, v)| (k, v)));
+        // A daemon that dumps core (core_pattern `core`, under the limit we raise) writes it
+        // in its working directory: its own log dir, which we own and operators collect, not
+        // wherever the supervisor was started (a test run left a `core` in our repository).
+        if let Some(dir) = d.logfile(l).parent() {
+            cmd.current_dir(dir);
+        }
         crate::kubeovn_compat::nice_before_exec(&mut cmd);
         let mut s = self.reaper.spawn(d.name(), cmd)?;
         warn_if_not_niced(d, s.pid);

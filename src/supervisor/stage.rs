@@ -69,7 +69,9 @@ impl Supervisor {
         loop {
             tokio::select! {
                 r = &mut fut => {
-                    let ms = t0.elapsed().as_millis() as u64;
+                    // Rounded up: a stage that ran never reads 0 ms (flow-restore-wait on
+                    // the userspace datapath takes well under one).
+                    let ms = (t0.elapsed().as_micros() as u64).div_ceil(1000);
                     self.snap.send_modify(|s| s.timeline.push((name.to_string(), ms)));
                     return r.map_err(|source| Interrupt::Failed(RunError::Stage { stage: name, source: Box::new(source) }));
                 }

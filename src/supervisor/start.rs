@@ -231,19 +231,24 @@ impl Supervisor {
                 budget: cfg.stage_deadline,
                 waiting_for: "ovs-ofctl to restore br-int's flows and groups",
             };
-            self.stage(stage, async {
-                let t0 = std::time::Instant::now();
-                match crate::dataplane::flows::restore(reaper, l, &saved).await {
-                    Ok(()) => {
-                        let elapsed_ms = t0.elapsed().as_millis() as u64;
-                        let flows = saved.flow_count;
-                        tracing::info!(flows, elapsed_ms, "restored br-int flows");
+            let restored = self
+                .stage(stage, async {
+                    match crate::dataplane::flows::restore(reaper, l, &saved).await {
+                        Ok(t) => {
+                            let (flows, groups, elapsed_ms) = (t.flows, t.groups, t.elapsed_ms);
+                            tracing::info!(flows, groups, elapsed_ms, "restored br-int flows");
+                            Ok(Some(t))
+                        }
+                        Err(e) => {
+                            tracing::warn!("cannot restore br-int flows: {e}");
+                            Ok(None)
+                        }
                     }
-                    Err(e) => tracing::warn!("cannot restore br-int flows: {e}"),
-                }
-                Ok(())
-            })
-            .await?;
+                })
+                .await?;
+            if let Some(t) = restored {
+                self.record_restored(t);
+            }
         }
         Ok(pid)
     }
@@ -302,6 +307,9 @@ impl Supervisor {
                 Ok(saved)
             })
             .await?;
+        if let Some(s) = &saved {
+            self.record_saved(s.tally());
+        }
         self.restore = saved;
         Ok(())
     }

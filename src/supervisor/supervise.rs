@@ -192,11 +192,15 @@ impl Supervisor {
                 let statuses: Vec<String> = (self.slots.iter())
                     .filter_map(|(d, s)| s.track.last_exit.map(|e| format!("{}: {e}", d.name())))
                     .collect();
+                let exits: Vec<String> = (self.slots.get(&d).into_iter())
+                    .flat_map(|s| s.track.exits.iter().map(|e| e.to_string()))
+                    .collect();
                 tracing::error!(daemon = d.name(), restarts, ?window, "crash loop; stopping");
                 After::End(Interrupt::CrashLoop {
                     daemon: d,
                     restarts,
                     window,
+                    exits: exits.join(", "),
                     statuses: statuses.join(", "),
                 })
             }
@@ -211,6 +215,7 @@ impl Supervisor {
         }
         if d == Daemon::Vswitchd {
             self.snap.send_modify(|s| s.flow_restore_wait = false);
+            self.takeover_settled();
         }
         let Err(e) = result else {
             // Probes answer from the last check: refresh it now, after a restart or after a

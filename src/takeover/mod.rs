@@ -24,7 +24,7 @@ pub mod handback;
 pub mod legacy;
 pub mod northd;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::control;
@@ -61,10 +61,18 @@ pub fn other_instance(cfg: &Config) -> Option<i32> {
 pub enum Predecessor {
     /// Nobody (or only stale files of a dead node).
     None,
-    /// A supervisor that has handed over, and the flows it saved, if any.
-    Supervisor(Option<SavedFlows>),
-    /// `ovs-ctl`/`ovn-ctl` daemons, still running: stopped by the first start stage.
-    Legacy(crate::takeover::legacy::LegacyNode),
+    /// A supervisor that has handed over, and the flows it saved, if any; `since` is when we
+    /// asked it to.
+    Supervisor {
+        saved: Option<SavedFlows>,
+        since: Instant,
+    },
+    /// `ovs-ctl`/`ovn-ctl` daemons, still running: stopped by the first start stage; `since`
+    /// is when we decided to take them over.
+    Legacy {
+        node: crate::takeover::legacy::LegacyNode,
+        since: Instant,
+    },
 }
 
 /// Takes the instance lock before anything changes the node. `None` when another supervisor
@@ -96,6 +104,7 @@ pub fn hand_over(
         tracing::warn!("cannot mark this process dumpable: {e}; the old instance may judge it by its name alone");
     }
     let rundir = &cfg.layout.ovs_rundir;
+    let since = Instant::now();
     let answer = control::ask_with(
         &cfg.layout.control_sock(),
         "handover",
@@ -132,11 +141,11 @@ pub fn hand_over(
     } else {
         let saved = serde_json::from_value(answer["saved"].clone()).ok();
         tracing::info!(pid, ?saved, "handed over");
-        Predecessor::Supervisor(saved)
+        Predecessor::Supervisor { saved, since }
     };
     let lock = match lock {
         Some(l) => l,
-        None => instance::acquire_until(rundir, std::time::Instant::now() + LOCK_AFTER_HANDOVER)?,
+        None => instance::acquire_until(rundir, Instant::now() + LOCK_AFTER_HANDOVER)?,
     };
     Ok((predecessor, lock))
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::harness::*;
 
-const ADDRESSES: u32 = 150_000;
+pub(crate) const ADDRESSES: u32 = 150_000;
 const WITHIN: Duration = Duration::from_secs(90);
 
 /// Health checks every 100 ms; silent and idle for 300 ms is hung.
@@ -23,7 +23,7 @@ const QUICK: [(&str, &str); 2] = [
 
 /// One OVSDB transaction on the sandbox's Southbound, straight over its socket (the rows are
 /// too large for a command line).
-fn sb_transact(node: &Node, ops: Vec<Value>) -> Value {
+pub(crate) fn sb_transact(node: &Node, ops: Vec<Value>) -> Value {
     let mut params = vec![json!("OVN_Southbound")];
     params.extend(ops);
     let sock = node.path().join("run/ovn/ovnsb_db.sock");
@@ -46,7 +46,7 @@ fn sb_transact(node: &Node, ops: Vec<Value>) -> Value {
 }
 
 /// Binds port `p1` on this node to a logical switch whose flows match [`ADDRESSES`] addresses.
-fn load(node: &Node) {
+pub(crate) fn load(node: &Node) {
     node.vsctl(&[
         "add-port",
         "br-int",

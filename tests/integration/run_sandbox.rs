@@ -328,3 +328,28 @@ fn probes_fail_with_a_reason_when_nothing_runs() {
         assert!(line.contains("supervisor not running"), "{kind}: {line}");
     }
 }
+
+/// Each daemon runs in its own log directory, never in the directory the supervisor was
+/// started from: a daemon that dumps core (core_pattern `core`, the limit the supervisor
+/// raises) writes it where its logs are, in a directory we own. Before, the daemons inherited
+/// the supervisor's working directory, and a test run left a `core` in this repository.
+#[test]
+fn the_daemons_work_in_their_log_directories() {
+    let mut node = Node::new();
+    node.start(&[]);
+    node.wait_ready(READY);
+    let pids = node.daemon_pids();
+    assert!(pids.len() >= 4, "{pids:?}");
+    for (pidfile, pid) in pids {
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+        let want = match pidfile.as_str() {
+            "ovsdb-server.pid" | "ovs-vswitchd.pid" => node.path().join("log/openvswitch"),
+            "ovn-controller.pid" | "ovsdb-server-sb.pid" | "ovnsb_db.pid" => {
+                node.path().join("log/ovn")
+            }
+            other => panic!("unexpected pidfile {other}"),
+        };
+        assert_eq!(cwd, want.canonicalize().unwrap(), "{pidfile}");
+    }
+    assert!(node.stop().0.success());
+}

@@ -3,8 +3,8 @@
 //! and encoded by `prometheus-client` as OpenMetrics text.
 //!
 //! Invariants: one `ovs_ovn_supervisor_` prefix; labels only from bounded sets (the four
-//! daemons, their states, five restart causes, the start stages, known paths and methods) —
-//! never a pid; the verdicts are those of `probe` (`crate::control::answer`'s functions);
+//! daemons, their states, five restart causes, the start stages, two takeover origins, known
+//! paths and methods) — never a pid; the verdicts are those of `probe` (`crate::control::answer`'s functions);
 //! start figures are last-value gauges, not histograms: a supervisor starts its node once per
 //! pod, so a histogram would hold one sample. Nothing here changes anything.
 
@@ -19,7 +19,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::control::counters;
 use crate::daemon::state::{DaemonState, RestartCause};
 use crate::process::procfs;
-use crate::status::{verdict, Snapshot};
+use crate::status::{verdict, Snapshot, TakeoverFrom};
 
 type Labels = Vec<(&'static str, String)>;
 type FGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
@@ -137,6 +137,60 @@ fn node(reg: &mut Registry, snap: &Snapshot, now_ms: u64) {
             g,
         );
     }
+}
+
+/// A takeover by this instance: counted by where from, its duration, and br-int's flows saved
+/// and restored on the way. Every series exists from the first scrape (0 without a takeover),
+/// so dashboards and `increase()` see the step from 0 to 1.
+fn takeover(reg: &mut Registry, snap: &Snapshot) {
+    let took = snap.takeover.as_ref();
+    let count = family::<Counter>(
+        reg,
+        "takeovers",
+        "Running nodes this instance took over (0 or 1 per process), by who ran it before.",
+        None,
+    );
+    for from in TakeoverFrom::ALL {
+        let n = took.filter(|t| t.from == from).map_or(0, |_| 1);
+        count
+            .get_or_create(&vec![("from", from.as_str().to_string())])
+            .inc_by(n);
+    }
+    let secs = |ms: Option<u64>| ms.unwrap_or(0) as f64 / 1000.0;
+    let seconds = |reg: &mut Registry, name: &str, help: &str, v: f64| {
+        let g = FGauge::default();
+        g.set(v);
+        reg.register_with_unit(name, help, Unit::Seconds, g);
+    };
+    seconds(
+        reg,
+        "takeover_duration",
+        "From the takeover's request to the node running on this instance's daemons with flow-restore-wait cleared (0 until then, and without a takeover).",
+        secs(took.and_then(|t| t.duration_ms)),
+    );
+    let (saved, restored) = (
+        took.and_then(|t| t.saved).unwrap_or_default(),
+        took.and_then(|t| t.restored).unwrap_or_default(),
+    );
+    for (what, t) in [("saved", saved), ("restored", restored)] {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let help = format!("OpenFlow rules of br-int {what} in the takeover (0 if none).");
+        gauge(reg, &format!("flows_{what}"), &help, n(t.flows));
+        let help = format!("OpenFlow groups of br-int {what} in the takeover (0 if none).");
+        gauge(reg, &format!("flow_groups_{what}"), &help, n(t.groups));
+    }
+    seconds(
+        reg,
+        "flows_save_duration",
+        "How long saving br-int's flows and groups took (0 if none were saved).",
+        secs(Some(saved.elapsed_ms)),
+    );
+    seconds(
+        reg,
+        "flows_restore_duration",
+        "How long restoring br-int's flows and groups took (0 if none were restored).",
+        secs(Some(restored.elapsed_ms)),
+    );
 }
 
 /// Per daemon: up, state, restarts by cause, last restart and exit.
@@ -268,6 +322,7 @@ fn requests(reg: &mut Registry) {
 pub fn openmetrics(snap: &Snapshot, now_ms: u64, proc_root: &Path) -> String {
     let mut reg = Registry::with_prefix("ovs_ovn_supervisor");
     node(&mut reg, snap, now_ms);
+    takeover(&mut reg, snap);
     daemons(&mut reg, snap);
     resources(&mut reg, snap, proc_root);
     requests(&mut reg);
@@ -304,3 +359,7 @@ pub fn prometheus_text(openmetrics: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

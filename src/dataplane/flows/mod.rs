@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::paths::Layout;
 use crate::daemon::find_in_path;
+use crate::dataplane::tally::FlowTally;
 use crate::process::{ExitStatus, Output, ProcessError, Reaper};
 use crate::settings::BRIDGE;
 
@@ -59,6 +60,23 @@ pub struct SavedFlows {
     pub flows: PathBuf,
     pub groups: PathBuf,
     pub flow_count: usize,
+    /// Groups saved (absent from an older release's answer: 0).
+    #[serde(default)]
+    pub group_count: usize,
+    /// How long the save took, ms (absent from an older release's answer: 0).
+    #[serde(default)]
+    pub save_ms: u64,
+}
+
+impl SavedFlows {
+    /// The save's figures, for `status` and the metrics.
+    pub fn tally(&self) -> FlowTally {
+        FlowTally {
+            flows: self.flow_count as u64,
+            groups: self.group_count as u64,
+            elapsed_ms: self.save_ms,
+        }
+    }
 }
 
 const OF: &str = "OpenFlow15";
@@ -115,7 +133,11 @@ fn target(l: &Layout) -> String {
 pub async fn save(reaper: &Reaper, l: &Layout) -> Result<SavedFlows, FlowsError> {
     let flows = l.ovs_rundir.join(format!("{BRIDGE}.flows.takeover"));
     let groups = l.ovs_rundir.join(format!("{BRIDGE}.groups.takeover"));
-    let saved = save_to(reaper, l, &flows, &groups).await;
+    let t0 = std::time::Instant::now();
+    let mut saved = save_to(reaper, l, &flows, &groups).await;
+    if let Ok(s) = &mut saved {
+        s.save_ms = t0.elapsed().as_millis() as u64;
+    }
     if saved.is_err() {
         for f in [&flows, &groups] {
             let _ = std::fs::remove_file(f);
@@ -149,7 +171,8 @@ async fn save_to(
         });
     }
     let dump = ["-O", OF, "dump-groups", "--no-names", &t];
-    if dump_to(reaper, &dump, groups, Listing::Headed).await?.cut {
+    let kept_groups = dump_to(reaper, &dump, groups, Listing::Headed).await?;
+    if kept_groups.cut {
         return Err(FlowsError::Truncated {
             path: groups.to_path_buf(),
             why: "cut mid-line",
@@ -159,6 +182,8 @@ async fn save_to(
         flows: flows.to_path_buf(),
         groups: groups.to_path_buf(),
         flow_count: kept.entries,
+        group_count: kept_groups.entries,
+        save_ms: 0,
     })
 }
 
@@ -287,8 +312,14 @@ pub fn usable(saved: &SavedFlows) -> Result<(), FlowsError> {
     Ok(())
 }
 
-/// Saved groups, then flows (in one bundle), back into br-int.
-pub async fn restore(reaper: &Reaper, l: &Layout, saved: &SavedFlows) -> Result<(), FlowsError> {
+/// Saved groups, then flows (in one bundle), back into br-int; what went in, and how long it
+/// took (the bundle is all or nothing: on success every saved flow is in).
+pub async fn restore(
+    reaper: &Reaper,
+    l: &Layout,
+    saved: &SavedFlows,
+) -> Result<FlowTally, FlowsError> {
+    let t0 = std::time::Instant::now();
     let t = target(l);
     let has_groups = std::fs::metadata(&saved.groups).is_ok_and(|m| m.len() > 1);
     if has_groups {
@@ -297,7 +328,8 @@ pub async fn restore(reaper: &Reaper, l: &Layout, saved: &SavedFlows) -> Result<
     }
     let f = saved.flows.display().to_string();
     ofctl(reaper, &["-O", OF, "--bundle", "add-flows", &t, &f]).await?;
-    Ok(())
+    let groups = if has_groups { saved.group_count } else { 0 };
+    Ok(FlowTally::since(t0, saved.flow_count, groups))
 }
 
 /// The number of OpenFlow rules in br-int, from one aggregate request: the switch counts, so

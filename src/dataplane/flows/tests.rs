@@ -124,6 +124,8 @@ fn only_a_whole_non_empty_saved_table_is_usable() {
             flows: flows.clone(),
             groups: dir.path().join("g"),
             flow_count: counted,
+            group_count: 0,
+            save_ms: 0,
         };
         match (usable(&saved), want) {
             (Ok(()), None) => {}
@@ -136,6 +138,8 @@ fn only_a_whole_non_empty_saved_table_is_usable() {
         flows: flows.clone(),
         groups: dir.path().join("g"),
         flow_count: 1,
+        group_count: 0,
+        save_ms: 0,
     };
     assert!(usable(&saved).is_err());
 }

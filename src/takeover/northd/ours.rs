@@ -127,7 +127,8 @@ fn spawn(program: &'static str, mut cmd: Command, dir: &Path) -> Result<Private,
     ] {
         cmd.env(var, dir);
     }
-    cmd.stdin(Stdio::null()).process_group(0);
+    // Its working directory too: a core it dumps goes with the private dir, not into ours.
+    cmd.stdin(Stdio::null()).process_group(0).current_dir(dir);
     // SAFETY: runs in the forked child before exec, where only async-signal-safe calls are
     // allowed; prctl(2) is a plain system call and allocates nothing.
     unsafe {

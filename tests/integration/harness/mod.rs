@@ -12,7 +12,8 @@
 //! [`processes`] (pidfiles and `/proc`), [`southbound`] (a central Southbound and the `*ctl`
 //! clients), [`northd`] (the installed ovn-northd's internal version), [`host`] (`preflight`,
 //! real-node directories and probes), [`netns`], [`sampler`] (switch-over sampling),
-//! [`readiness`] (the marker and the probe, sampled together), [`wrapper`] (`DEBUG_WRAPPER`
+//! [`readiness`] (the marker and the probe, sampled together), [`verdicts`] (the HTTP
+//! endpoint's verdicts and the probe's, sampled together), [`wrapper`] (`DEBUG_WRAPPER`
 //! holds), [`own_process`] (a test body in a process of its own), [`impostor`] (a process named
 //! as ours that asks for a handover and fakes a successor).
 
@@ -26,6 +27,7 @@ mod processes;
 mod readiness;
 mod sampler;
 mod southbound;
+mod verdicts;
 mod wait;
 mod wrapper;
 
@@ -39,6 +41,7 @@ pub use processes::*;
 pub use readiness::*;
 pub use sampler::*;
 pub use southbound::*;
+pub use verdicts::*;
 pub use wait::*;
 pub use wrapper::*;
 

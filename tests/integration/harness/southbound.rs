@@ -83,7 +83,7 @@ pub fn clustered_southbound(dir: &Path) -> (Southbound, String) {
 }
 
 /// `ovsdb-server` for the Southbound database `db` on `dir/sb.sock`, initialized.
-fn serve_southbound(dir: &Path, db: &Path) -> (Southbound, String) {
+pub fn serve_southbound(dir: &Path, db: &Path) -> (Southbound, String) {
     let sock = dir.join("sb.sock");
     let child = Command::new("ovsdb-server")
         .arg(db)

@@ -7,6 +7,7 @@
 //! `run` refuses (exit 4) and the old node is untouched. The migration's figures are printed
 //! (`--nocapture`), not asserted.
 
+mod metrics;
 mod old_node;
 
 use std::path::Path;
@@ -250,8 +251,13 @@ fn a_start_ovs_sh_node_is_left_running_when_ovn_northd_would_not_accept_ours() {
 
     // Bounded: a `run` that took the node over would never exit by itself.
     let log = std::fs::File::create(node.log_path()).unwrap();
+    // The refusal is never scraped (the process exits): kubelet's termination message is
+    // where it shows.
+    let message = d.join("termination-log");
+    std::fs::write(&message, "").unwrap();
     node.child = Some(
         supervisor(&ns, d, &remote, "run")
+            .env("OVS_OVN_SUPERVISOR_TERMINATION_LOG", &message)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -260,8 +266,14 @@ fn a_start_ovs_sh_node_is_left_running_when_ovn_northd_would_not_accept_ours() {
     let (st, _) = node.wait_exit(Duration::from_secs(60));
     let err = node.log();
     assert_eq!(st.code(), Some(4), "{err}");
+    let message = std::fs::read_to_string(&message).unwrap();
+    assert!(
+        message.starts_with("exit 4: refusing to take over the ovs-ctl/ovn-ctl node"),
+        "{message:?}"
+    );
     for needle in [northd_internal_version(), KUBE_OVN_NORTHD_VERSION] {
         assert!(err.contains(needle), "{needle} not named: {err}");
+        assert!(message.contains(needle), "{needle} not named: {message:?}");
     }
     for o in &old.0 {
         assert!(o.alive(), "old {} (pid {}) was touched", o.what, o.pid);
