@@ -109,6 +109,10 @@ fn run_node(args: &NodeArgs) -> Result<(), Failed> {
         .map_err(|e| Failed::of_run(PREFLIGHT_FAILED, e, &dirs))?;
     confdb::system_id::read(&cfg.layout.system_id_file())
         .map_err(|e| Failed::of_run(BAD_CONFIG, e, &dirs))?;
+    if let Some(files) = &cfg.http_tls {
+        ovs_ovn_supervisor::control::http::tls::load(files)
+            .map_err(|e| Failed::of_run(BAD_CONFIG, e, &dirs))?;
+    }
     fsguard::prepare_layout(&cfg.layout).map_err(|e| Failed::of_run(PREFLIGHT_FAILED, e, &dirs))?;
     // Host fixes run before the reaper thread exists (the log writer's only writes stderr):
     // modprobe and iptables are waited on through std

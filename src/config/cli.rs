@@ -306,6 +306,13 @@ pub struct NodeArgs {
         value_name = "ADDR:PORT|off"
     )]
     pub http_addr: Option<String>,
+    /// PEM certificate chain for HTTPS on the HTTP endpoint (with --http-tls-key); re-read
+    /// when it changes.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_HTTP_TLS_CERT", value_name = "PATH")]
+    pub http_tls_cert: Option<String>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --http-tls-cert.
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_HTTP_TLS_KEY", value_name = "PATH")]
+    pub http_tls_key: Option<String>,
     /// Where `run` writes why it exited non-zero, if that file exists (kubelet's
     /// terminationMessagePath): a path, or off.
     #[arg(

@@ -34,9 +34,78 @@ pub fn http_addr(raw: &Option<String>, sandbox: bool) -> Result<Option<SocketAdd
     }
 }
 
+const VAR_CERT: &str = "OVS_OVN_SUPERVISOR_HTTP_TLS_CERT";
+const VAR_KEY: &str = "OVS_OVN_SUPERVISOR_HTTP_TLS_KEY";
+
+/// The certificate chain and private key the HTTP endpoint serves HTTPS with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// `OVS_OVN_SUPERVISOR_HTTP_TLS_CERT` and `_KEY`: both (absolute paths) turn HTTPS on, neither
+/// leaves plain HTTP; one alone is a mistake, refused rather than guessed at.
+pub fn http_tls(
+    cert: &Option<String>,
+    key: &Option<String>,
+) -> Result<Option<TlsFiles>, ConfigError> {
+    let path = |var: &'static str, v: &str| {
+        let p = std::path::PathBuf::from(v);
+        match p.is_absolute() {
+            true => Ok(p),
+            false => Err(ConfigError::invalid(
+                var,
+                v,
+                "an absolute path to a PEM file",
+            )),
+        }
+    };
+    match (present(cert), present(key)) {
+        (None, None) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some(TlsFiles {
+            cert: path(VAR_CERT, c)?,
+            key: path(VAR_KEY, k)?,
+        })),
+        (Some(c), None) => Err(ConfigError::invalid(
+            VAR_CERT,
+            c,
+            format!("set together with {VAR_KEY} (the certificate's private key), or neither"),
+        )),
+        (None, Some(k)) => Err(ConfigError::invalid(
+            VAR_KEY,
+            k,
+            format!("set together with {VAR_CERT} (the certificate chain), or neither"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_files_come_in_pairs_of_absolute_paths() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(http_tls(&None, &None).unwrap(), None);
+        assert_eq!(
+            http_tls(&s("/etc/tls/a.crt"), &s("/etc/tls/a.key")).unwrap(),
+            Some(TlsFiles {
+                cert: "/etc/tls/a.crt".into(),
+                key: "/etc/tls/a.key".into()
+            })
+        );
+        let e = http_tls(&s("/etc/tls/a.crt"), &None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(VAR_CERT) && e.contains(VAR_KEY), "{e}");
+        let e = http_tls(&None, &s("/etc/tls/a.key"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(VAR_CERT) && e.contains(VAR_KEY), "{e}");
+        let e = http_tls(&s("a.crt"), &s("/k")).unwrap_err().to_string();
+        assert!(e.contains(VAR_CERT) && e.contains("absolute"), "{e}");
+    }
 
     #[test]
     fn addresses() {

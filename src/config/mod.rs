@@ -151,6 +151,8 @@ pub struct Config {
     pub health_interval: Duration,
     /// The HTTP endpoint's address; `None`: off.
     pub http: Option<std::net::SocketAddr>,
+    /// HTTPS on the HTTP endpoint from these files; `None`: plain HTTP.
+    pub http_tls: Option<http::TlsFiles>,
     /// The daemons' core file size limit (soft; capped at the hard limit when applied).
     pub core_limit: crate::process::limits::Size,
     /// Things worth telling the operator that do not stop the start.

@@ -93,6 +93,7 @@ impl Config {
             ready_file: files.ready_file,
             health_interval,
             http: super::http::http_addr(&args.http_addr, sandbox)?,
+            http_tls: super::http::http_tls(&args.http_tls_cert, &args.http_tls_key)?,
             core_limit,
             warnings,
         })

@@ -81,3 +81,19 @@ pub fn http_counts() -> Vec<(&'static str, String, u64)> {
     }
     out
 }
+
+/// Reloads of the HTTP endpoint's certificate and key: `[applied, failed]`.
+static TLS_RELOADS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+
+/// One reload of the HTTP endpoint's TLS files: applied, or refused (the old pair kept).
+pub fn tls_reload(applied: bool) {
+    TLS_RELOADS[usize::from(!applied)].fetch_add(1, Ordering::Relaxed);
+}
+
+/// `(applied, failed)` reloads of the HTTP endpoint's TLS files.
+pub fn tls_reloads() -> (u64, u64) {
+    (
+        TLS_RELOADS[0].load(Ordering::Relaxed),
+        TLS_RELOADS[1].load(Ordering::Relaxed),
+    )
+}

@@ -275,6 +275,7 @@ impl Supervisor {
         let ep = control::http::Endpoint {
             addr,
             proc_root: std::path::PathBuf::from("/proc"),
+            tls: self.cfg.http_tls.clone(),
         };
         Some(control::http::spawn(ep, self.snap.subscribe()))
     }

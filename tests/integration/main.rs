@@ -23,6 +23,7 @@ mod firewall_start;
 mod hostprep;
 mod http;
 mod http_metrics;
+mod http_tls;
 mod http_verdicts;
 mod kube_ovn;
 mod limits;

@@ -316,6 +316,21 @@ fn requests(reg: &mut Registry) {
         http.get_or_create(&vec![("path", p.to_string()), ("code", code)])
             .inc_by(n);
     }
+    let (applied, failed) = counters::tls_reloads();
+    let reloads = family::<Counter>(
+        reg,
+        "http_tls_reloads",
+        "Changed TLS certificate/key files of the HTTP endpoint put in use.",
+        None,
+    );
+    reloads.get_or_create(&vec![]).inc_by(applied);
+    let failures = family::<Counter>(
+        reg,
+        "http_tls_reload_failures",
+        "Changed TLS files of the HTTP endpoint refused (unreadable, not PEM, key not matching); the old pair is still served.",
+        None,
+    );
+    failures.get_or_create(&vec![]).inc_by(failed);
 }
 
 /// The whole exposition, OpenMetrics text (ending in `# EOF`).

@@ -17,6 +17,7 @@
 //!   new one's retry then takes the port.
 
 pub mod metrics;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{header, Method, Request, Response, StatusCode};
+use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -46,6 +48,8 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct Endpoint {
     pub addr: SocketAddr,
     pub proc_root: PathBuf,
+    /// HTTPS from these files (and only HTTPS: no plain fallback on the port); `None`: HTTP.
+    pub tls: Option<crate::config::http::TlsFiles>,
 }
 
 /// The address the endpoint listens on while it does (one endpoint per process), for `status`.
@@ -69,13 +73,36 @@ impl Drop for Listening {
 /// address actually bound (port 0 picks one) is [`bound`] meanwhile (`status`'s `http_addr`).
 pub fn spawn(ep: Endpoint, snap: watch::Receiver<Snapshot>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let tls = match &ep.tls {
+            Some(files) => Some(tls_ready(files).await),
+            None => None,
+        };
         let listener = bind_retrying(ep.addr).await;
         let local = listener.local_addr().ok().map(|a| a.to_string());
         tracing::info!(addr = ?local, "HTTP endpoint: /livez /readyz /startupz /status /metrics");
         let _listening = Listening;
         *BOUND.lock().unwrap_or_else(|p| p.into_inner()) = local;
-        serve(listener, snap, Arc::new(ep.proc_root)).await;
+        serve(listener, snap, Arc::new(ep.proc_root), tls).await;
     })
+}
+
+/// The pair to serve, kept current. Checked before the start (exit 2 when bad), so a failure
+/// here means the files changed since: nothing is served until they are good again, never
+/// plain HTTP in place of HTTPS.
+async fn tls_ready(files: &crate::config::http::TlsFiles) -> watch::Receiver<Arc<ServerConfig>> {
+    let mut warned = false;
+    loop {
+        match tls::load(files) {
+            Ok(cfg) => return tls::watch(files.clone(), cfg),
+            Err(e) => {
+                if !warned {
+                    tracing::error!("HTTP endpoint not served until its TLS files are good: {e}");
+                    warned = true;
+                }
+                tokio::time::sleep(tls::RELOAD_EVERY).await;
+            }
+        }
+    }
 }
 
 async fn bind_retrying(addr: SocketAddr) -> TcpListener {
@@ -110,7 +137,12 @@ async fn bind_retrying(addr: SocketAddr) -> TcpListener {
     }
 }
 
-async fn serve(listener: TcpListener, snap: watch::Receiver<Snapshot>, proc_root: Arc<PathBuf>) {
+async fn serve(
+    listener: TcpListener,
+    snap: watch::Receiver<Snapshot>,
+    proc_root: Arc<PathBuf>,
+    tls: Option<watch::Receiver<Arc<ServerConfig>>>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -126,21 +158,45 @@ async fn serve(listener: TcpListener, snap: watch::Receiver<Snapshot>, proc_root
             }
         };
         let (snap, proc_root) = (snap.clone(), proc_root.clone());
+        let acceptor = tls
+            .as_ref()
+            .map(|rx| tokio_rustls::TlsAcceptor::from(rx.borrow().clone()));
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let resp = respond(&req, &snap.borrow().clone(), unix_ms(), &proc_root);
-                async move { Ok::<_, Infallible>(resp) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .keep_alive(false)
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_DEADLINE);
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-            let _ = tokio::time::timeout(REQUEST_DEADLINE, conn).await;
+            // The handshake is inside the deadline: a client that never sends its hello holds a
+            // slot for REQUEST_DEADLINE at most.
+            let _ = tokio::time::timeout(REQUEST_DEADLINE, async move {
+                match acceptor {
+                    None => exchange(stream, snap, proc_root).await,
+                    Some(a) => {
+                        if let Ok(s) = a.accept(stream).await {
+                            exchange(s, snap, proc_root).await;
+                        }
+                    }
+                }
+            })
+            .await;
             drop(permit);
         });
     }
+}
+
+/// One request and its answer on a connection, plain or TLS.
+async fn exchange<S>(io: S, snap: watch::Receiver<Snapshot>, proc_root: Arc<PathBuf>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let resp = respond(&req, &snap.borrow().clone(), unix_ms(), &proc_root);
+        async move { Ok::<_, Infallible>(resp) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .keep_alive(false)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_DEADLINE);
+    let _ = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
+        .await;
 }
 
 fn text(code: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
