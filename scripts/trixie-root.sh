@@ -18,9 +18,11 @@ MIRROR=${OOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE=${OOS_CACHE:-/var/cache/ovs-ovn-supervisor}
 # What the integration tests run inside the root: the daemons and their tools, ip netns,
 # iptables (both backends), ipset (uninstall), kill/ps, unshare/nsenter/prlimit, openssl (TLS
-# test), getcap, curl (the migration test scrapes /metrics inside the node's namespace).
+# test), getcap, curl (the migration test scrapes /metrics inside the node's namespace); ping and
+# python3 for the VM's loss bench on this root's OVS (scripts/vm-test.sh, VM_OVS=trixie).
 PACKAGES=(openvswitch-switch openvswitch-common ovn-host ovn-central ovn-common iproute2
-  iptables ipset procps util-linux openssl kmod libcap2-bin ca-certificates curl)
+  iptables ipset procps util-linux openssl kmod libcap2-bin ca-certificates curl iputils-ping
+  python3)
 
 log() { echo "trixie-root: $*" >&2; }
 die() {

@@ -26,7 +26,10 @@
 # VM_TIMEOUT (seconds for the whole VM; per mode below), VM_OUT; for bench (scripts/vm/bench.sh):
 # BENCH_RUNS (runs per event, 1), BENCH_EVENTS (a subset), BENCH_ARP=1 (pods resolve ARP),
 # BENCH_SCALE=1 (br-int loaded with ~100,000 rules first: BENCH_SCALE_* in scripts/vm/bench.sh),
-# BENCH_WBC_MS (our supervisor's OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS).
+# BENCH_WBC_MS (our supervisor's OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS); VM_OVS (host:
+# the machine's OVS/OVN packages; trixie: scripts/trixie-root.sh's OVS 3.5 / OVN 25.03, for
+# loss and bench: the smoke's uid-65534 ovs-dpctl step cannot read that root's libraries over
+# the VM's 9p share, and the topology takes ~2x longer to come up from it).
 set -euo pipefail
 mode=${1:-smoke}
 case "$mode" in
@@ -75,9 +78,24 @@ vm_env=""
 for v in BENCH_RUNS BENCH_EVENTS BENCH_TOPOLOGY BENCH_LOAD BENCH_ARP BENCH_SCALE BENCH_SCALE_PORTS BENCH_SCALE_FLOWS BENCH_SCALE_VALUES BENCH_SCALE_BATCH BENCH_SCALE_LOAD_S BENCH_WBC_MS; do
   if [ -n "${!v:-}" ]; then vm_env+=" $v=$(printf %q "${!v}")"; fi
 done
-echo "vm-test: $mode on $(basename "$kernel"), TCG, ${VM_CPUS:-2} vCPUs; output in $out"
+# VM_OVS=trixie: the VM's OVN cluster runs the trixie root's OVS 3.5 / OVN 25.03 (the versions
+# Kube-OVN ships) on Debian 12's kernel module, through scripts/in-root.sh inside the VM. The
+# host's file system is read-only in the VM: the bind mount points are made here.
+vng_dirs=(--rwdir "$out")
+case "${VM_OVS:-host}" in
+  host) ;;
+  trixie)
+    vroot=$(scripts/trixie-root.sh)
+    mkdir -p "$vroot$root" "$vroot$(dirname "$bin")" "$vroot/lib/modules"
+    vm_env+=" VM_ROOT=$vroot VM_BINDIR=$(dirname "$bin")"
+    # The VM's /var is its own: the root is shared explicitly.
+    vng_dirs+=(--rodir "$vroot")
+    ;;
+  *) echo "vm-test: VM_OVS is host or trixie, not '$VM_OVS'" >&2; exit 2 ;;
+esac
+echo "vm-test: $mode on $(basename "$kernel"), TCG, ${VM_CPUS:-2} vCPUs, OVS ${VM_OVS:-host}; output in $out"
 setsid vng --run "$kernel" --user root --disable-kvm --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-2G}" \
-  --rwdir "$out" -- "env$vm_env bash $root/scripts/vm/inside.sh $mode $out $bin" \
+  "${vng_dirs[@]}" -- "env$vm_env bash $root/scripts/vm/inside.sh $mode $out $bin" \
   </dev/null >"$out/console.log" 2>&1 &
 vng_pid=$!
 deadline=$(($(date +%s) + budget))

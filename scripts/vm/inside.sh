@@ -7,6 +7,14 @@
 set -uo pipefail
 MODE=$1 OUT=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
+# VM_OVS=trixie (scripts/vm-test.sh): the same run inside the trixie root (its OVS/OVN), with
+# the VM's kernel modules and the supervisor's build dir at the same paths (OUT is in /tmp).
+if [ -n "${VM_ROOT:-}" ]; then
+  root=$VM_ROOT
+  unset VM_ROOT
+  OOS_SHARE_TMP=1 OOS_BIND="/lib/modules:$VM_BINDIR" exec "$HERE/../in-root.sh" "$root" \
+    bash "$HERE/inside.sh" "$@"
+fi
 # shellcheck source=scripts/vm/lib.sh
 . "$HERE/lib.sh"
 : >"$RESULT"

@@ -3,7 +3,7 @@
 
     loss-table.py RESULT... [--doc DOC]
 
-Prints per topology and event the min/median/max over the runs of: pings lost pod to pod across
+Prints per OVS/OVN version (each result file's), topology and event the min/median/max over the runs of: pings lost pod to pod across
 geneve, pod to a pod on the same node, pod to the node's ovn0; TCP connects failed (not
 established within 1 s) and slow (over 200 ms); runs in which a node link changed. With --doc it
 also replaces the section between the `vm-loss` markers of DOC (or appends it).
@@ -19,18 +19,21 @@ if "--doc" in args:
     doc = args[i + 1]
     del args[i : i + 2]
 
-runs = {}  # (topo, event) -> [dict]
+runs = {}  # (ovs, topo, event) -> [dict]
 meta = {}
 for path in args:
+    ovs = "?"
     for line in open(path).read().splitlines():
         if line.startswith("loss "):
             r = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
-            runs.setdefault((r["topo"], r["event"]), []).append(r)
+            runs.setdefault((ovs, r["topo"], r["event"]), []).append(r)
         elif line.startswith(("kernel=", "ovs=", "load=")):
             for p in line.split(" ", 1)[0:1] + line.split()[1:]:
                 if "=" in p:
                     k, v = p.split("=", 1)
                     meta.setdefault(k, v if k != "load" else line.split("=", 1)[1])
+            if line.startswith("ovs="):
+                ovs = " / ".join(p.split("=", 1)[1] for p in line.split())
 
 
 def mmm(rs, key):
@@ -47,13 +50,13 @@ LABELS = {
     "stop_start": "stop (SIGTERM) then cold start",
 }
 rows = [
-    "| topology | event | runs | lost pod→pod (geneve) | lost pod→pod (same node) | lost pod→ovn0 | connects failed (>1 s) | connects slow (>200 ms) | runs with a link changed |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| OVS / OVN | topology | event | runs | lost pod→pod (geneve) | lost pod→pod (same node) | lost pod→ovn0 | connects failed (>1 s) | connects slow (>200 ms) | runs with a link changed |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
 ]
-for (topo, ev), rs in runs.items():
+for (ovs, topo, ev), rs in runs.items():
     changed = sum(r["links"] != "same" for r in rs)
     rows.append(
-        f"| {topo} | {LABELS.get(ev, ev)} | {len(rs)} | {mmm(rs, 'pod_lost')} | {mmm(rs, 'local_lost')} | "
+        f"| {ovs} | {topo} | {LABELS.get(ev, ev)} | {len(rs)} | {mmm(rs, 'pod_lost')} | {mmm(rs, 'local_lost')} | "
         f"{mmm(rs, 'ovn0_lost')} | {mmm(rs, 'failed')} | {mmm(rs, 'slow')} | {changed} |"
     )
 table = "\n".join(rows)
@@ -61,7 +64,7 @@ section = f"""{BEGIN}
 ### 7.2 Kube-OVN's topology, repeated, one vCPU busy (issue 22)
 
 `BENCH_TOPOLOGY=veth scripts/vm-test.sh loss` and `BENCH_TOPOLOGY=internal ...` (BENCH_RUNS=5 by
-default): kernel {meta.get('kernel', '?')}, OVS {meta.get('ovs', '?')}, OVN {meta.get('ovn', '?')},
+default; `VM_OVS=trixie` runs the trixie root's OVS/OVN in the VM): kernel {meta.get('kernel', '?')},
 QEMU **TCG** (~10x slower than the host), 2 vCPUs; load: {meta.get('load', '?')}. Two nodes over
 geneve wired as kube-ovn-cni wires them (scripts/vm/topo.sh): pods on veth pairs (`veth`) or on
 OVS internal ports moved into the pod's namespace (`internal`), each node's `ovn0` on the join
