@@ -236,7 +236,7 @@ impl Supervisor {
                 match crate::dataplane::flows::restore(reaper, l, &saved).await {
                     Ok(()) => {
                         let elapsed_ms = t0.elapsed().as_millis() as u64;
-                        let flows = saved.flow_count;
+                        let flows = saved.flow_count();
                         tracing::info!(flows, elapsed_ms, "restored br-int flows");
                     }
                     Err(e) => tracing::warn!("cannot restore br-int flows: {e}"),

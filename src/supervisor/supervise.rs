@@ -254,7 +254,7 @@ impl Supervisor {
             Ok(s) => {
                 let elapsed_ms = t0.elapsed().as_millis() as u64;
                 tracing::info!(
-                    flows = s.flow_count,
+                    flows = s.flow_count(),
                     elapsed_ms,
                     "saved br-int flows for the next instance"
                 );

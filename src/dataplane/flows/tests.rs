@@ -1,6 +1,7 @@
 //! Tests of [`super`]: listings as `ovs-ofctl` writes them, whole, cut and empty, and what a
 //! successor accepts.
 
+use super::text::{keep_entries, Kept, Listing};
 use super::*;
 
 #[test]
@@ -120,7 +121,7 @@ fn only_a_whole_non_empty_saved_table_is_usable() {
     ];
     for (content, counted, want) in rows {
         std::fs::write(&flows, &content).unwrap();
-        let saved = SavedFlows {
+        let saved = SavedFlows::Text {
             flows: flows.clone(),
             groups: dir.path().join("g"),
             flow_count: counted,
@@ -132,7 +133,7 @@ fn only_a_whole_non_empty_saved_table_is_usable() {
         }
     }
     std::fs::remove_file(&flows).unwrap();
-    let saved = SavedFlows {
+    let saved = SavedFlows::Text {
         flows: flows.clone(),
         groups: dir.path().join("g"),
         flow_count: 1,
