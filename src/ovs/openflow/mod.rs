@@ -312,3 +312,5 @@ pub async fn wait_ready(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod table_tests;
