@@ -229,14 +229,21 @@ impl Supervisor {
             let stage = Stage {
                 name: "restore-flows",
                 budget: cfg.stage_deadline,
-                waiting_for: "ovs-ofctl to restore br-int's flows and groups",
+                waiting_for: "ovs-vswitchd to take br-int's saved table (a bundle over br-int.mgmt, or ovs-ofctl for a text save)",
             };
             let restored = self
                 .stage(stage, async {
                     match crate::dataplane::flows::restore(reaper, l, &saved).await {
                         Ok(t) => {
                             let (flows, groups, elapsed_ms) = (t.flows, t.groups, t.elapsed_ms);
-                            tracing::info!(flows, groups, elapsed_ms, "restored br-int flows");
+                            let form = saved.form();
+                            tracing::info!(
+                                flows,
+                                groups,
+                                form,
+                                elapsed_ms,
+                                "restored br-int flows"
+                            );
                             Ok(Some(t))
                         }
                         Err(e) => {

@@ -259,7 +259,8 @@ impl Supervisor {
             Ok(s) => {
                 let elapsed_ms = t0.elapsed().as_millis() as u64;
                 tracing::info!(
-                    flows = s.flow_count,
+                    flows = s.flow_count(),
+                    form = s.form(),
                     elapsed_ms,
                     "saved br-int flows for the next instance"
                 );

@@ -309,7 +309,11 @@ pub async fn take_over(
     let saved = if has_vswitchd {
         match tokio::time::timeout(SAVE_DEADLINE, crate::dataplane::flows::save(reaper, l)).await {
             Ok(Ok(s)) => {
-                tracing::info!(flows = s.flow_count, "saved br-int flows of the old node");
+                tracing::info!(
+                    flows = s.flow_count(),
+                    form = s.form(),
+                    "saved br-int flows of the old node"
+                );
                 Some(s)
             }
             Ok(Err(e)) => {
