@@ -80,7 +80,7 @@ pub(crate) fn value(m: &BTreeMap<String, f64>, series: &str) -> f64 {
 }
 
 /// The address the node's endpoint listens on, once it does.
-fn http_addr(node: &Node) -> SocketAddr {
+pub(crate) fn http_addr(node: &Node) -> SocketAddr {
     let mut addr = None;
     wait_for("the HTTP endpoint", READY, || {
         addr = node

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::*;
-use crate::http_metrics::{samples, value};
+use crate::http_metrics::{http_addr, samples, value};
 
 const READY: Duration = Duration::from_secs(30);
 /// The files are compared every 2 s; a change is served well within this.
@@ -73,17 +73,6 @@ fn scrape(ca: &Path, addr: SocketAddr) -> std::collections::BTreeMap<String, f64
     let (rc, body) = curl(ca, addr, "/metrics");
     assert_eq!(rc, 0, "/metrics over HTTPS: {body}");
     samples(&body)
-}
-
-fn http_addr(node: &Node) -> SocketAddr {
-    let mut addr = None;
-    wait_for("the HTTP endpoint", READY, || {
-        addr = node
-            .status()
-            .and_then(|s| s["http_addr"].as_str().and_then(|a| a.parse().ok()));
-        addr.is_some()
-    });
-    addr.unwrap()
 }
 
 /// What a plain-HTTP request reads back from the endpoint (nothing HTTP when it is HTTPS).

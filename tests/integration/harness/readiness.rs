@@ -1,9 +1,12 @@
 //! [`MarkerSampler`]: `probe readiness` and the readiness marker's presence, sampled together
 //! back to back from a thread, to check that both give one verdict.
 //!
-//! A sample is (probe, marker, probe): the marker is compared only when both probes agree, so
-//! a transition between two reads is not taken for a disagreement, and a marker that lags the
-//! verdict for longer than one sample is. Samples where no supervisor answers at all are left
+//! A sample is (marker, probe, marker, probe, marker): the marker is compared only when both
+//! probes agree and the marker was the same file (or absent) at all three reads, so a
+//! transition inside the sample is not taken for a disagreement (on a loaded machine a node
+//! can go not ready, ready and not ready again between two probes: the marker is then written
+//! and removed, and the sample is left out), and a marker that lags the verdict for longer
+//! than one sample is. Samples where no supervisor answers at all are left
 //! out: no process is there to keep the marker (a killed instance's stays until the next one
 //! takes the instance lock).
 
@@ -45,6 +48,13 @@ fn probe(dir: &Path) -> (bool, String) {
     (out.status.success(), line)
 }
 
+/// Which file is at `marker`, if any: a marker removed and written again is another.
+fn identity(marker: &Path) -> Option<(u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(marker).ok()?;
+    Some((md.ino(), md.mtime(), md.mtime_nsec()))
+}
+
 /// The probe found no supervisor at all.
 fn absent(line: &str) -> bool {
     line.starts_with("supervisor gone") || line.starts_with("supervisor not running")
@@ -60,12 +70,15 @@ impl MarkerSampler {
         let thread = std::thread::spawn(move || {
             let mut a = Agreement::default();
             while !flag.load(Ordering::Relaxed) {
+                let first = identity(&marker);
                 let (before, line) = probe(&dir);
-                let present = std::fs::symlink_metadata(&marker).is_ok();
+                let middle = identity(&marker);
                 let (after, _) = probe(&dir);
+                let last = identity(&marker);
+                let present = middle.is_some();
                 // No supervisor answers (before the new one binds its socket): nobody can
                 // keep a marker then, not even remove a dead one's.
-                if before != after || absent(&line) {
+                if before != after || absent(&line) || first != middle || middle != last {
                     continue;
                 }
                 match before {
