@@ -86,7 +86,13 @@ impl Supervisor {
                     After::Continue
                 }
                 Some(req) = self.handover_rx.recv() => {
-                    let saved = self.save_for_successor().await;
+                    let saved = match req.save {
+                        true => self.save_for_successor().await,
+                        false => {
+                            tracing::info!("not saving br-int's table: the next instance keeps the datapath's flows instead (OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep)");
+                            None
+                        }
+                    };
                     After::End(Interrupt::HandOver(req.reply, saved, req.successor))
                 }
                 Some(req) = self.uninstall_rx.recv() => After::End(Interrupt::Uninstall(req.reply)),
