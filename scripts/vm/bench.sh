@@ -10,6 +10,9 @@
 # check_frw_running.
 # BENCH_SCALE=1: br-int loaded with ~100,000 OpenFlow rules through the NB first (scale_load).
 # BENCH_WBC_MS: our supervisor's ovn-ofctrl-wait-before-clear.
+# BENCH_CONNECTS (default 1): also a new TCP connection every 10 ms from pod1 to a listener in
+# pod2 through each event (tcpprobe.py: failed = not established within 1 s, or refused); the
+# result line gains its `connects= failed= slow= max_ms=`. 0: pings only.
 
 N=node1
 D=$W/node1
@@ -242,8 +245,13 @@ replies_flowing() {
 #   flowing_ms from the event's first action to replies flowing again after ready
 measure() {
   local impl=$1 ev=$2 fn=$3 f=$W/ping.$1.$2.$RUN_I.txt pp t0 ready flowing st
+  local fc=$W/connects.$1.$2.$RUN_I.txt connects=
   ip netns exec pod1 ping -i 0.01 -D $SUBNET.12 >"$f" 2>&1 &
   pp=$!
+  if [ "${BENCH_CONNECTS:-1}" = 1 ]; then
+    ip netns exec pod1 $CONNECT_PROBE connect $SUBNET.12 $CONNECT_PORT 10 1000 200 "$fc" >"$fc.sum" 2>&1 &
+    pp+=" $!"
+  fi
   wait_for "pings flowing before $ev" 30 grep -q 'bytes from' "$f"
   sleep 1 # baseline window
   t0=$(now_ms)
@@ -251,11 +259,26 @@ measure() {
   ready=$(($(now_ms) - t0))
   if try_for 120 replies_flowing "$f"; then flowing=$(($(now_ms) - t0)); else flowing=never; fi
   sleep 3 # tail window
+  # shellcheck disable=SC2086
   kill -INT $pp
+  # shellcheck disable=SC2086
   wait $pp
   cp "$f" "$OUT/" 2>/dev/null
+  if [ "${BENCH_CONNECTS:-1}" = 1 ]; then
+    cp "$fc" "$OUT/" 2>/dev/null
+    connects=" $(cat "$fc.sum")"
+  fi
   st=$(ping_summary "$f" "$t0")
-  res "bench impl=$impl event=$ev run=$RUN_I $st ready_ms=$ready flowing_ms=$flowing"
+  res "bench impl=$impl event=$ev run=$RUN_I $st ready_ms=$ready flowing_ms=$flowing$connects"
+}
+
+# The TCP listener in pod2 that `measure`'s connects reach (BENCH_CONNECTS=1).
+CONNECT_PROBE="/usr/bin/python3 $HERE/tcpprobe.py"
+CONNECT_PORT=7001
+connect_listener_start() {
+  [ "${BENCH_CONNECTS:-1}" = 1 ] || return 0
+  ip netns exec pod2 $CONNECT_PROBE listen $CONNECT_PORT >"$W/connect-listener.log" 2>&1 &
+  wait_for "the TCP listener in pod2" 60 ip netns exec pod1 timeout 2 bash -c "echo >/dev/tcp/$SUBNET.12/$CONNECT_PORT"
 }
 
 bench() {
@@ -279,6 +302,7 @@ bench() {
   res "static_neighbours=$([ "${BENCH_ARP:-0}" != 1 ] && echo yes || echo no)"
   wait_for "pod1 and pod2 up" 180 lsp_up pod1 pod2
   wait_for "first ping pod1 -> pod2" 180 ping1 pod1 $SUBNET.12
+  connect_listener_start
   FLOWS=$(flow_count)
   [ -n "$FLOWS" ] || fail "could not count br-int's OpenFlow rules"
   res "setup_ms=$(($(now_ms) - t0)) br_int_flows=$FLOWS"
