@@ -28,8 +28,6 @@ new_pid() {
   p=$(pidof_file "$1")
   [ -n "$p" ] && [ "$p" != "$2" ] && kill -0 "$p" 2>/dev/null
 }
-node_ready_lines() { grep -c 'node ready' "$D/supervisor.log" 2>/dev/null || true; }
-more_ready_lines() { [ "$(node_ready_lines)" -gt "$1" ]; }
 
 # ---- ours ---------------------------------------------------------------------------------
 ours_kill9() { # PIDFILE
@@ -39,13 +37,19 @@ ours_kill9() { # PIDFILE
   wait_for "a new process for $1" 120 new_pid "$1" "$old"
   node_wait_ready $N 1 120
 }
+# instance_ready PID: the instance PID answers at the control socket and is ready (a new
+# instance that starts not ready, its ovn-controller still loading the Southbound, logs no
+# `node ready` line: its readiness comes later).
+instance_ready() {
+  [ "$(sup $N 1 status --output json 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get("pid"))' 2>/dev/null)" = "$1" ] &&
+    ready $N 1
+}
 ev_ours_takeover() {
-  local old c
+  local old
   old=$(cat "$D/supervisor.pid")
-  c=$(node_ready_lines)
   node_start $N 1 geneve
-  wait_for "the new instance ready (takeover)" 180 more_ready_lines "$c"
-  node_wait_ready $N 1 60
+  wait_for "the new instance ready (takeover)" 180 instance_ready "$(cat "$D/supervisor.pid")"
   echo "$old" >"$W/handed-over.pid"
 }
 ev_ours_kill9_ovsdb() { ours_kill9 "$ORUN/ovsdb-server.pid"; }
