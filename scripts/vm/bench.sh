@@ -10,6 +10,9 @@
 # check_frw_running.
 # BENCH_SCALE=1: br-int loaded with ~100,000 OpenFlow rules through the NB first (scale_load).
 # BENCH_WBC_MS: our supervisor's ovn-ofctrl-wait-before-clear.
+# BENCH_CONNECTS (default 1): also a new TCP connection every 10 ms from pod1 to a listener in
+# pod2 through each event (tcpprobe.py: failed = not established within 1 s, or refused); the
+# result line gains its `connects= failed= slow= max_ms=`. 0: pings only.
 
 N=node1
 D=$W/node1
@@ -25,8 +28,6 @@ new_pid() {
   p=$(pidof_file "$1")
   [ -n "$p" ] && [ "$p" != "$2" ] && kill -0 "$p" 2>/dev/null
 }
-node_ready_lines() { grep -c 'node ready' "$D/supervisor.log" 2>/dev/null || true; }
-more_ready_lines() { [ "$(node_ready_lines)" -gt "$1" ]; }
 
 # ---- ours ---------------------------------------------------------------------------------
 ours_kill9() { # PIDFILE
@@ -36,13 +37,19 @@ ours_kill9() { # PIDFILE
   wait_for "a new process for $1" 120 new_pid "$1" "$old"
   node_wait_ready $N 1 120
 }
+# instance_ready PID: the instance PID answers at the control socket and is ready (a new
+# instance that starts not ready, its ovn-controller still loading the Southbound, logs no
+# `node ready` line: its readiness comes later).
+instance_ready() {
+  [ "$(sup $N 1 status --output json 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get("pid"))' 2>/dev/null)" = "$1" ] &&
+    ready $N 1
+}
 ev_ours_takeover() {
-  local old c
+  local old
   old=$(cat "$D/supervisor.pid")
-  c=$(node_ready_lines)
   node_start $N 1 geneve
-  wait_for "the new instance ready (takeover)" 180 more_ready_lines "$c"
-  node_wait_ready $N 1 60
+  wait_for "the new instance ready (takeover)" 180 instance_ready "$(cat "$D/supervisor.pid")"
   echo "$old" >"$W/handed-over.pid"
 }
 ev_ours_kill9_ovsdb() { ours_kill9 "$ORUN/ovsdb-server.pid"; }
@@ -242,8 +249,13 @@ replies_flowing() {
 #   flowing_ms from the event's first action to replies flowing again after ready
 measure() {
   local impl=$1 ev=$2 fn=$3 f=$W/ping.$1.$2.$RUN_I.txt pp t0 ready flowing st
+  local fc=$W/connects.$1.$2.$RUN_I.txt connects=
   ip netns exec pod1 ping -i 0.01 -D $SUBNET.12 >"$f" 2>&1 &
   pp=$!
+  if [ "${BENCH_CONNECTS:-1}" = 1 ]; then
+    ip netns exec pod1 $CONNECT_PROBE connect $SUBNET.12 $CONNECT_PORT 10 1000 200 "$fc" >"$fc.sum" 2>&1 &
+    pp+=" $!"
+  fi
   wait_for "pings flowing before $ev" 30 grep -q 'bytes from' "$f"
   sleep 1 # baseline window
   t0=$(now_ms)
@@ -251,11 +263,26 @@ measure() {
   ready=$(($(now_ms) - t0))
   if try_for 120 replies_flowing "$f"; then flowing=$(($(now_ms) - t0)); else flowing=never; fi
   sleep 3 # tail window
+  # shellcheck disable=SC2086
   kill -INT $pp
+  # shellcheck disable=SC2086
   wait $pp
   cp "$f" "$OUT/" 2>/dev/null
+  if [ "${BENCH_CONNECTS:-1}" = 1 ]; then
+    cp "$fc" "$OUT/" 2>/dev/null
+    connects=" $(cat "$fc.sum")"
+  fi
   st=$(ping_summary "$f" "$t0")
-  res "bench impl=$impl event=$ev run=$RUN_I $st ready_ms=$ready flowing_ms=$flowing"
+  res "bench impl=$impl event=$ev run=$RUN_I $st ready_ms=$ready flowing_ms=$flowing$connects"
+}
+
+# The TCP listener in pod2 that `measure`'s connects reach (BENCH_CONNECTS=1).
+CONNECT_PROBE="/usr/bin/python3 $HERE/tcpprobe.py"
+CONNECT_PORT=7001
+connect_listener_start() {
+  [ "${BENCH_CONNECTS:-1}" = 1 ] || return 0
+  ip netns exec pod2 $CONNECT_PROBE listen $CONNECT_PORT >"$W/connect-listener.log" 2>&1 &
+  wait_for "the TCP listener in pod2" 60 ip netns exec pod1 timeout 2 bash -c "echo >/dev/tcp/$SUBNET.12/$CONNECT_PORT"
 }
 
 bench() {
@@ -279,6 +306,7 @@ bench() {
   res "static_neighbours=$([ "${BENCH_ARP:-0}" != 1 ] && echo yes || echo no)"
   wait_for "pod1 and pod2 up" 180 lsp_up pod1 pod2
   wait_for "first ping pod1 -> pod2" 180 ping1 pod1 $SUBNET.12
+  connect_listener_start
   FLOWS=$(flow_count)
   [ -n "$FLOWS" ] || fail "could not count br-int's OpenFlow rules"
   res "setup_ms=$(($(now_ms) - t0)) br_int_flows=$FLOWS"
