@@ -266,8 +266,7 @@ pub struct NodeArgs {
     pub takeover: Option<String>,
     /// br-int's table through a takeover: `restore` (saved by the old instance, restored
     /// before ovn-controller starts), `keep` (nothing saved: the kernel datapath's flows are
-    /// kept until ovn-controller's table is in), or `auto` (keep on the kernel datapath,
-    /// restore on the userspace one).
+    /// kept until ovn-controller's table is in), or `auto` (restore).
     #[arg(long, env = "OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS")]
     pub takeover_flows: Option<String>,
     /// Readiness marker: written atomically when the node becomes ready, removed when it stops

@@ -406,13 +406,14 @@ fn ovn_match_northd_version_is_on_wherever_an_ovn_northd_writes_its_version() {
 }
 
 #[test]
-fn a_takeover_keeps_the_kernel_datapaths_flows_and_restores_the_userspace_ones_unless_told() {
+fn a_takeover_restores_br_ints_table_unless_told_to_keep_the_datapaths_flows() {
     use crate::config::TakeoverFlows::{Keep, Restore};
     // (OVS_OVN_SUPERVISOR_DATAPATH_TYPE, OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS, resolved)
     let table: &[(&str, Option<&str>, TakeoverFlows)] = &[
-        ("system", None, Keep),
-        ("system", Some(""), Keep),
-        ("system", Some("auto"), Keep),
+        ("system", None, Restore),
+        ("system", Some(""), Restore),
+        ("system", Some("auto"), Restore),
+        ("system", Some("keep"), Keep),
         ("system", Some("restore"), Restore),
         ("netdev", None, Restore),
         ("netdev", Some("auto"), Restore),

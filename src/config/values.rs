@@ -256,9 +256,9 @@ pub(super) fn remote_host(var: &'static str, s: &str) -> Result<String, ConfigEr
     }
 }
 
-/// `OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS`; `auto` keeps the kernel datapath's flows (a restore
-/// only delays ovn-controller there: docs/benchmarks.md §7.1) and restores on the userspace
-/// datapath, where nothing outlives vswitchd.
+/// `OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS`; `auto` is `restore` on either datapath: at 105,000
+/// rules in the VM, keeping the kernel's flows alone lost packets in every takeover and was
+/// not faster (docs/benchmarks.md §7.1). The datapath stays a parameter for when that changes.
 pub(super) fn parse_takeover_flows(
     raw: &Option<String>,
     datapath: DatapathType,
@@ -266,8 +266,7 @@ pub(super) fn parse_takeover_flows(
     const VAR: &str = "OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS";
     match present(raw) {
         None | Some("auto") => Ok(match datapath {
-            DatapathType::System => TakeoverFlows::Keep,
-            DatapathType::Netdev => TakeoverFlows::Restore,
+            DatapathType::System | DatapathType::Netdev => TakeoverFlows::Restore,
         }),
         Some("restore") => Ok(TakeoverFlows::Restore),
         Some("keep") => Ok(TakeoverFlows::Keep),

@@ -6,7 +6,10 @@
 //! Invariants: every exchange is bounded by the caller's deadline; every read is one message
 //! of at most 64 KiB (the length is a u16); any OFPT_ERROR from the switch fails the whole
 //! operation, naming the type and code and which message it answered; writes are pipelined
-//! while replies are read, so neither side waits on a full socket buffer.
+//! while replies are read, so neither side waits on a full socket buffer. Echo requests are
+//! answered while waiting for a reply, not inside a pipelined install: vswitchd probes a
+//! `.mgmt` connection only after 60 s without traffic (the management controller's
+//! `probe_interval` in OVS's bridge.c), no shorter than the callers' whole deadline.
 
 use std::io;
 use std::path::{Path, PathBuf};
