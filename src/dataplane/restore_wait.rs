@@ -9,7 +9,14 @@
 //! Southbound's data and has computed). OVN 23.03 to 25.03 publish no node-local signal for
 //! that (`ovn-nb-cfg` moves only when ovn-northd's `nb_cfg` does), so the observable proxy is
 //! a table that is not empty and has not changed for [`STABLE_READS`] reads (each one
-//! aggregate request, whatever the table's size).
+//! aggregate request, whatever the table's size). After a restore, also one that
+//! ovn-controller has replaced (the restore's mark gone: [`flows::mark`]) and that holds at
+//! least nine tenths of what was restored: ovn-controller's first table comes when its
+//! `ovn-ofctrl-wait-before-clear` timer runs out (OVN's ofctrl.c, `run_S_WAIT_BEFORE_CLEAR`),
+//! whatever it has computed by then, and at scale that was 21 flows from the first part of the
+//! Southbound. Clearing the flag on such a table is what costs packets: vswitchd then flushes
+//! the kernel datapath's flows (OVS's ofproto-dpif.c, `type_run`) and every packet goes through
+//! the incomplete table.
 //!
 //! Invariants: the flag is always cleared by a deadline, settled or not — held too long, a node
 //! whose own networking runs through an OVS bridge cannot reach the Southbound, and OVN learnt
@@ -167,9 +174,19 @@ pub async fn wait_complete(
     floor: usize,
 ) -> Result<Settled, FlowsError> {
     let mut settle = Settle::new(STABLE_READS, floor);
+    // A restored table still marked has not been replaced by ovn-controller's yet; one that
+    // was never marked (a text restore, none) or is no longer need not wait for that.
+    let mut marked = flows::mark::present(reaper, l).await.unwrap_or(false);
     loop {
-        // A switch that is not answering yet reads as an empty table.
-        let n = flows::flow_count(reaper, l).await.unwrap_or(0);
+        if marked {
+            marked = flows::mark::present(reaper, l).await.unwrap_or(true);
+        }
+        // A switch that is not answering yet, or a table ovn-controller has not replaced yet,
+        // reads as an empty one.
+        let n = match marked {
+            true => 0,
+            false => flows::flow_count(reaper, l).await.unwrap_or(0),
+        };
         if settle.observe(n) {
             return Ok(Settled::Complete(n));
         }

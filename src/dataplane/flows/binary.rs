@@ -250,7 +250,11 @@ pub async fn restore(
         source: Box::new(source),
     };
     let mut s = Session::open(mgmt, deadline).await.map_err(of)?;
-    let bundled: Vec<&[u8]> = table.groups.iter().chain(&table.flows).copied().collect();
+    // Last, so that it is in br-int exactly when the whole table is (`mark`).
+    let mark = super::mark::flow_mod();
+    let bundled: Vec<&[u8]> = (table.groups.iter().chain(&table.flows).copied())
+        .chain([mark.as_slice()])
+        .collect();
     s.install(&table.meters, &bundled).await.map_err(of)?;
     let holds = s.flow_count().await.map_err(of)? as usize;
     if holds < table.flows.len() {

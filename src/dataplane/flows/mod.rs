@@ -14,6 +14,7 @@
 //! successor keeps the datapath's flows instead.
 
 pub mod binary;
+pub mod mark;
 pub mod text;
 
 use std::path::PathBuf;
