@@ -52,6 +52,15 @@ ev_ours_takeover() {
   wait_for "the new instance ready (takeover)" 180 instance_ready "$(cat "$D/supervisor.pid")"
   echo "$old" >"$W/handed-over.pid"
 }
+# The same with the new instance's OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep (ours_takeover: its
+# default, restore): nothing saved, the kernel datapath's flows kept until ovn-controller's
+# table is in.
+ev_ours_takeover_keep() {
+  local extra=${NODE_EXTRA_ENV:-}
+  NODE_EXTRA_ENV="$extra OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep"
+  ev_ours_takeover
+  NODE_EXTRA_ENV=$extra
+}
 ev_ours_kill9_ovsdb() { ours_kill9 "$ORUN/ovsdb-server.pid"; }
 ev_ours_kill9_controller() { ours_kill9 "$NRUN/ovn-controller.pid"; }
 ev_ours_kill9_vswitchd() { ours_kill9 "$ORUN/ovs-vswitchd.pid"; }

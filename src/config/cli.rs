@@ -264,6 +264,11 @@ pub struct NodeArgs {
     /// of refusing to start.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_TAKEOVER")]
     pub takeover: Option<String>,
+    /// br-int's table through a takeover: `restore` (saved by the old instance, restored
+    /// before ovn-controller starts), `keep` (nothing saved: the kernel datapath's flows are
+    /// kept until ovn-controller's table is in), or `auto` (restore).
+    #[arg(long, env = "OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS")]
+    pub takeover_flows: Option<String>,
     /// Readiness marker: written atomically when the node becomes ready, removed when it stops
     /// being ready or shuts down. A dependent DaemonSet's init container can wait for it.
     #[arg(long, env = "OVS_OVN_SUPERVISOR_READY_FILE", value_name = "PATH")]

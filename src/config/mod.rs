@@ -66,6 +66,27 @@ impl DatapathType {
     }
 }
 
+/// What a rolling-update takeover does with br-int's table (`OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS`;
+/// the successor's setting rules: it is sent with the handover request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeoverFlows {
+    /// The old instance saves br-int's table, the new one restores it into its vswitchd before
+    /// ovn-controller starts.
+    Restore,
+    /// Nothing saved: the new vswitchd keeps the kernel datapath's flows (flow-restore-wait)
+    /// until ovn-controller's table is in.
+    Keep,
+}
+
+impl TakeoverFlows {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TakeoverFlows::Restore => "restore",
+            TakeoverFlows::Keep => "keep",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -140,6 +161,8 @@ pub struct Config {
     pub firewall_required: bool,
     /// Take over from a live instance (rolling update) rather than refuse to start.
     pub takeover: bool,
+    /// br-int's table through a takeover.
+    pub takeover_flows: TakeoverFlows,
     /// `external_ids:ovn-match-northd-version`; with it, a takeover first checks that our
     /// ovn-controller's internal version matches ovn-northd's (`takeover::northd`).
     pub match_northd_version: bool,

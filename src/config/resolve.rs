@@ -17,7 +17,8 @@ use super::restart::Policy as RestartPolicy;
 use super::southbound::southbound;
 use super::values::{
     kube_ovn_flag, parse_backoff, parse_bool, parse_bool_or, parse_choice, parse_mib_or_unlimited,
-    parse_ms, parse_opt_uint, parse_tristate, parse_tunnel, parse_uint, present, MAX_INTERVAL_MS,
+    parse_ms, parse_opt_uint, parse_takeover_flows, parse_tristate, parse_tunnel, parse_uint,
+    present, MAX_INTERVAL_MS,
 };
 use super::{Config, DatapathType, DebugWrapper, LogFormat, SandboxNet, CORE_LIMIT_VAR};
 use crate::process::backoff::Policy;
@@ -46,6 +47,7 @@ impl Config {
         let host = host_prep(args, sandbox)?;
         let (health_interval, restart) = restart(args)?;
         let takeover = parse_bool_or("OVS_OVN_SUPERVISOR_TAKEOVER", &args.takeover, true)?;
+        let takeover_flows = parse_takeover_flows(&args.takeover_flows, datapath.kind)?;
         // No ovn-northd writes a version into the sandbox's own Southbound: the key would
         // stop its ovn-controller for good.
         let match_northd_version = parse_tristate(
@@ -88,6 +90,7 @@ impl Config {
             firewall_recheck: host.firewall_recheck,
             firewall_required: host.firewall_required,
             takeover,
+            takeover_flows,
             match_northd_version,
             restart,
             ready_file: files.ready_file,

@@ -66,6 +66,7 @@ fn set(a: &mut NodeArgs, var: &str, value: &str) {
         "OVS_OVN_SUPERVISOR_SANDBOX_NET" => &mut a.sandbox_net,
         "OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS" => &mut a.ofctrl_wait_before_clear_ms,
         "OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION" => &mut a.match_northd_version,
+        "OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS" => &mut a.takeover_flows,
         "OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED" => &mut a.firewall_required,
         "OVS_OVN_SUPERVISOR_CORE_LIMIT_MB" => &mut a.core_limit_mb,
         other => panic!("no field for {other} in this test"),
@@ -108,6 +109,8 @@ fn rejected_values_name_the_variable_and_what_is_accepted() {
         ("OVS_OVN_SUPERVISOR_SANDBOX_NET", &[("OVS_OVN_SUPERVISOR_SANDBOX_NET", "host")], "auto, netns, dummy"),
         ("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", &[("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", "always")], "auto, true or false"),
         ("OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED", &[("OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED", "maybe")], "true or false"),
+        ("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", &[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "save")], "auto, restore or keep"),
+        ("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", &[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "Keep")], "auto, restore or keep"),
         ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "32G")], "whole number of MiB"),
         ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "-1")], "or unlimited"),
         ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "17592186044416")], "17592186044415"),
@@ -399,6 +402,30 @@ fn ovn_match_northd_version_is_on_wherever_an_ovn_northd_writes_its_version() {
         })
         .unwrap();
         assert_eq!(c.match_northd_version, want, "{sb:?} {value:?}");
+    }
+}
+
+#[test]
+fn a_takeover_restores_br_ints_table_unless_told_to_keep_the_datapaths_flows() {
+    use crate::config::TakeoverFlows::{Keep, Restore};
+    // (OVS_OVN_SUPERVISOR_DATAPATH_TYPE, OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS, resolved)
+    let table: &[(&str, Option<&str>, TakeoverFlows)] = &[
+        ("system", None, Restore),
+        ("system", Some(""), Restore),
+        ("system", Some("auto"), Restore),
+        ("system", Some("keep"), Keep),
+        ("system", Some("restore"), Restore),
+        ("netdev", None, Restore),
+        ("netdev", Some("auto"), Restore),
+        ("netdev", Some("keep"), Keep),
+    ];
+    for &(datapath, value, want) in table {
+        let c = resolve(|a| {
+            a.datapath_type = Some(datapath.into());
+            a.takeover_flows = value.map(String::from);
+        })
+        .unwrap();
+        assert_eq!(c.takeover_flows, want, "{datapath} {value:?}");
     }
 }
 

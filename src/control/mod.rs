@@ -17,7 +17,8 @@
 //! descriptors makes it back off, not spin.
 //! The server does no work while nobody asks. The client side is [`crate::control::client`].
 //!
-//! `handover` (a newer instance, `params[1].pid` its pid) is served only to a peer that
+//! `handover` (a newer instance, `params[1].pid` its pid, `params[1].flows` whether it wants
+//! br-int's table saved) is served only to a peer that
 //! [`peer::admit`]s (our uid, naming its own pid, our program); anyone else gets an error and
 //! nothing stops. It is answered once our daemons have stopped; at once with an error while
 //! we stop for good, and with an error while handed over already (a pending handover is never
@@ -67,6 +68,9 @@ pub struct HandoverRequest {
     pub reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
     /// The asking instance, admitted by [`peer::admit`]: we watch it until it runs the node.
     pub successor: peer::Successor,
+    /// Whether it wants br-int's table saved: false when it asked with `flows: keep`
+    /// (`OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS`); an earlier release does not say, and gets one.
+    pub save: bool,
 }
 
 /// Longest a handover may take before the asking instance gives up.
@@ -262,12 +266,19 @@ async fn hand_over(
         .try_send(HandoverRequest {
             reply: tx,
             successor,
+            save: wants_saved_table(params),
         })
         .map_err(|_| "a handover is already under way".to_string())?;
     match tokio::time::timeout(HANDOVER_DEADLINE, rx).await {
         Ok(Ok(r)) => r,
         _ => Err("handover did not finish".to_string()),
     }
+}
+
+/// Whether a `handover` request's `params` want br-int's table saved: unless `flows` is `keep`.
+fn wants_saved_table(params: &Value) -> bool {
+    let flows = params.get(1).and_then(|p| p.get("flows"));
+    flows.and_then(Value::as_str) != Some(crate::config::TakeoverFlows::Keep.as_str())
 }
 
 /// Answers from the published knowledge alone: no I/O, so a probe costs the exchange only.
@@ -299,4 +310,32 @@ fn with_ages(snap: &Snapshot, now_ms: u64) -> Snapshot {
         d.since_restart_ms = d.restarted_at_ms.map(|t| now_ms.saturating_sub(t));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_successor_that_keeps_the_datapaths_flows_goes_without_a_saved_table() {
+        // As the client sends them: the sender's clock, then the request's own object.
+        let table = [
+            (
+                json!([1764820000000u64, {"pid": 7, "flows": "keep"}]),
+                false,
+            ),
+            (
+                json!([1764820000000u64, {"pid": 7, "flows": "restore"}]),
+                true,
+            ),
+            // An earlier release says nothing: it restores what it is handed.
+            (json!([1764820000000u64, {"pid": 7}]), true),
+            (json!([1764820000000u64, {"pid": 7, "flows": 1}]), true),
+            (json!([1764820000000u64]), true),
+            (json!(null), true),
+        ];
+        for (params, save) in table {
+            assert_eq!(wants_saved_table(&params), save, "{params}");
+        }
+    }
 }

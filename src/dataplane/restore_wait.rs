@@ -9,7 +9,14 @@
 //! Southbound's data and has computed). OVN 23.03 to 25.03 publish no node-local signal for
 //! that (`ovn-nb-cfg` moves only when ovn-northd's `nb_cfg` does), so the observable proxy is
 //! a table that is not empty and has not changed for [`STABLE_READS`] reads (each one
-//! aggregate request, whatever the table's size).
+//! aggregate request, whatever the table's size). After a restore, also one that
+//! ovn-controller has replaced (the restore's mark gone: [`flows::mark`]) and that holds at
+//! least nine tenths of what was restored: ovn-controller's first table comes when its
+//! `ovn-ofctrl-wait-before-clear` timer runs out (OVN's ofctrl.c, `run_S_WAIT_BEFORE_CLEAR`),
+//! whatever it has computed by then, and at scale that was 21 flows from the first part of the
+//! Southbound. Clearing the flag on such a table is what costs packets: vswitchd then flushes
+//! the kernel datapath's flows (OVS's ofproto-dpif.c, `type_run`) and every packet goes through
+//! the incomplete table.
 //!
 //! Invariants: the flag is always cleared by a deadline, settled or not — held too long, a node
 //! whose own networking runs through an OVS bridge cannot reach the Southbound, and OVN learnt
@@ -38,19 +45,33 @@ pub const STABLE_READS: u32 = 10;
 /// Between two reads: ovn-controller installs its table in bursts a few ms apart.
 pub const READ_EVERY: Duration = Duration::from_millis(50);
 
-/// Whether a sequence of flow counts has settled: non-empty and unchanged for `stable` reads
-/// after the first. An empty table is ovn-controller not connected (or not computed) yet.
+/// Whether a sequence of flow counts has settled: non-empty, at least `floor`, and unchanged
+/// for `stable` reads after the first. An empty table is ovn-controller not connected (or not
+/// computed) yet; one below the floor (a share of the table restored, [`floor_after_restore`])
+/// is ovn-controller's first table computed from part of the Southbound, which replaces the
+/// restored one once `ovn-ofctrl-wait-before-clear` has passed: clearing flow-restore-wait on
+/// it flushed the kernel's flows and cut the pods off for 27 s in the VM (docs/benchmarks.md
+/// §7.1), while the flag kept would have left them forwarding until the whole table is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settle {
     stable: u32,
+    floor: usize,
     last: Option<usize>,
     same: u32,
 }
 
+/// The least a table counts as complete after `restored` flows were put back: nine tenths
+/// (the Southbound may have lost a little meanwhile; a first table from part of it is a few
+/// dozen flows against tens of thousands).
+pub fn floor_after_restore(restored: usize) -> usize {
+    restored - restored / 10
+}
+
 impl Settle {
-    pub fn new(stable: u32) -> Settle {
+    pub fn new(stable: u32, floor: usize) -> Settle {
         Settle {
             stable,
+            floor,
             last: None,
             same: 0,
         }
@@ -58,7 +79,7 @@ impl Settle {
 
     /// One read of the table's size; true once it has settled.
     pub fn observe(&mut self, flows: usize) -> bool {
-        self.same = match self.last == Some(flows) && flows > 0 {
+        self.same = match self.last == Some(flows) && flows > 0 && flows >= self.floor {
             true => self.same + 1,
             false => 0,
         };
@@ -144,16 +165,28 @@ pub enum Settled {
     Deadline(usize),
 }
 
-/// Waits until br-int's table is complete or `deadline`, reading it every [`READ_EVERY`].
+/// Waits until br-int's table is complete (at least `floor` flows) or `deadline`, reading it
+/// every [`READ_EVERY`].
 pub async fn wait_complete(
     reaper: &Reaper,
     l: &Layout,
     deadline: Instant,
+    floor: usize,
 ) -> Result<Settled, FlowsError> {
-    let mut settle = Settle::new(STABLE_READS);
+    let mut settle = Settle::new(STABLE_READS, floor);
+    // A restored table still marked has not been replaced by ovn-controller's yet; one that
+    // was never marked (a text restore, none) or is no longer need not wait for that.
+    let mut marked = flows::mark::present(reaper, l).await.unwrap_or(false);
     loop {
-        // A switch that is not answering yet reads as an empty table.
-        let n = flows::flow_count(reaper, l).await.unwrap_or(0);
+        if marked {
+            marked = flows::mark::present(reaper, l).await.unwrap_or(true);
+        }
+        // A switch that is not answering yet, or a table ovn-controller has not replaced yet,
+        // reads as an empty one.
+        let n = match marked {
+            true => 0,
+            false => flows::flow_count(reaper, l).await.unwrap_or(0),
+        };
         if settle.observe(n) {
             return Ok(Settled::Complete(n));
         }
@@ -172,8 +205,9 @@ pub async fn clear_when_complete(
     db: &Client,
     deadline: Instant,
     timeout: Duration,
+    floor: usize,
 ) -> Result<Settled, OvsdbError> {
-    let settled = wait_complete(reaper, l, deadline).await;
+    let settled = wait_complete(reaper, l, deadline, floor).await;
     match settled {
         Ok(Settled::Complete(n)) => tracing::info!(flows = n, "br-int's flows are in"),
         Ok(Settled::Deadline(n)) => tracing::warn!(
@@ -188,11 +222,16 @@ pub async fn clear_when_complete(
 
 /// After a vswitchd start that kept the datapath's flows: waits (bounded by the stage
 /// deadline) for br-int's table, then clears the flag over a connection of its own.
-pub async fn clear_after_start(cfg: &Config, reaper: &Reaper) -> Result<Settled, ClearError> {
+/// `floor`: see [`Settle`] (0 when nothing was restored).
+pub async fn clear_after_start(
+    cfg: &Config,
+    reaper: &Reaper,
+    floor: usize,
+) -> Result<Settled, ClearError> {
     let deadline = Instant::now() + cfg.stage_deadline;
     let db = connect_when_up(&cfg.layout.db_sock(), deadline).await?;
     let t = cfg.stage_deadline.min(Duration::from_secs(5));
-    Ok(clear_when_complete(reaper, &cfg.layout, &db, deadline, t).await?)
+    Ok(clear_when_complete(reaper, &cfg.layout, &db, deadline, t, floor).await?)
 }
 
 /// Why flow-restore-wait could not be cleared (it stays set; the caller restarts vswitchd).
@@ -272,10 +311,37 @@ mod tests {
             (&[3, 3, 3, 0, 3, 3], None),
         ];
         for (reads, want) in rows {
-            let mut s = Settle::new(3);
+            let mut s = Settle::new(3, 0);
             let got = reads.iter().position(|n| s.observe(*n));
             assert_eq!(got, want, "{reads:?}");
         }
+    }
+
+    /// The VM's takeover at 105,143 rules: the restored table, then ovn-controller's first
+    /// table from part of the Southbound (21 flows, unchanged for seconds while it computes
+    /// the rest), then its whole one. Only the whole one (or the restored one, before
+    /// ovn-controller replaced it) settles.
+    #[test]
+    fn a_table_far_below_the_restored_one_never_settles() {
+        let floor = floor_after_restore(105_143);
+        assert_eq!(floor, 94_629);
+        // (reads, settled at read index)
+        let rows: [(&[usize], Option<usize>); 4] = [
+            (
+                &[21, 21, 21, 21, 21, 21, 105_140, 105_140, 105_140, 105_140],
+                Some(9),
+            ),
+            (&[105_143, 105_143, 105_143, 105_143], Some(3)),
+            (&[0, 21, 21, 21, 21, 94_628, 94_628, 94_628, 94_628], None),
+            (&[0, 21, 21, 94_629, 94_629, 94_629, 94_629], Some(6)),
+        ];
+        for (reads, want) in rows {
+            let mut s = Settle::new(3, floor);
+            let got = reads.iter().position(|n| s.observe(*n));
+            assert_eq!(got, want, "{reads:?}");
+        }
+        assert_eq!(floor_after_restore(0), 0);
+        assert_eq!(floor_after_restore(9), 9);
     }
 
     #[test]

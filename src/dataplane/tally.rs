@@ -26,7 +26,13 @@ impl FlowTally {
         FlowTally {
             flows: flows as u64,
             groups: groups as u64,
-            elapsed_ms: t0.elapsed().as_millis() as u64,
+            elapsed_ms: elapsed_ms(t0),
         }
     }
+}
+
+/// Milliseconds since `t0`, rounded up: a step that ran never reads 0 (a binary save or
+/// restore of a small table takes well under one, and 0 reads as "nothing was done").
+pub fn elapsed_ms(t0: Instant) -> u64 {
+    (t0.elapsed().as_micros() as u64).div_ceil(1000)
 }

@@ -33,8 +33,12 @@ impl Supervisor {
     /// (`pid`) in service.
     pub(super) fn clear_flows_kept(&self, pid: i32) {
         let (cfg, reaper, ready) = (self.cfg.clone(), self.reaper, self.ready_tx.clone());
+        let restored = (self.snap.borrow().takeover.as_ref())
+            .and_then(|t| t.restored.as_ref())
+            .map_or(0, |t| t.flows as usize);
+        let floor = restore_wait::floor_after_restore(restored);
         tokio::spawn(async move {
-            let result = restore_wait::clear_after_start(&cfg, reaper)
+            let result = restore_wait::clear_after_start(&cfg, reaper, floor)
                 .await
                 .map(|_| ())
                 .map_err(Into::into);

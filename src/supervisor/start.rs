@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::stage::Stage;
 use super::{Interrupt, Supervisor};
-use crate::config::Config;
+use crate::config::{Config, TakeoverFlows};
 use crate::daemon::state::Event;
 use crate::daemon::wait::{controller_connected_by, Answering};
 use crate::daemon::Daemon;
@@ -114,6 +114,14 @@ impl Supervisor {
         let Some(saved) = &self.restore else {
             return;
         };
+        if self.cfg.takeover_flows == TakeoverFlows::Keep {
+            // Asked not to save, an earlier release saves anyway.
+            tracing::info!(
+                "not restoring the table handed over (OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep): keeping the datapath's flows until ovn-controller's table is in"
+            );
+            self.restore = None;
+            return;
+        }
         if let Err(e) = crate::dataplane::flows::usable(saved) {
             tracing::error!(
                 "not restoring the flows handed over: {e}; keeping the datapath's flows instead (flow-restore-wait), if it has any"
@@ -229,14 +237,21 @@ impl Supervisor {
             let stage = Stage {
                 name: "restore-flows",
                 budget: cfg.stage_deadline,
-                waiting_for: "ovs-ofctl to restore br-int's flows and groups",
+                waiting_for: "ovs-vswitchd to take br-int's saved table (a bundle over br-int.mgmt, or ovs-ofctl for a text save)",
             };
             let restored = self
                 .stage(stage, async {
                     match crate::dataplane::flows::restore(reaper, l, &saved).await {
                         Ok(t) => {
                             let (flows, groups, elapsed_ms) = (t.flows, t.groups, t.elapsed_ms);
-                            tracing::info!(flows, groups, elapsed_ms, "restored br-int flows");
+                            let form = saved.form();
+                            tracing::info!(
+                                flows,
+                                groups,
+                                form,
+                                elapsed_ms,
+                                "restored br-int flows"
+                            );
                             Ok(Some(t))
                         }
                         Err(e) => {
@@ -293,6 +308,7 @@ impl Supervisor {
         };
         let (cfg, reaper) = (self.cfg.clone(), self.reaper);
         let proc_root = cfg.host_root.join("proc");
+        let save = cfg.takeover_flows == TakeoverFlows::Restore;
         let stage = Stage {
             name: "takeover",
             budget: crate::takeover::legacy::STOP_BUDGET,
@@ -301,7 +317,7 @@ impl Supervisor {
         let saved = self
             .stage(stage, async {
                 let saved =
-                    crate::takeover::legacy::take_over(reaper, &cfg.layout, &proc_root, &old)
+                    crate::takeover::legacy::take_over(reaper, &cfg.layout, &proc_root, &old, save)
                         .await?;
                 crate::host::prep::remove_stale(&cfg)?;
                 Ok(saved)

@@ -86,7 +86,13 @@ impl Supervisor {
                     After::Continue
                 }
                 Some(req) = self.handover_rx.recv() => {
-                    let saved = self.save_for_successor().await;
+                    let saved = match req.save {
+                        true => self.save_for_successor().await,
+                        false => {
+                            tracing::info!("not saving br-int's table: the next instance keeps the datapath's flows instead (OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep)");
+                            None
+                        }
+                    };
                     After::End(Interrupt::HandOver(req.reply, saved, req.successor))
                 }
                 Some(req) = self.uninstall_rx.recv() => After::End(Interrupt::Uninstall(req.reply)),
@@ -259,7 +265,8 @@ impl Supervisor {
             Ok(s) => {
                 let elapsed_ms = t0.elapsed().as_millis() as u64;
                 tracing::info!(
-                    flows = s.flow_count,
+                    flows = s.flow_count(),
+                    form = s.form(),
                     elapsed_ms,
                     "saved br-int flows for the next instance"
                 );
@@ -308,7 +315,7 @@ impl Supervisor {
         tokio::spawn(async move {
             let mut result = serving(&cfg, owned.as_ref(), d, pid).await;
             if keep && result.is_ok() {
-                result = restore_wait::clear_after_start(&cfg, reaper)
+                result = restore_wait::clear_after_start(&cfg, reaper, 0)
                     .await
                     .map(|_| ())
                     .map_err(StageError::from);

@@ -108,7 +108,11 @@ pub fn hand_over(
     let answer = control::ask_with(
         &cfg.layout.control_sock(),
         "handover",
-        Some(serde_json::json!({ "pid": std::process::id() })),
+        // `flows`: what we do with br-int's table; an earlier release ignores it and saves.
+        Some(serde_json::json!({
+            "pid": std::process::id(),
+            "flows": cfg.takeover_flows.as_str(),
+        })),
         control::HANDOVER_DEADLINE + Duration::from_secs(5),
     );
     let answer = match (answer, &lock) {

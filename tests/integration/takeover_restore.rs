@@ -31,10 +31,11 @@ fn br_int_flows(node: &Node) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_new_vswitchd_runs_with_flow_restore_wait_and_the_saved_table() {
+/// The old node, ready, with [`MARKER`] added to br-int (`env` its settings), and br-int's
+/// flows then.
+fn old_node_with_marker(env: &[(&str, &str)]) -> (Node, Vec<String>) {
     let mut old = Node::new();
-    old.start(&[]);
+    old.start(env);
     old.wait_ready(READY);
     ofctl(&old, "add-flow", &[MARKER]);
     let saved = br_int_flows(&old);
@@ -42,13 +43,18 @@ fn the_new_vswitchd_runs_with_flow_restore_wait_and_the_saved_table() {
         saved.iter().any(|f| f.contains("cookie=0x5eed0f")),
         "{saved:?}"
     );
-    let old_switch = pid_of(&old, "ovs-vswitchd.pid").unwrap();
+    (old, saved)
+}
 
-    // The successor's ovn-controller is held at its start: whatever br-int holds then came from
-    // the restore, not from an ovn-controller.
+/// A successor on `old`'s directory (`env` its settings), held at its ovn-controller's start,
+/// once it got there: whatever br-int holds then came from the restore, not from an
+/// ovn-controller.
+fn successor_held_at_ovn_controller(old: &Node, env: &[(&str, &str)]) -> Node {
     let dir = old.path().to_path_buf();
     let hold = hold_wrapper(&dir, "ovn-controller");
-    let mut new = instance_on(&dir, &[("DEBUG_WRAPPER", hold.as_str())]);
+    let mut env = env.to_vec();
+    env.push(("DEBUG_WRAPPER", hold.as_str()));
+    let mut new = instance_on(&dir, &env);
     let new_pid = new.child.as_ref().unwrap().id() as i64;
     let t0 = Instant::now();
     while !old
@@ -65,6 +71,18 @@ fn the_new_vswitchd_runs_with_flow_restore_wait_and_the_saved_table() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    new
+}
+
+fn saved_table(node: &Node) -> std::path::PathBuf {
+    node.path().join("run/openvswitch/br-int.table.takeover")
+}
+
+#[test]
+fn the_new_vswitchd_runs_with_flow_restore_wait_and_the_saved_table() {
+    let (old, saved) = old_node_with_marker(&[]);
+    let old_switch = pid_of(&old, "ovs-vswitchd.pid").unwrap();
+    let _new = successor_held_at_ovn_controller(&old, &[]);
     let new_switch = pid_of(&old, "ovs-vswitchd.pid").unwrap();
     assert_ne!(new_switch, old_switch, "the successor's own vswitchd runs");
     assert!(exists(new_switch));
@@ -78,10 +96,140 @@ fn the_new_vswitchd_runs_with_flow_restore_wait_and_the_saved_table() {
         restored.iter().any(|f| f.contains("cookie=0x5eed0f")),
         "the marker flow was not restored: {restored:?}"
     );
+    assert!(marked(&old), "no restore mark: {restored:?}");
     assert!(
         restored.len() >= saved.len(),
         "{} flows restored of {} saved",
         restored.len(),
         saved.len()
+    );
+}
+
+/// `OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep` on the successor (the old node's own setting is
+/// the default, restore): the old instance saves nothing (no table file, ever), and nothing
+/// is restored. On the userspace datapath nothing outlives vswitchd, so flow-restore-wait is
+/// not set either: the new br-int waits for ovn-controller's table.
+#[test]
+fn a_successor_that_keeps_the_datapaths_flows_is_handed_no_table() {
+    let (old, _) = old_node_with_marker(&[]);
+    let _new =
+        successor_held_at_ovn_controller(&old, &[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "keep")]);
+    assert!(
+        !saved_table(&old).exists(),
+        "the old instance saved br-int's table although the successor keeps the datapath's flows"
+    );
+    let flows = br_int_flows(&old);
+    assert!(
+        !flows.iter().any(|f| f.contains("cookie=0x5eed0f")),
+        "a table was restored: {flows:?}"
+    );
+    let frw = old.vsctl(&[
+        "--if-exists",
+        "get",
+        "Open_vSwitch",
+        ".",
+        "other_config:flow-restore-wait",
+    ]);
+    assert_ne!(frw, "\"true\"", "flow-restore-wait with nothing to keep");
+}
+
+/// The successor's setting rules, not the old node's: an old node started with `keep`
+/// still saves br-int's table for a successor that restores.
+#[test]
+fn the_successor_decides_whether_the_table_is_saved() {
+    let (old, _) = old_node_with_marker(&[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "keep")]);
+    let _new =
+        successor_held_at_ovn_controller(&old, &[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "restore")]);
+    let restored = br_int_flows(&old);
+    assert!(
+        restored.iter().any(|f| f.contains("cookie=0x5eed0f")),
+        "the marker flow was not restored: {restored:?}"
+    );
+}
+
+/// Whether br-int holds the restore's mark (table 253, its cookie: `dataplane::flows::mark`);
+/// `None` while no switch answers (the old one stopping, the new one starting).
+fn try_marked(node: &Node) -> Option<bool> {
+    let mgmt = format!(
+        "unix:{}",
+        node.path().join("run/openvswitch/br-int.mgmt").display()
+    );
+    let out = std::process::Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow15", "dump-flows", &mgmt])
+        .arg("table=253,cookie=0x6f6f732d6d61726b/-1")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    (out.status.success()).then(|| listing.contains("cookie=0x6f6f732d6d61726b"))
+}
+
+fn marked(node: &Node) -> bool {
+    try_marked(node).expect("br-int.mgmt answers")
+}
+
+fn flow_restore_wait(node: &Node) -> bool {
+    let v = node.vsctl(&[
+        "--if-exists",
+        "get",
+        "Open_vSwitch",
+        ".",
+        "other_config:flow-restore-wait",
+    ]);
+    v == "\"true\""
+}
+
+/// The restored table forwards with flow-restore-wait set until ovn-controller has replaced it
+/// (its first table deletes every flow, the restore's mark included): the flag is never
+/// cleared while the mark is in br-int, however long the restored table stays unchanged.
+/// ovn-controller's `ovn-ofctrl-wait-before-clear` is 4 s here, so the restored table sits
+/// unchanged for seconds: before the mark, 0.5 s of it counted as complete.
+#[test]
+fn flow_restore_wait_is_cleared_only_after_ovn_controller_replaced_the_restored_table() {
+    let (old, _) = old_node_with_marker(&[]);
+    let dir = old.path().to_path_buf();
+    let mut new = instance_on(
+        &dir,
+        &[("OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS", "4000")],
+    );
+    let new_pid = new.child.as_ref().unwrap().id() as i64;
+    let t0 = Instant::now();
+    // (mark in br-int, flow-restore-wait set), sampled from the restore until the flag goes.
+    let mut samples = Vec::new();
+    loop {
+        if let Some(st) = new.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("successor exited {st}:\n{}", new.log());
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "flow-restore-wait never cleared: {samples:?}\n{}",
+            new.log()
+        );
+        let ours = old.status().is_some_and(|s| s["pid"] == new_pid);
+        let Some(mark) = try_marked(&old).filter(|_| ours) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let sample = (mark, flow_restore_wait(&old));
+        if sample.0 || !samples.is_empty() {
+            samples.push(sample);
+            if !sample.1 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        samples.iter().filter(|s| s.0).count() > 10,
+        "the mark was hardly ever seen: {samples:?}"
+    );
+    assert!(
+        !samples.iter().any(|&(mark, frw)| mark && !frw),
+        "flow-restore-wait cleared while the restored table was still in br-int: {samples:?}"
+    );
+    assert!(!marked(&old), "the mark is still in br-int");
+    let flows = br_int_flows(&old);
+    assert!(
+        !flows.iter().any(|f| f.contains("cookie=0x5eed0f")),
+        "ovn-controller did not replace the restored table: {flows:?}"
     );
 }

@@ -1,19 +1,35 @@
 //! br-int's OpenFlow state across a takeover: [`save`] it from the old switch, [`restore`] it
 //! into the new one; [`flow_count`] for the wait until ovn-controller's table is complete.
 //!
-//! Invariants: every `ovs-ofctl` run is bounded (`OFCTL_DEADLINE`) and killed past it; files
-//! are written only in the run dir, under names derived from the bridge's.
+//! The save is binary ([`binary`]: meters, groups and flows as the OpenFlow mods that recreate
+//! them, over our own session), or `ovs-ofctl` text ([`text`]) when the binary save cannot be
+//! made (the bridge does not speak OpenFlow 1.5); a text save handed over by an earlier release
+//! is still restored. Either way the save and the restore are tallied ([`FlowTally`]) by the
+//! code that moved the flows, for `status` and the metrics.
+//!
+//! Invariants: every `ovs-ofctl` run and every OpenFlow session is bounded (`OFCTL_DEADLINE`);
+//! files are written only in the run dir, under names derived from the bridge's; a save that
+//! is not whole (fewer flows than the switch counts before and after its listing, a file that
+//! does not hold exactly the counts handed over) is an error, never a partial restore: the
+//! successor keeps the datapath's flows instead.
 
-use std::path::{Path, PathBuf};
+pub mod binary;
+pub mod mark;
+pub mod text;
+
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::paths::Layout;
 use crate::daemon::find_in_path;
-use crate::dataplane::tally::FlowTally;
+use crate::dataplane::tally::{self, FlowTally};
 use crate::process::{ExitStatus, Output, ProcessError, Reaper};
 use crate::settings::BRIDGE;
+
+pub use binary::TableSave;
+pub use text::TextSave;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowsError {
@@ -34,18 +50,34 @@ pub enum FlowsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: saved {saved} flows{cut}, but br-int holds {} (ovs-ofctl dump-aggregate: {before} before the dump, {after} after); the save is incomplete (a full disk?)", path.display(), before.min(after))]
+    #[error("{}: saved {saved} flows{cut}, but br-int holds {} ({counter}: {before} before the dump, {after} after); the save is incomplete (a full disk?)", path.display(), before.min(after))]
     Incomplete {
         path: PathBuf,
         saved: usize,
         before: usize,
         after: usize,
         cut: &'static str,
+        /// What counted br-int's flows: `ovs-ofctl dump-aggregate` or our own session's
+        /// aggregate request.
+        counter: &'static str,
     },
     #[error("{}: ovs-ofctl's listing is {why} (a full disk?); nothing saved", path.display())]
     Truncated { path: PathBuf, why: &'static str },
     #[error("{}: the previous instance saved no flows", path.display())]
     NothingSaved { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    OpenFlow {
+        path: PathBuf,
+        source: Box<crate::ovs::openflow::OpenFlowError>,
+    },
+    #[error("{}: not a whole saved table: {why}", path.display())]
+    Unreadable { path: PathBuf, why: String },
+    #[error("{}: the switch committed a bundle of {sent} flows, but holds {holds}", path.display())]
+    NotRestored {
+        path: PathBuf,
+        sent: usize,
+        holds: usize,
+    },
     #[error("{}: holds {lines} flows, but the previous instance saved {counted}", path.display())]
     SavedMismatch {
         path: PathBuf,
@@ -54,44 +86,74 @@ pub enum FlowsError {
     },
 }
 
-/// Where the old instance left br-int's state for the new one.
+/// Where the old instance left br-int's state for the new one (the `saved` of its handover
+/// answer). The two forms have different field names: this release reads both, and one of an
+/// earlier release that receives a binary save (a rollback) finds no `flows` in it, takes it
+/// for no save at all (its `from_value(..).ok()`) and keeps the datapath's flows, as after a
+/// failed save. Untagged: each form serializes exactly as its struct, so a text save reads
+/// and writes the same JSON as earlier releases' `SavedFlows`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedFlows {
-    pub flows: PathBuf,
-    pub groups: PathBuf,
-    pub flow_count: usize,
-    /// Groups saved (absent from an older release's answer: 0).
-    #[serde(default)]
-    pub group_count: usize,
-    /// How long the save took, ms (absent from an older release's answer: 0).
-    #[serde(default)]
-    pub save_ms: u64,
+#[serde(untagged)]
+pub enum SavedFlows {
+    /// This release: one file of OpenFlow messages ([`binary`]). First: a text save has no
+    /// `table`, so it never matches this form.
+    Table(TableSave),
+    /// Earlier releases, and the fallback: `ovs-ofctl` listings ([`text`]).
+    Text(TextSave),
 }
 
 impl SavedFlows {
-    /// The save's figures, for `status` and the metrics.
+    pub fn flow_count(&self) -> usize {
+        match self {
+            SavedFlows::Table(t) => t.flow_count,
+            SavedFlows::Text(t) => t.flow_count,
+        }
+    }
+
+    /// The save's figures, for `status` and the metrics (meters are not tallied: the text
+    /// save of earlier releases never carried them).
     pub fn tally(&self) -> FlowTally {
+        let (flows, groups, elapsed_ms) = match self {
+            SavedFlows::Table(t) => (t.flow_count, t.group_count, t.save_ms),
+            SavedFlows::Text(t) => (t.flow_count, t.group_count, t.save_ms),
+        };
         FlowTally {
-            flows: self.flow_count as u64,
-            groups: self.group_count as u64,
-            elapsed_ms: self.save_ms,
+            flows: flows as u64,
+            groups: groups as u64,
+            elapsed_ms,
+        }
+    }
+
+    /// Which form the save took, for the logs: `binary`, or `text` (the fallback, or an
+    /// earlier release's).
+    pub fn form(&self) -> &'static str {
+        match self {
+            SavedFlows::Table(_) => "binary",
+            SavedFlows::Text(_) => "text",
+        }
+    }
+
+    fn set_save_ms(&mut self, ms: u64) {
+        match self {
+            SavedFlows::Table(t) => t.save_ms = ms,
+            SavedFlows::Text(t) => t.save_ms = ms,
         }
     }
 }
 
-const OF: &str = "OpenFlow15";
+pub(super) const OF: &str = "OpenFlow15";
 
 /// One `ovs-ofctl` dump or restore: 100,000 flows take a few seconds here, ten times that in an
 /// emulated VM; beyond this the switch is not answering and the caller's stage reports it.
 const OFCTL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn ofctl(reaper: &Reaper, args: &[&str]) -> Result<String, FlowsError> {
+pub(super) async fn ofctl(reaper: &Reaper, args: &[&str]) -> Result<String, FlowsError> {
     Ok(ofctl_to(reaper, args, None).await?.stdout)
 }
 
 /// Runs `ovs-ofctl ARGS` under [`OFCTL_DEADLINE`], its stdout kept (up to the reaper's cap) or
 /// written to `file`; a failed run is an error naming its arguments and stderr.
-async fn ofctl_to(
+pub(super) async fn ofctl_to(
     reaper: &Reaper,
     args: &[&str],
     file: Option<std::fs::File>,
@@ -117,219 +179,71 @@ async fn ofctl_to(
     Ok(out)
 }
 
-fn target(l: &Layout) -> String {
+pub(super) fn target(l: &Layout) -> String {
     format!("unix:{}", l.mgmt_sock(BRIDGE).display())
 }
 
-/// br-int's groups and flows, dumped to files in the run dir, and checked whole.
-///
-/// The dumps go straight to files (tens of MiB at 100,000 flows: a tool's kept output is capped
-/// at 1 MiB, which cut a saved table mid-line), then are filtered line by line into the files
-/// `ovs-ofctl add-*` reads. `ovs-ofctl` exits 0 when its stdout cannot be written (a full
-/// disk: checked, `ovs-ofctl --version > /dev/full` exits 0), so a listing must start with its
-/// reply header and end with a whole line, and the flows saved must be as many as
-/// `dump-aggregate` counts in br-int before or after the dump, or the save fails, naming the
-/// file and both counts, and leaves no file behind.
+/// br-int's meters, groups and flows, saved in the run dir for the next instance: in binary,
+/// or as `ovs-ofctl` text if the binary save cannot be made; either is checked whole against
+/// the switch's own count, or the save fails and leaves no file behind. A binary save that
+/// is short is not retried as text: the table was listed whole and the count says it is not,
+/// and the caller must hear that loudly, not get a second, slower attempt at the same table.
 pub async fn save(reaper: &Reaper, l: &Layout) -> Result<SavedFlows, FlowsError> {
-    let flows = l.ovs_rundir.join(format!("{BRIDGE}.flows.takeover"));
-    let groups = l.ovs_rundir.join(format!("{BRIDGE}.groups.takeover"));
     let t0 = std::time::Instant::now();
-    let mut saved = save_to(reaper, l, &flows, &groups).await;
-    if let Ok(s) = &mut saved {
-        s.save_ms = t0.elapsed().as_millis() as u64;
-    }
-    if saved.is_err() {
-        for f in [&flows, &groups] {
-            let _ = std::fs::remove_file(f);
+    let table = binary::table_path(l);
+    let deadline = tokio::time::Instant::now() + OFCTL_DEADLINE;
+    let saved = match binary::save(&l.mgmt_sock(BRIDGE), &table, deadline).await {
+        Ok(t) => Ok(SavedFlows::Table(t)),
+        Err(e @ FlowsError::Incomplete { .. }) => Err(e),
+        Err(e) => {
+            tracing::warn!(
+                "cannot save br-int's table in binary: {e}; saving it as ovs-ofctl text"
+            );
+            text::save(reaper, l).await.map(SavedFlows::Text)
+        }
+    };
+    match saved {
+        Ok(mut s) => {
+            s.set_save_ms(tally::elapsed_ms(t0));
+            Ok(s)
+        }
+        Err(e) => {
+            // No earlier handover's table may pass for this one's.
+            let _ = std::fs::remove_file(&table);
+            Err(e)
         }
     }
-    saved
-}
-
-async fn save_to(
-    reaper: &Reaper,
-    l: &Layout,
-    flows: &Path,
-    groups: &Path,
-) -> Result<SavedFlows, FlowsError> {
-    let t = target(l);
-    // Flows first: their count is the strongest check, and on a disk full from the first
-    // byte it is what names the loss.
-    let before = flow_count(reaper, l).await?;
-    // `--no-stats` also drops the reply header: the counts vouch for this listing.
-    let dump = ["-O", OF, "dump-flows", "--no-names", "--no-stats", &t];
-    let kept = dump_to(reaper, &dump, flows, Listing::Bare).await?;
-    let after = flow_count(reaper, l).await?;
-    // A table that changes during the dump may give either count; a cut listing gives fewer.
-    if kept.cut || kept.entries < before.min(after) {
-        return Err(FlowsError::Incomplete {
-            path: flows.to_path_buf(),
-            saved: kept.entries,
-            before,
-            after,
-            cut: if kept.cut { ", its last line cut" } else { "" },
-        });
-    }
-    let dump = ["-O", OF, "dump-groups", "--no-names", &t];
-    let kept_groups = dump_to(reaper, &dump, groups, Listing::Headed).await?;
-    if kept_groups.cut {
-        return Err(FlowsError::Truncated {
-            path: groups.to_path_buf(),
-            why: "cut mid-line",
-        });
-    }
-    Ok(SavedFlows {
-        flows: flows.to_path_buf(),
-        groups: groups.to_path_buf(),
-        flow_count: kept.entries,
-        group_count: kept_groups.entries,
-        save_ms: 0,
-    })
-}
-
-/// Whether a listing starts with a reply header (`OFPST_GROUP_DESC reply (OF1.5) (xid=0x2):`);
-/// `dump-flows --no-stats` prints none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Listing {
-    Headed,
-    Bare,
-}
-
-/// What [`keep_entries`] kept of a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Kept {
-    /// Whole entries written.
-    entries: usize,
-    /// The listing ended mid-line (its writer stopped: a full disk); that line was dropped.
-    cut: bool,
-}
-
-/// Runs `ovs-ofctl ARGS` into `path` (through `PATH.raw`), keeping only the entries of the
-/// listing.
-async fn dump_to(
-    reaper: &Reaper,
-    args: &[&str],
-    path: &Path,
-    listing: Listing,
-) -> Result<Kept, FlowsError> {
-    let raw = path.with_extension("takeover.raw");
-    let io = |p: &Path| {
-        let path = p.to_path_buf();
-        move |source| FlowsError::Write { path, source }
-    };
-    let file = std::fs::File::create(&raw).map_err(io(&raw))?;
-    let kept = match ofctl_to(reaper, args, Some(file)).await {
-        Ok(_) => keep_entries(&raw, path, listing),
-        Err(e) => Err(e),
-    };
-    let _ = std::fs::remove_file(&raw);
-    kept
-}
-
-/// Copies the entries of the listing in `raw` to `path`, line by line, and makes them durable,
-/// up to a line cut short. A listing without the reply header it must have is an error.
-fn keep_entries(raw: &Path, path: &Path, listing: Listing) -> Result<Kept, FlowsError> {
-    use std::io::{BufRead, Write};
-    let (r, w) = (raw.to_path_buf(), path.to_path_buf());
-    let read = |source| FlowsError::Write {
-        path: r.clone(),
-        source,
-    };
-    let write = |source| FlowsError::Write {
-        path: w.clone(),
-        source,
-    };
-    let truncated = |why| FlowsError::Truncated {
-        path: path.to_path_buf(),
-        why,
-    };
-    let mut reader = std::io::BufReader::new(std::fs::File::open(raw).map_err(read)?);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(write)?);
-    let (mut n, mut first, mut line, mut cut) = (0, true, String::new(), false);
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).map_err(read)? == 0 {
-            break;
-        }
-        if !line.ends_with('\n') {
-            cut = true;
-            break;
-        }
-        if std::mem::take(&mut first) && listing == Listing::Headed && !is_reply_header(&line) {
-            return Err(truncated("missing its reply header"));
-        }
-        if is_entry(&line) {
-            out.write_all(line.as_bytes()).map_err(write)?;
-            n += 1;
-        }
-    }
-    if first && listing == Listing::Headed {
-        return Err(truncated("empty"));
-    }
-    let file = out.into_inner().map_err(|e| write(e.into_error()))?;
-    file.sync_all().map_err(write)?;
-    Ok(Kept { entries: n, cut })
-}
-
-/// The first line of every `ovs-ofctl dump-*` listing, e.g. `OFPST_FLOW reply (OF1.5)
-/// (xid=0x2):`; not indented, unlike its entries.
-fn is_reply_header(line: &str) -> bool {
-    !line.starts_with(' ') && line.contains(" reply")
-}
-
-/// An entry of an `ovs-ofctl dump-*` listing: indented and not blank (reply headers are not).
-fn is_entry(line: &str) -> bool {
-    line.starts_with(' ') && !line.trim().is_empty()
 }
 
 /// Whether the flows a predecessor saved can be restored: the file holds exactly as many flows
-/// as it counted, and some. Otherwise the caller keeps the datapath's flows instead of
-/// restoring a partial or empty table (which, unchanged for a moment, would pass for
-/// ovn-controller's complete one and end flow-restore-wait early).
+/// (and, for a binary save, groups and meters) as it counted, and some. Otherwise the caller
+/// keeps the datapath's flows instead of restoring a partial or empty table (which, unchanged
+/// for a moment, would pass for ovn-controller's complete one and end flow-restore-wait early).
 pub fn usable(saved: &SavedFlows) -> Result<(), FlowsError> {
-    use std::io::BufRead;
-    let path = saved.flows.clone();
-    let read = |source| FlowsError::Write {
-        path: path.clone(),
-        source,
-    };
-    if saved.flow_count == 0 {
-        return Err(FlowsError::NothingSaved { path });
+    match saved {
+        SavedFlows::Text(t) => text::usable(t),
+        SavedFlows::Table(t) => binary::read_table(t).map(|_| ()),
     }
-    let file = crate::nodefile::open(&path, u64::MAX, crate::nodefile::Links::Refuse)
-        .map_err(|e| read(std::io::Error::other(e)))?;
-    let mut lines = 0;
-    for line in std::io::BufReader::new(file).lines() {
-        lines += usize::from(is_entry(&line.map_err(read)?));
-    }
-    if lines != saved.flow_count {
-        return Err(FlowsError::SavedMismatch {
-            path,
-            lines,
-            counted: saved.flow_count,
-        });
-    }
-    Ok(())
 }
 
-/// Saved groups, then flows (in one bundle), back into br-int; what went in, and how long it
-/// took (the bundle is all or nothing: on success every saved flow is in).
+/// The saved table back into br-int (groups, then flows in one bundle; a binary save's meters
+/// first); what went in, and how long it took (the bundle is all or nothing: on success every
+/// saved flow is in).
 pub async fn restore(
     reaper: &Reaper,
     l: &Layout,
     saved: &SavedFlows,
 ) -> Result<FlowTally, FlowsError> {
-    let t0 = std::time::Instant::now();
-    let t = target(l);
-    let has_groups = std::fs::metadata(&saved.groups).is_ok_and(|m| m.len() > 1);
-    if has_groups {
-        let g = saved.groups.display().to_string();
-        ofctl(reaper, &["-O", OF, "add-groups", &t, &g]).await?;
+    match saved {
+        SavedFlows::Text(t) => text::restore(reaper, l, t).await,
+        SavedFlows::Table(t) => {
+            let t0 = std::time::Instant::now();
+            let bytes = binary::read_table(t)?;
+            let deadline = tokio::time::Instant::now() + OFCTL_DEADLINE;
+            let c = binary::restore(&l.mgmt_sock(BRIDGE), &t.table, &bytes, deadline).await?;
+            Ok(FlowTally::since(t0, c.flows, c.groups))
+        }
     }
-    let f = saved.flows.display().to_string();
-    ofctl(reaper, &["-O", OF, "--bundle", "add-flows", &t, &f]).await?;
-    let groups = if has_groups { saved.group_count } else { 0 };
-    Ok(FlowTally::since(t0, saved.flow_count, groups))
 }
 
 /// The number of OpenFlow rules in br-int, from one aggregate request: the switch counts, so
@@ -348,5 +262,7 @@ pub fn aggregate_flow_count(reply: &str) -> Option<usize> {
         .and_then(|n| n.parse().ok())
 }
 
+#[cfg(test)]
+mod binary_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Tests of [`super`]: listings as `ovs-ofctl` writes them, whole, cut and empty, and what a
 //! successor accepts.
 
+use super::text::{keep_entries, Kept, Listing};
 use super::*;
 
 #[test]
@@ -98,6 +99,7 @@ fn a_short_count_names_the_file_and_both_counts() {
         before: 412,
         after: 415,
         cut: "",
+        counter: "ovs-ofctl dump-aggregate",
     };
     assert_eq!(e.to_string(), "/run/openvswitch/br-int.flows.takeover: saved 0 flows, but br-int holds 412 (ovs-ofctl dump-aggregate: 412 before the dump, 415 after); the save is incomplete (a full disk?)");
 }
@@ -120,13 +122,13 @@ fn only_a_whole_non_empty_saved_table_is_usable() {
     ];
     for (content, counted, want) in rows {
         std::fs::write(&flows, &content).unwrap();
-        let saved = SavedFlows {
+        let saved = SavedFlows::Text(TextSave {
             flows: flows.clone(),
             groups: dir.path().join("g"),
             flow_count: counted,
             group_count: 0,
             save_ms: 0,
-        };
+        });
         match (usable(&saved), want) {
             (Ok(()), None) => {}
             (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{e}"),
@@ -134,12 +136,12 @@ fn only_a_whole_non_empty_saved_table_is_usable() {
         }
     }
     std::fs::remove_file(&flows).unwrap();
-    let saved = SavedFlows {
+    let saved = SavedFlows::Text(TextSave {
         flows: flows.clone(),
         groups: dir.path().join("g"),
         flow_count: 1,
         group_count: 0,
         save_ms: 0,
-    };
+    });
     assert!(usable(&saved).is_err());
 }

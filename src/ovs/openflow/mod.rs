@@ -32,7 +32,11 @@ use tokio::net::UnixStream;
 
 use crate::process::backoff::{Policy, PolicyError, Retry};
 
+mod session;
+pub mod table;
 mod wire;
+
+pub use session::Session;
 
 pub use wire::*;
 
@@ -45,6 +49,10 @@ pub enum Stage {
     Connect,
     Hello,
     Echo,
+    /// Listing the switch's table.
+    Dump,
+    /// Writing a table into the switch.
+    Install,
 }
 
 impl fmt::Display for Stage {
@@ -53,6 +61,8 @@ impl fmt::Display for Stage {
             Stage::Connect => "connect",
             Stage::Hello => "hello exchange",
             Stage::Echo => "echo exchange",
+            Stage::Dump => "listing the table",
+            Stage::Install => "installing the table",
         })
     }
 }
@@ -300,5 +310,9 @@ pub async fn wait_ready(
     }
 }
 
+#[cfg(test)]
+mod session_tests;
+#[cfg(test)]
+mod table_tests;
 #[cfg(test)]
 mod tests;

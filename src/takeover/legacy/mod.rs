@@ -303,13 +303,18 @@ pub async fn take_over(
     l: &Layout,
     proc_root: &Path,
     node: &LegacyNode,
+    save: bool,
 ) -> Result<Option<SavedFlows>, LegacyError> {
     tracing::info!(old = %node.describe(), "taking the node over from ovs-ctl/ovn-ctl daemons");
     let has_vswitchd = node.daemons.iter().any(|o| o.daemon == Daemon::Vswitchd);
-    let saved = if has_vswitchd {
+    let saved = if has_vswitchd && save {
         match tokio::time::timeout(SAVE_DEADLINE, crate::dataplane::flows::save(reaper, l)).await {
             Ok(Ok(s)) => {
-                tracing::info!(flows = s.flow_count, "saved br-int flows of the old node");
+                tracing::info!(
+                    flows = s.flow_count(),
+                    form = s.form(),
+                    "saved br-int flows of the old node"
+                );
                 Some(s)
             }
             Ok(Err(e)) => {

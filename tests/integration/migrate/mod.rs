@@ -192,8 +192,15 @@ fn assert_flows_carried_over(d: &Path, log: &str) {
         "{log}"
     );
     assert!(!lines(log, "restored br-int flows").is_empty(), "{log}");
-    let saved = std::fs::read_to_string(d.join("run/openvswitch/br-int.flows.takeover")).unwrap();
-    assert!(saved.contains("cookie=0xbeef"), "{saved}");
+    // Saved in binary (the old vswitchd speaks OpenFlow 1.5): FLOW_MODs, the foreign flow's
+    // cookie among them, big-endian at each mod's offset 8.
+    let saved = std::fs::read(d.join("run/openvswitch/br-int.table.takeover")).unwrap();
+    assert!(saved.starts_with(b"OOSOFTBL"), "not a binary save");
+    let cookie = 0xbeef_u64.to_be_bytes();
+    assert!(
+        saved.windows(8).any(|w| w == cookie),
+        "the foreign flow (cookie=0xbeef) is not in the saved table"
+    );
 }
 
 #[test]
