@@ -12,8 +12,10 @@
 #   upgrade the cross-version tests that need both (upgrade::, #[ignore]d in a plain run): run on
 #           the host with OOS_TRIXIE_ROOT set, they start a second supervisor inside the root.
 #
-# Default filters: run_sandbox:: faults:: probes:: takeover:: confdb_versions:: (the modules
-# every version must pass); any other filters or libtest arguments replace them (`-- --skip
+# Default filters: run_sandbox:: faults:: probes:: takeover:: takeover_restore::
+# confdb_versions:: (the modules every version must pass: takeover_restore:: for the restore
+# mark, which relies on ovn-controller's first table deleting every flow); any other filters
+# or libtest arguments replace them (`-- --skip
 # manifest::` runs everything but the manifest check). Prints one line per version: its
 # packages, pass/FAIL, seconds. Needs root.
 set -euo pipefail
@@ -26,7 +28,7 @@ if [ "${1:-}" = --versions ]; then
 fi
 [ "${1:-}" != -- ] || shift
 filters=("$@")
-((${#filters[@]})) || filters=(run_sandbox:: faults:: probes:: takeover:: confdb_versions::)
+((${#filters[@]})) || filters=(run_sandbox:: faults:: probes:: takeover:: takeover_restore:: confdb_versions::)
 
 say() { echo "test-matrix: $*" >&2; }
 
