@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::{DatapathType, TakeoverFlows, TunnelType};
+use super::{TakeoverFlows, TunnelType};
 use crate::process::backoff::Policy;
 use crate::process::limits::Size;
 
@@ -258,17 +258,11 @@ pub(super) fn remote_host(var: &'static str, s: &str) -> Result<String, ConfigEr
 
 /// `OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS`; `auto` is `restore` on either datapath: at 105,000
 /// rules in the VM, keeping the kernel's flows alone lost packets in every takeover and was
-/// not faster (docs/benchmarks.md §7.1). The datapath stays a parameter for when that changes.
-pub(super) fn parse_takeover_flows(
-    raw: &Option<String>,
-    datapath: DatapathType,
-) -> Result<TakeoverFlows, ConfigError> {
+/// not faster (docs/benchmarks.md §7.1).
+pub(super) fn parse_takeover_flows(raw: &Option<String>) -> Result<TakeoverFlows, ConfigError> {
     const VAR: &str = "OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS";
     match present(raw) {
-        None | Some("auto") => Ok(match datapath {
-            DatapathType::System | DatapathType::Netdev => TakeoverFlows::Restore,
-        }),
-        Some("restore") => Ok(TakeoverFlows::Restore),
+        None | Some("auto") | Some("restore") => Ok(TakeoverFlows::Restore),
         Some("keep") => Ok(TakeoverFlows::Keep),
         Some(other) => Err(ConfigError::invalid(VAR, other, "auto, restore or keep")),
     }

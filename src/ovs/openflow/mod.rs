@@ -139,6 +139,17 @@ fn io_meaning(e: &io::Error) -> String {
     }
 }
 
+/// Answers the ECHO_REQUEST `h` (with `body`) on `s`: the same xid and payload, as a reply.
+async fn answer_echo<S: AsyncWrite + Unpin>(s: &mut S, h: Header, body: &[u8]) -> io::Result<()> {
+    let reply = Header {
+        msg_type: OFPT_ECHO_REPLY,
+        ..h
+    };
+    s.write_all(&reply.encode()).await?;
+    s.write_all(body).await?;
+    s.flush().await
+}
+
 async fn read_message<S: AsyncRead + Unpin>(s: &mut S) -> io::Result<(Header, Vec<u8>)> {
     let mut raw = [0u8; OFP_HEADER_LEN];
     s.read_exact(&mut raw).await?;
@@ -220,14 +231,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
                 OFPT_ECHO_REPLY if h.xid == echo_xid => return Ok(Ok(())),
                 OFPT_ERROR => return Ok(Err(describe_error(&body))),
                 // Answer a keepalive so a strict peer does not drop us.
-                OFPT_ECHO_REQUEST => {
-                    let reply = Header {
-                        msg_type: OFPT_ECHO_REPLY,
-                        ..h
-                    };
-                    s.write_all(&reply.encode()).await?;
-                    s.write_all(&body).await?;
-                }
+                OFPT_ECHO_REQUEST => answer_echo(s, h, &body).await?,
                 _ => {}
             }
         }

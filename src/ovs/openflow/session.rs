@@ -20,8 +20,8 @@ use tokio::net::UnixStream;
 type Stream = BufReader<UnixStream>;
 
 use super::table::{self, Listing, TABLE_VERSION};
-use super::wire::{Header, OFPT_ECHO_REPLY, OFPT_ECHO_REQUEST, OFPT_ERROR};
-use super::{describe_error, exchange, read_message, within, OpenFlowError, Stage};
+use super::wire::{OFPT_ECHO_REQUEST, OFPT_ERROR};
+use super::{answer_echo, describe_error, exchange, read_message, within, OpenFlowError, Stage};
 
 /// Bytes of bundled messages written per `write_all`.
 const WRITE_BATCH: usize = 256 * 1024;
@@ -181,15 +181,7 @@ async fn reply_to<S: AsyncRead + AsyncWrite + Unpin>(
         let (h, body) = read_message(s).await?;
         match h.msg_type {
             OFPT_ERROR => return Ok(Err(format!("{} (xid {:#x})", describe_error(&body), h.xid))),
-            OFPT_ECHO_REQUEST => {
-                let reply = Header {
-                    msg_type: OFPT_ECHO_REPLY,
-                    ..h
-                };
-                s.write_all(&reply.encode()).await?;
-                s.write_all(&body).await?;
-                s.flush().await?;
-            }
+            OFPT_ECHO_REQUEST => answer_echo(s, h, &body).await?,
             _ if h.xid == xid => return Ok(Ok(body)),
             _ => {}
         }
