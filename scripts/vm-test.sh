@@ -26,7 +26,9 @@
 # VM_TIMEOUT (seconds for the whole VM; per mode below), VM_OUT; for bench (scripts/vm/bench.sh):
 # BENCH_RUNS (runs per event, 1), BENCH_EVENTS (a subset), BENCH_ARP=1 (pods resolve ARP),
 # BENCH_SCALE=1 (br-int loaded with ~100,000 rules first: BENCH_SCALE_* in scripts/vm/bench.sh),
-# BENCH_WBC_MS (our supervisor's OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS); VM_OVS (host:
+# BENCH_WBC_MS (our supervisor's OVS_OVN_SUPERVISOR_OFCTRL_WAIT_BEFORE_CLEAR_MS); for loss,
+# LOSS_TRACE=1 (node1's kernel datapath sampled every 0.2 s through each event into
+# VM_OUT/trace.*: flow count, ports, flow-restore-wait); VM_OVS (host:
 # the machine's OVS/OVN packages; trixie: scripts/trixie-root.sh's OVS 3.5 / OVN 25.03, for
 # loss and bench: the smoke's uid-65534 ovs-dpctl step cannot read that root's libraries over
 # the VM's 9p share, and the topology takes ~2x longer to come up from it).
@@ -75,7 +77,7 @@ trap 'exit 130' INT TERM
 
 # The knobs of the VM's scripts, passed on through the kernel command line.
 vm_env=""
-for v in BENCH_RUNS BENCH_EVENTS BENCH_TOPOLOGY BENCH_LOAD BENCH_ARP BENCH_SCALE BENCH_SCALE_PORTS BENCH_SCALE_FLOWS BENCH_SCALE_VALUES BENCH_SCALE_BATCH BENCH_SCALE_LOAD_S BENCH_WBC_MS; do
+for v in BENCH_RUNS BENCH_EVENTS BENCH_TOPOLOGY BENCH_LOAD LOSS_TRACE BENCH_ARP BENCH_SCALE BENCH_SCALE_PORTS BENCH_SCALE_FLOWS BENCH_SCALE_VALUES BENCH_SCALE_BATCH BENCH_SCALE_LOAD_S BENCH_WBC_MS; do
   if [ -n "${!v:-}" ]; then vm_env+=" $v=$(printf %q "${!v}")"; fi
 done
 # VM_OVS=trixie: the VM's OVN cluster runs the trixie root's OVS 3.5 / OVN 25.03 (the versions

@@ -62,6 +62,8 @@ try_for() {
 nbctl() { ovn-nbctl --db=unix:$W/central/nb.sock --timeout=30 "$@"; }
 sbctl() { ovn-sbctl --db=unix:$W/central/sb.sock --timeout=30 "$@"; }
 
+sb_global_exists() { [ -n "$(sbctl --bare --columns=_uuid list SB_Global 2>/dev/null)" ]; }
+
 central_start() {
   local c=$W/central
   mkdir -p "$c"
@@ -70,14 +72,21 @@ central_start() {
   ovsdb-server "$c/nb.db" --remote=punix:"$c/nb.sock" --unixctl="$c/nb.ctl" \
     --pidfile="$c/nb.pid" --log-file="$c/nb.log" --detach --no-chdir ||
     fail "NB ovsdb-server did not start"
-  ovsdb-server "$c/sb.db" --remote=punix:"$c/sb.sock" --remote=ptcp:6642 --unixctl="$c/sb.ctl" \
+  # The SB listens through a Connection row, as Kube-OVN's start-db.sh sets it: its
+  # inactivity_probe is PROBE_INTERVAL (180000 ms in Kube-OVN's charts). A command-line
+  # --remote=ptcp:6642 probes every 5 s and drops an ovn-controller that computes a large table
+  # for longer than that, which then computes it all again after reconnecting.
+  ovsdb-server "$c/sb.db" --remote=punix:"$c/sb.sock" --remote=db:OVN_Southbound,SB_Global,connections --unixctl="$c/sb.ctl" \
     --pidfile="$c/sb.pid" --log-file="$c/sb.log" --detach --no-chdir ||
     fail "SB ovsdb-server did not start"
   nbctl init || fail "ovn-nbctl init"
   ovn-northd --ovnnb-db=unix:"$c/nb.sock" --ovnsb-db=unix:"$c/sb.sock" --unixctl="$c/northd.ctl" \
     --pidfile="$c/northd.pid" --log-file="$c/northd.log" --detach --no-chdir ||
     fail "ovn-northd did not start"
-  wait_for "ovn-northd filling SB_Global" 60 test -n "$(sbctl --bare --columns=_uuid list SB_Global 2>/dev/null)"
+  wait_for "ovn-northd filling SB_Global" 60 sb_global_exists || fail "ovn-northd wrote no SB_Global"
+  sbctl set-connection ptcp:6642 -- set connection . inactivity_probe="${CENTRAL_PROBE_MS:-180000}" ||
+    fail "ovn-sbctl set-connection"
+  wait_for "the SB listening on 6642" 30 sh -c 'ss -Hltn | grep -q ":6642 "' || fail "the SB does not listen on 6642"
   nbctl ls-add $LS
 }
 

@@ -56,6 +56,7 @@ loss_measure() {
   wait_for "pings flowing before $ev" 30 all_flowing "$fp" "$fl" "$fo"
   sleep 1 # baseline window
   t0=$(now_ms)
+  [ "${LOSS_TRACE:-0}" = 1 ] && { trace_datapath "$OUT/trace.$tag.txt" & pids+=" $!"; }
   $fn
   ready=$(($(now_ms) - t0))
   try_for 120 all_flowing "$fp" "$fl" "$fo"
@@ -74,6 +75,20 @@ loss_measure() {
     "ovn0_$(field lost "$st_o") $(cat "$fc.sum") pod_$(field gap_ms "$st_p") local_$(field gap_ms "$st_l")" \
     "ovn0_$(field gap_ms "$st_o") pod_$(field sent "$st_p") ready_ms=$ready links=$lk"
 }
+# LOSS_TRACE=1: node1's kernel datapath every 0.2 s through the event (its flow count, its
+# ports, flow-restore-wait), to see what a lost window is made of. Ends on SIGINT with the pings.
+trace_datapath() {
+  trap 'exit 0' INT TERM
+  while :; do
+    {
+      echo "t=$(now_ms) frw=$(vsctl node1 --if-exists get open_vswitch . other_config:flow-restore-wait 2>/dev/null)"
+      ip netns exec node1 ovs-dpctl show 2>&1 | grep -E 'flows:|port '
+      ip netns exec node1 ovs-dpctl dump-flows 2>/dev/null | grep -c . | sed 's/^/dump_flows=/'
+    } >>"$1"
+    sleep 0.2
+  done
+}
+
 # kill -9 ovs-vswitchd while pod1 has to resolve pod3's address again (its neighbour entry
 # deleted right after the kill, as a real pod's dynamic entry may go stale at any time): a new
 # flow that needs the new vswitchd while flow-restore-wait holds it (not in BENCH_EVENTS by

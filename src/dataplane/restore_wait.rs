@@ -18,7 +18,8 @@
 //! the kernel datapath's flows (OVS's ofproto-dpif.c, `type_run`) and every packet goes through
 //! the incomplete table.
 //!
-//! Invariants: the flag is always cleared by a deadline, settled or not — held too long, a node
+//! Invariants: the flag is always cleared by a deadline, settled or not (the stage deadline
+//! without progress, the busy limit at most: [`super::patience`]) — held too long, a node
 //! whose own networking runs through an OVS bridge cannot reach the Southbound, and OVN learnt
 //! that the hard way (it reverted its own flow-restore-wait handling for that deadlock); on the
 //! userspace datapath there is nothing to keep (the datapath dies with vswitchd), so it is not
@@ -30,10 +31,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::flows::{self, FlowsError};
+use super::patience::{Patience, Working};
 use crate::config::paths::Layout;
 use crate::config::{Config, DatapathType};
-use crate::daemon::find_in_path;
 use crate::daemon::wait::connect_when_up;
+use crate::daemon::{find_in_path, Daemon};
 use crate::ovs::jsonrpc::Client;
 use crate::ovs::ovsdb::{self, OvsdbError};
 use crate::process::Reaper;
@@ -165,15 +167,18 @@ pub enum Settled {
     Deadline(usize),
 }
 
-/// Waits until br-int's table is complete (at least `floor` flows) or `deadline`, reading it
-/// every [`READ_EVERY`].
+/// Waits until br-int's table is complete (at least `floor` flows) or `patience` runs out,
+/// reading it every [`READ_EVERY`]. Progress that moves the deadline: the table's count or its
+/// mark changed, or ovn-controller's main thread works (computing the table it will install).
 pub async fn wait_complete(
     reaper: &Reaper,
     l: &Layout,
-    deadline: Instant,
+    mut patience: Patience,
     floor: usize,
 ) -> Result<Settled, FlowsError> {
     let mut settle = Settle::new(STABLE_READS, floor);
+    let mut working = Working::default();
+    let mut last = None;
     // A restored table still marked has not been replaced by ovn-controller's yet; one that
     // was never marked (a text restore, none) or is no longer need not wait for that.
     let mut marked = flows::mark::present(reaper, l).await.unwrap_or(false);
@@ -190,29 +195,42 @@ pub async fn wait_complete(
         if settle.observe(n) {
             return Ok(Settled::Complete(n));
         }
-        if Instant::now() + READ_EVERY > deadline {
+        let now = Instant::now();
+        let moved = last
+            .replace((n, marked))
+            .is_some_and(|seen| seen != (n, marked));
+        let computing = working.look(now, controller_cpu(l));
+        if patience.due(now, moved || computing) || now + READ_EVERY > patience.at() {
             return Ok(Settled::Deadline(n));
         }
         tokio::time::sleep(READ_EVERY).await;
     }
 }
 
-/// Waits for the table (bounded by `deadline`), then clears the flag through `db`, logging
-/// how it ended. The flag is cleared in every case.
+/// ovn-controller's main-thread CPU time, from its pidfile (none between a crash and its
+/// restart).
+fn controller_cpu(l: &Layout) -> Option<Duration> {
+    let pid = Daemon::OvnController.read_pid(l).ok().flatten()?;
+    crate::process::procfs::main_thread_cpu(std::path::Path::new("/proc"), pid)
+}
+
+/// Waits for the table (as long as `patience` allows), then clears the flag through `db`,
+/// logging how it ended. The flag is cleared in every case.
 pub async fn clear_when_complete(
     reaper: &Reaper,
     l: &Layout,
     db: &Client,
-    deadline: Instant,
+    patience: Patience,
     timeout: Duration,
     floor: usize,
 ) -> Result<Settled, OvsdbError> {
-    let settled = wait_complete(reaper, l, deadline, floor).await;
+    let settled = wait_complete(reaper, l, patience, floor).await;
     match settled {
         Ok(Settled::Complete(n)) => tracing::info!(flows = n, "br-int's flows are in"),
         Ok(Settled::Deadline(n)) => tracing::warn!(
             flows = n,
-            "br-int's table still incomplete at the deadline; clearing flow-restore-wait anyway"
+            floor,
+            "br-int's table still incomplete and nothing moving (or at the busy limit); clearing flow-restore-wait anyway"
         ),
         Err(ref e) => tracing::warn!("{e}; clearing flow-restore-wait anyway"),
     }
@@ -220,18 +238,20 @@ pub async fn clear_when_complete(
     Ok(settled.unwrap_or(Settled::Deadline(0)))
 }
 
-/// After a vswitchd start that kept the datapath's flows: waits (bounded by the stage
-/// deadline) for br-int's table, then clears the flag over a connection of its own.
-/// `floor`: see [`Settle`] (0 when nothing was restored).
+/// After a vswitchd start that kept the datapath's flows: waits for br-int's table while
+/// ovn-controller shows progress (the stage deadline without any, the busy limit at most),
+/// then clears the flag over a connection of its own. `floor`: see [`Settle`] (0 when nothing
+/// was handed over).
 pub async fn clear_after_start(
     cfg: &Config,
     reaper: &Reaper,
     floor: usize,
 ) -> Result<Settled, ClearError> {
-    let deadline = Instant::now() + cfg.stage_deadline;
-    let db = connect_when_up(&cfg.layout.db_sock(), deadline).await?;
+    let now = Instant::now();
+    let db = connect_when_up(&cfg.layout.db_sock(), now + cfg.stage_deadline).await?;
     let t = cfg.stage_deadline.min(Duration::from_secs(5));
-    Ok(clear_when_complete(reaper, &cfg.layout, &db, deadline, t, floor).await?)
+    let patience = Patience::new(now, cfg.stage_deadline, cfg.restart.busy_limit);
+    Ok(clear_when_complete(reaper, &cfg.layout, &db, patience, t, floor).await?)
 }
 
 /// Why flow-restore-wait could not be cleared (it stays set; the caller restarts vswitchd).

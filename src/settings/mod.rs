@@ -58,7 +58,7 @@ pub fn owned(cfg: &Config, system_id: &str, threads: Threads) -> Owned {
             "ovn-remote-probe-interval",
             cfg.remote_probe_interval_ms.to_string(),
         ),
-        // OVN < 24.03 reads seconds here; OVN >= 24.03 ignores it and reads the next key (ms).
+        // OVN <= 23.09 reads seconds here; OVN >= 24.09 reads the next key (ms); 24.03 neither.
         s(
             "ovn-openflow-probe-interval",
             cfg.openflow_probe_interval_s.to_string(),

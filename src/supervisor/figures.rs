@@ -18,7 +18,7 @@ use crate::takeover::Predecessor;
 pub(super) fn took_over(p: &Predecessor) -> Option<(TookOver, Instant)> {
     let (from, saved, since) = match p {
         Predecessor::None => return None,
-        Predecessor::Supervisor { saved, since } => (
+        Predecessor::Supervisor { saved, since, .. } => (
             TakeoverFrom::Supervisor,
             saved.as_ref().map(|s| s.tally()),
             *since,

@@ -101,7 +101,7 @@ enum Interrupt {
     /// A newer instance takes the node over; answer it once our daemons are stopped.
     HandOver(
         tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
-        Option<crate::dataplane::flows::SavedFlows>,
+        supervise::Handed,
         control::peer::Successor,
     ),
     /// `uninstall`: stop every daemon for good, answer, and idle until terminated.
@@ -130,6 +130,9 @@ pub struct Supervisor {
     uninstall_rx: mpsc::Receiver<control::UninstallRequest>,
     /// Flows handed over by the instance we took over from.
     restore: Option<crate::dataplane::flows::SavedFlows>,
+    /// How many flows br-int held when the predecessor stopped (0: none, or not known): a
+    /// table kept instead of restored is complete only near that size again.
+    handed_flows: usize,
     /// `ovs-ctl`/`ovn-ctl` daemons to stop before anything of ours starts.
     legacy: Option<crate::takeover::legacy::LegacyNode>,
     started: Instant,
@@ -154,10 +157,15 @@ impl Supervisor {
     ) -> Result<Self, RunError> {
         use crate::takeover::Predecessor;
         let took_over = figures::took_over(&predecessor);
-        let (restore, legacy) = match predecessor {
-            Predecessor::None => (None, None),
-            Predecessor::Supervisor { saved, .. } => (saved, None),
-            Predecessor::Legacy { node, .. } => (None, Some(node)),
+        let (restore, legacy, handed_flows) = match predecessor {
+            Predecessor::None => (None, None, 0),
+            Predecessor::Supervisor {
+                saved, table_flows, ..
+            } => {
+                let n = saved.as_ref().map(|s| s.flow_count()).or(table_flows);
+                (saved, None, n.unwrap_or(0))
+            }
+            Predecessor::Legacy { node, .. } => (None, Some(node), 0),
         };
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let (handover_tx, handover_rx) = mpsc::channel(1);
@@ -185,6 +193,7 @@ impl Supervisor {
             uninstall_tx,
             uninstall_rx,
             restore,
+            handed_flows,
             legacy,
             cfg,
             net,
@@ -298,7 +307,7 @@ impl Supervisor {
                 break (Interrupt::Stop(sig), clean);
             }
             let stop = self.stop_everything().await;
-            let Interrupt::HandOver(reply, saved, successor) = outcome else {
+            let Interrupt::HandOver(reply, handed, successor) = outcome else {
                 break (outcome, stop);
             };
             // The node's port is the successor's now (host network: one listener per node).
@@ -310,9 +319,11 @@ impl Supervisor {
             if let Some(lock) = self.lock.take() {
                 crate::host::instance::release(lock);
             }
-            let _ = reply.send(Ok(
-                serde_json::json!({ "stopped_cleanly": stop, "saved": saved }),
-            ));
+            let _ = reply.send(Ok(serde_json::json!({
+                "stopped_cleanly": stop,
+                "saved": handed.saved,
+                "table_flows": handed.table_flows,
+            })));
             tracing::info!(
                 clean = stop,
                 successor = successor.pid,

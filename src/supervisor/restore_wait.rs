@@ -36,7 +36,9 @@ impl Supervisor {
         let restored = (self.snap.borrow().takeover.as_ref())
             .and_then(|t| t.restored.as_ref())
             .map_or(0, |t| t.flows as usize);
-        let floor = restore_wait::floor_after_restore(restored);
+        // Restored, or kept instead (a `keep` successor, a save that could not be used): either
+        // way ovn-controller's first table from part of the Southbound must not pass for whole.
+        let floor = restore_wait::floor_after_restore(restored.max(self.handed_flows));
         tokio::spawn(async move {
             let result = restore_wait::clear_after_start(&cfg, reaper, floor)
                 .await

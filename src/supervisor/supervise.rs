@@ -42,6 +42,14 @@ impl Drop for AbortOnDrop {
 const RECOVERY_RECHECK: Duration = Duration::from_millis(100);
 const RECOVERY_WINDOW: Duration = Duration::from_secs(10);
 
+/// What a handover leaves the successor: br-int's table saved, or only how many flows it held
+/// (the successor keeps the datapath's flows instead).
+#[derive(Debug, Default)]
+pub(super) struct Handed {
+    pub(super) saved: Option<crate::dataplane::flows::SavedFlows>,
+    pub(super) table_flows: Option<usize>,
+}
+
 impl Supervisor {
     /// Runs until a stop signal or a crash loop.
     pub(super) async fn supervise(&mut self) -> Interrupt {
@@ -86,14 +94,17 @@ impl Supervisor {
                     After::Continue
                 }
                 Some(req) = self.handover_rx.recv() => {
-                    let saved = match req.save {
-                        true => self.save_for_successor().await,
-                        false => {
-                            tracing::info!("not saving br-int's table: the next instance keeps the datapath's flows instead (OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep)");
-                            None
-                        }
+                    let handed = match req.save {
+                        true => Handed {
+                            saved: self.save_for_successor().await,
+                            table_flows: None,
+                        },
+                        false => Handed {
+                            saved: None,
+                            table_flows: self.count_for_successor().await,
+                        },
                     };
-                    After::End(Interrupt::HandOver(req.reply, saved, req.successor))
+                    After::End(Interrupt::HandOver(req.reply, handed, req.successor))
                 }
                 Some(req) = self.uninstall_rx.recv() => After::End(Interrupt::Uninstall(req.reply)),
                 Some((d, pid, status)) = self.exits.recv() => self.carry_out(d, Event::Exited { pid, status }),
@@ -255,6 +266,23 @@ impl Supervisor {
             }
         }
         After::Continue
+    }
+
+    /// How many flows br-int holds, for a successor that keeps the datapath's flows instead of
+    /// a saved table: it holds flow-restore-wait until ovn-controller's table is about as big
+    /// (one aggregate request, whatever the table's size).
+    async fn count_for_successor(&self) -> Option<usize> {
+        self.pid(Daemon::Vswitchd)?;
+        match crate::dataplane::flows::flow_count(self.reaper, &self.cfg.layout).await {
+            Ok(n) => {
+                tracing::info!(flows = n, "not saving br-int's table: the next instance keeps the datapath's flows instead (OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep)");
+                Some(n)
+            }
+            Err(e) => {
+                tracing::warn!("cannot count br-int's flows for the next instance: {e}");
+                None
+            }
+        }
     }
 
     /// br-int's flows and groups, saved for the instance we hand the node over to.

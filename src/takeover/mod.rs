@@ -66,6 +66,9 @@ pub enum Predecessor {
     Supervisor {
         saved: Option<SavedFlows>,
         since: Instant,
+        /// How many flows br-int held when it stopped, when it saved none (our successor
+        /// keeps the datapath's flows instead): the floor of a complete table.
+        table_flows: Option<usize>,
     },
     /// `ovs-ctl`/`ovn-ctl` daemons, still running: stopped by the first start stage; `since`
     /// is when we decided to take them over.
@@ -133,23 +136,81 @@ pub fn hand_over(
             })
         }
     };
-    // An instance of an older release that handed the node over earlier and runs nothing
-    // says so at once (this release refuses instead).
-    let predecessor = if answer["handed_over"] == false {
-        tracing::info!(
-            pid,
-            "nothing to hand over: {}; starting normally",
-            answer["reason"]
-        );
-        Predecessor::None
-    } else {
-        let saved = serde_json::from_value(answer["saved"].clone()).ok();
-        tracing::info!(pid, ?saved, "handed over");
-        Predecessor::Supervisor { saved, since }
-    };
+    let predecessor = predecessor_from(&answer, pid, since);
     let lock = match lock {
         Some(l) => l,
         None => instance::acquire_until(rundir, Instant::now() + LOCK_AFTER_HANDOVER)?,
     };
     Ok((predecessor, lock))
+}
+
+/// Who ran the node, from its handover answer. An instance of an older release that handed
+/// the node over earlier and runs nothing says so at once (this release refuses instead).
+fn predecessor_from(answer: &serde_json::Value, pid: i32, since: Instant) -> Predecessor {
+    if answer["handed_over"] == false {
+        tracing::info!(
+            pid,
+            "nothing to hand over: {}; starting normally",
+            answer["reason"]
+        );
+        return Predecessor::None;
+    }
+    let saved = serde_json::from_value(answer["saved"].clone()).ok();
+    // Earlier releases send no count: no floor but the table's own settling.
+    let table_flows = answer["table_flows"].as_u64().map(|n| n as usize);
+    tracing::info!(pid, ?saved, ?table_flows, "handed over");
+    Predecessor::Supervisor {
+        saved,
+        since,
+        table_flows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// (answer, saved flows, table_flows); `None`: no predecessor.
+    #[test]
+    fn the_predecessor_from_its_handover_answer() {
+        let table = json!({"table": "/run/x/br-int.table.takeover", "flow_count": 7,
+            "group_count": 1, "meter_count": 0, "save_ms": 3});
+        let rows = [
+            (
+                json!({"handed_over": false, "reason": "handed over earlier"}),
+                None,
+            ),
+            // This release, keep: no table, its size.
+            (
+                json!({"stopped_cleanly": true, "saved": null, "table_flows": 105143}),
+                Some((None, Some(105143))),
+            ),
+            // This release, restore: the table, no size.
+            (
+                json!({"stopped_cleanly": true, "saved": table, "table_flows": null}),
+                Some((Some(7), None)),
+            ),
+            // An earlier release: no `table_flows` at all.
+            (
+                json!({"stopped_cleanly": true, "saved": null}),
+                Some((None, None)),
+            ),
+            // A count that is no count is none.
+            (
+                json!({"saved": null, "table_flows": "many"}),
+                Some((None, None)),
+            ),
+        ];
+        for (answer, want) in rows {
+            let got = match predecessor_from(&answer, 1, Instant::now()) {
+                Predecessor::None => None,
+                Predecessor::Supervisor {
+                    saved, table_flows, ..
+                } => Some((saved.map(|s| s.flow_count()), table_flows)),
+                Predecessor::Legacy { .. } => panic!("legacy from {answer}"),
+            };
+            assert_eq!(got, want, "{answer}");
+        }
+    }
 }
