@@ -157,8 +157,12 @@ fn ensure_one(ipt: &Ipt<'_>, family: Family, rule: Rule) -> Result<Vec<Change>, 
     for round in 0..MAX_ROUNDS {
         if round > 0 {
             // Two runs that both inserted may both delete a copy and see none; a random pause
-            // breaks that symmetry so one of them finds the rule settled.
-            std::thread::sleep(Duration::from_millis(fastrand::u64(1..=10)));
+            // breaks that symmetry so one of them finds the rule settled. It grows with the
+            // rounds: on a loaded host one legacy ip6tables call took longer than a fixed
+            // 1-10 ms pause, three runs stayed in step for all 16 rounds, and two of them
+            // gave up with no copy left (a CI run of `firewall_netns::legacy_ipv6`).
+            let cap = 10u64 << round.min(5);
+            std::thread::sleep(Duration::from_millis(fastrand::u64(1..=cap)));
         }
         count = ipt.count(&spec)?;
         match count {
