@@ -52,29 +52,6 @@ impl Patience {
     }
 }
 
-/// Whether a daemon's main thread works: its CPU time grew by at least a tenth of the wall
-/// time between two looks (the share the supervisor's health check calls busy).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Working {
-    last: Option<(Instant, Duration)>,
-}
-
-impl Working {
-    /// One look at `now` with the main thread's CPU time so far (`None`: no such process, e.g.
-    /// between a crash and its restart). The first look, and one after a gap, says no.
-    pub fn look(&mut self, now: Instant, cpu: Option<Duration>) -> bool {
-        let before = std::mem::replace(&mut self.last, cpu.map(|c| (now, c)));
-        match (before, cpu) {
-            (Some((then, was)), Some(c)) => {
-                let wall = now.saturating_duration_since(then);
-                // A restarted process's CPU time starts again from zero: not progress.
-                !wall.is_zero() && c.saturating_sub(was) >= wall / 10
-            }
-            _ => false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,49 +116,5 @@ mod tests {
         let mut p = Patience::new(t0, Duration::from_secs(30), Duration::from_secs(5));
         assert!(!p.due(t0 + Duration::from_secs(29), true));
         assert!(p.due(t0 + Duration::from_secs(30), true));
-    }
-
-    /// (ms, cpu ms or none) → working?
-    #[test]
-    fn a_main_thread_works_when_it_used_a_tenth_of_the_wall_time() {
-        let t0 = Instant::now();
-        type Looks = &'static [(u64, Option<u64>, bool)];
-        let rows: [(&str, Looks); 4] = [
-            (
-                "busy, then idle",
-                &[
-                    (0, Some(100), false),
-                    (500, Some(500), true),
-                    (1000, Some(510), false),
-                ],
-            ),
-            (
-                "exactly a tenth",
-                &[(0, Some(0), false), (1000, Some(100), true)],
-            ),
-            (
-                "gone, then restarted from zero",
-                &[
-                    (0, Some(900), false),
-                    (500, None, false),
-                    (1000, Some(10), false),
-                    (1500, Some(300), true),
-                ],
-            ),
-            (
-                "a new pid whose CPU time is below the old one's",
-                &[(0, Some(900), false), (500, Some(50), false)],
-            ),
-        ];
-        for (what, looks) in rows {
-            let mut w = Working::default();
-            for &(ms, cpu, want) in looks {
-                let got = w.look(
-                    t0 + Duration::from_millis(ms),
-                    cpu.map(Duration::from_millis),
-                );
-                assert_eq!(got, want, "{what}: at {ms} ms");
-            }
-        }
     }
 }

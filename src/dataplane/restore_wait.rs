@@ -31,13 +31,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::flows::{self, FlowsError};
-use super::patience::{Patience, Working};
+use super::patience::Patience;
 use crate::config::paths::Layout;
 use crate::config::{Config, DatapathType};
 use crate::daemon::wait::connect_when_up;
 use crate::daemon::{find_in_path, Daemon};
 use crate::ovs::jsonrpc::Client;
 use crate::ovs::ovsdb::{self, OvsdbError};
+use crate::process::busy::Working;
 use crate::process::Reaper;
 
 /// Reads of an unchanged, non-empty table that count as complete: 0.5 s. In the VM, three

@@ -18,6 +18,7 @@
 
 pub mod backoff;
 pub mod bounded;
+pub mod busy;
 pub mod fds;
 pub mod limits;
 pub mod procfs;

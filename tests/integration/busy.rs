@@ -83,16 +83,7 @@ pub(crate) fn load(node: &Node) {
 }
 
 fn flows(node: &Node) -> u64 {
-    let mgmt = node.path().join("run/openvswitch/br-int.mgmt");
-    let out = std::process::Command::new("ovs-ofctl")
-        .args(["dump-aggregate", &format!("unix:{}", mgmt.display())])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split("flow_count=")
-        .nth(1)
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
+    flow_count(node.path()).unwrap_or(0) as u64
 }
 
 fn controller_pid(node: &Node) -> i32 {

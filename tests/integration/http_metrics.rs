@@ -91,25 +91,12 @@ pub(crate) fn http_addr(node: &Node) -> SocketAddr {
     addr.unwrap()
 }
 
-/// br-int's rule count, from `ovs-ofctl dump-aggregate` on the node's br-int.mgmt.
-fn aggregate(dir: &std::path::Path) -> Option<usize> {
-    let mgmt = format!("unix:{}", dir.join("run/openvswitch/br-int.mgmt").display());
-    let out = std::process::Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow15", "dump-aggregate", &mgmt])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("flow_count="))
-        .and_then(|n| n.parse().ok())
-}
-
 /// br-int's rule count once ovn-controller has installed its table: non-empty and unchanged
 /// for 1 s (twenty reads 50 ms apart).
 pub(crate) fn settled_flow_count(dir: &std::path::Path) -> usize {
     let (mut last, mut same) = (0, 0);
     wait_for("br-int's table to settle", READY, || {
-        let n = aggregate(dir).unwrap_or(0);
+        let n = flow_count(dir).unwrap_or(0);
         same = if n == last && n > 0 { same + 1 } else { 0 };
         last = n;
         std::thread::sleep(Duration::from_millis(50));

@@ -25,7 +25,7 @@ fn a_second_instance_takes_the_node_over_without_overlap() {
 
     let conf_db = dir.join("etc/openvswitch/conf.db").display().to_string();
     let db_sock = dir.join("run/openvswitch/db.sock").display().to_string();
-    let mgmt = format!("unix:{}", dir.join("run/openvswitch/br-int.mgmt").display());
+    let mgmt = br_int_mgmt(&dir);
     let sampler = Sampler::start(&conf_db, &db_sock, &mgmt);
 
     let t0 = Instant::now();
@@ -196,21 +196,9 @@ impl Drop for PrivateTmpfs {
     }
 }
 
-/// br-int's flow count, from `ovs-ofctl dump-aggregate` on the node's br-int.mgmt.
+/// br-int's flow count; 0 while no switch answers.
 fn aggregate(node: &Node) -> usize {
-    let mgmt = format!(
-        "unix:{}",
-        node.path().join("run/openvswitch/br-int.mgmt").display()
-    );
-    let out = Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow15", "dump-aggregate", &mgmt])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("flow_count="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    flow_count(node.path()).unwrap_or(0)
 }
 
 /// A handover on a full disk: the old instance's run dir is a tmpfs with not one page left, so

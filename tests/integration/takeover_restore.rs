@@ -12,10 +12,7 @@ const MARKER: &str = "table=77,priority=4321,cookie=0x5eed0f,actions=drop";
 
 /// `ovs-ofctl -O OpenFlow15 CMD br-int ARGS` on the node: its stdout.
 fn ofctl(node: &Node, cmd: &str, args: &[&str]) -> String {
-    let mgmt = format!(
-        "unix:{}",
-        node.path().join("run/openvswitch/br-int.mgmt").display()
-    );
+    let mgmt = br_int_mgmt(node.path());
     run_ok(
         std::process::Command::new("ovs-ofctl")
             .args(["-O", "OpenFlow15", cmd, &mgmt])
@@ -150,10 +147,7 @@ fn the_successor_decides_whether_the_table_is_saved() {
 /// Whether br-int holds the restore's mark (table 253, its cookie: `dataplane::flows::mark`);
 /// `None` while no switch answers (the old one stopping, the new one starting).
 fn try_marked(node: &Node) -> Option<bool> {
-    let mgmt = format!(
-        "unix:{}",
-        node.path().join("run/openvswitch/br-int.mgmt").display()
-    );
+    let mgmt = br_int_mgmt(node.path());
     let out = std::process::Command::new("ovs-ofctl")
         .args(["-O", "OpenFlow15", "dump-flows", &mgmt])
         .arg("table=253,cookie=0x6f6f732d6d61726b/-1")
@@ -234,19 +228,9 @@ fn flow_restore_wait_is_cleared_only_after_ovn_controller_replaced_the_restored_
     );
 }
 
-/// br-int's flow count (`dump-aggregate`); `None` while no switch answers.
-fn try_flow_count(node: &Node) -> Option<u64> {
-    let mgmt = format!(
-        "unix:{}",
-        node.path().join("run/openvswitch/br-int.mgmt").display()
-    );
-    let out = std::process::Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow15", "dump-aggregate", &mgmt])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let n = text.split("flow_count=").nth(1)?.trim().parse().ok()?;
-    out.status.success().then_some(n)
+/// br-int's flow count as the busy load counts its rules; `None` while no switch answers.
+fn flow_count_of(node: &Node) -> Option<u64> {
+    flow_count(node.path()).map(|n| n as u64)
 }
 
 /// Slows a process down to an eighth of a core, as a loaded or emulated node runs it: stopped
@@ -286,7 +270,7 @@ fn flow_restore_wait_is_held_past_the_stage_deadline_while_ovn_controller_comput
     crate::busy::load(&old);
     let whole = 2 * u64::from(crate::busy::ADDRESSES);
     wait_for("the old node's table", Duration::from_secs(120), || {
-        try_flow_count(&old).is_some_and(|n| n >= whole)
+        flow_count_of(&old).is_some_and(|n| n >= whole)
     });
     let old_controller = pid_of(&old, "ovn-controller.pid").unwrap();
     let quiet = QUIET.as_millis().to_string();
@@ -328,7 +312,7 @@ fn flow_restore_wait_is_held_past_the_stage_deadline_while_ovn_controller_comput
                 new.log()
             );
         }
-        let (Some(mark), Some(n)) = (try_marked(&old), try_flow_count(&old)) else {
+        let (Some(mark), Some(n)) = (try_marked(&old), flow_count_of(&old)) else {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };

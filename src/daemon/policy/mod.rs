@@ -24,6 +24,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::process::busy::Working;
 use crate::process::ExitStatus;
 
 pub use crate::config::restart::Policy;
@@ -43,7 +44,7 @@ pub struct Track {
     /// Since when it has been unresponsive with its main thread idle.
     pub stalled_since: Option<Instant>,
     /// Its main thread's CPU time at the last health check, and when that was.
-    pub last_cpu: Option<(Duration, Instant)>,
+    pub cpu: Working,
     pub restarts: u32,
     pub last_exit: Option<ExitStatus>,
     /// The last [`EXITS_KEPT`] exits, oldest first: what a crash loop's message shows.
@@ -52,11 +53,6 @@ pub struct Track {
 
 /// How many exits a [`Track`] keeps: a crash loop's causes, bounded whatever the settings.
 pub const EXITS_KEPT: usize = 5;
-
-/// The share of wall time a silent daemon's main thread must spend on the CPU between two
-/// health checks to count as busy: a computation takes nearly all of a core (or what a loaded
-/// node leaves it), a blocked thread none.
-const BUSY_SHARE: u32 = 10;
 
 /// What one health check got from a daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +134,7 @@ impl Track {
     fn forget_silence(&mut self) {
         self.unresponsive_since = None;
         self.stalled_since = None;
-        self.last_cpu = None;
+        self.cpu.forget();
     }
 
     /// One health check's answer for this daemon, with its main thread's CPU time then (`None`:
@@ -154,14 +150,7 @@ impl Track {
             self.forget_silence();
             return Judgement::NotAsked;
         }
-        let worked = match (cpu, self.last_cpu) {
-            (Some(c), Some((before, at))) => {
-                let wall = now.saturating_duration_since(at);
-                !wall.is_zero() && c.saturating_sub(before) >= wall / BUSY_SHARE
-            }
-            _ => false,
-        };
-        self.last_cpu = cpu.map(|c| (c, now));
+        let worked = self.cpu.look(now, cpu);
         if answer == Answer::Answered {
             self.unresponsive_since = None;
             self.stalled_since = None;

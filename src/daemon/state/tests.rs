@@ -1,6 +1,7 @@
 use super::*;
 use crate::daemon::policy::Answer;
 use crate::process::backoff;
+use crate::process::busy::Working;
 use nix::sys::signal::Signal;
 
 fn policy() -> Policy {
@@ -52,7 +53,7 @@ fn transitions() {
     let checked = |state, silent: bool| Slot {
         track: Track {
             unresponsive_since: silent.then_some(t0),
-            last_cpu: Some((s(1), t0)),
+            cpu: Working::seen(t0, s(1)),
             ..Track::default()
         },
         ..slot(state, Some(7))
@@ -240,7 +241,7 @@ fn restarts_are_counted_by_cause() {
     ];
     for (i, (events, status, cause)) in cases.into_iter().enumerate() {
         let mut slot = slot(DaemonState::Running, Some(7));
-        slot.track.last_cpu = Some((s(1), t0));
+        slot.track.cpu = Working::seen(t0, s(1));
         let mut last = t0;
         for (e, at) in events {
             slot.on(&p, e, at, 0, 0.5);

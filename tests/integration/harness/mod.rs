@@ -10,7 +10,8 @@
 //!
 //! One file per concern: [`node`] (start, ask, stop, the guard), [`wait`] (deadline waits),
 //! [`processes`] (pidfiles and `/proc`), [`southbound`] (a central Southbound and the `*ctl`
-//! clients), [`northd`] (the installed ovn-northd's internal version), [`host`] (`preflight`,
+//! clients), [`northd`] (the installed ovn-northd's internal version), [`openflow`] (br-int's target and
+//! flow count), [`host`] (`preflight`,
 //! real-node directories and probes), [`netns`], [`sampler`] (switch-over sampling),
 //! [`readiness`] (the marker and the probe, sampled together), [`verdicts`] (the HTTP
 //! endpoint's verdicts and the probe's, sampled together), [`wrapper`] (`DEBUG_WRAPPER`
@@ -22,6 +23,7 @@ mod impostor;
 mod netns;
 mod node;
 mod northd;
+mod openflow;
 mod own_process;
 mod processes;
 mod readiness;
@@ -36,6 +38,7 @@ pub use impostor::*;
 pub use netns::*;
 pub use node::*;
 pub use northd::*;
+pub use openflow::*;
 pub use own_process::*;
 pub use processes::*;
 pub use readiness::*;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use super::old_node::{mgmt, run_ok, start_old_node, HeldNetns};
+use super::old_node::{run_ok, start_old_node, HeldNetns};
 use super::{new_dir, supervisor, READY};
 use crate::harness::*;
 use crate::http_metrics::{samples, settled_flow_count, stages_match_the_timeline, value};
@@ -51,7 +51,7 @@ fn a_migration_is_counted_timed_and_its_flows_tallied() {
     // A group of someone else's (ovn-controller installs none here): it travels as the
     // foreign flow does, and is counted.
     let mut group = Command::new("ovs-ofctl");
-    group.args(["-O", "OpenFlow15", "add-group", &mgmt(&d), GROUP]);
+    group.args(["-O", "OpenFlow15", "add-group", &br_int_mgmt(&d), GROUP]);
     run_ok(group);
     let flows = settled_flow_count(&d);
 

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use old_node::{controller_connected, mgmt, run_ok, start_old_node, vsctl, HeldNetns, OldNode};
+use old_node::{controller_connected, run_ok, start_old_node, vsctl, HeldNetns, OldNode};
 
 const READY: Duration = Duration::from_secs(60);
 
@@ -84,7 +84,7 @@ fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
     let chassis_before = chassis(&remote);
     let conf_db = d.join("etc/openvswitch/conf.db").display().to_string();
     let db_sock = d.join("run/openvswitch/db.sock").display().to_string();
-    let sampler = Sampler::start(&conf_db, &db_sock, &mgmt(&d));
+    let sampler = Sampler::start(&conf_db, &db_sock, &br_int_mgmt(&d));
 
     let switch = take_over(&mut node, &ns, &remote, &old);
     // Let the sampler see the settled node for a moment.

@@ -147,10 +147,6 @@ pub(super) fn vsctl(d: &Path, args: &[&str]) -> String {
     run_ok(c)
 }
 
-pub(super) fn mgmt(d: &Path) -> String {
-    format!("unix:{}", d.join("run/openvswitch/br-int.mgmt").display())
-}
-
 pub(super) fn controller_connected(d: &Path) -> bool {
     let Some(pid) = std::fs::read_to_string(d.join("run/ovn/ovn-controller.pid")).ok() else {
         return false;
@@ -239,7 +235,7 @@ pub(super) fn start_old_node(ns: &HeldNetns, d: &Path, sb: &str) -> OldNode {
         ],
     );
     let mut add = Command::new("ovs-ofctl");
-    add.args(["add-flow", &mgmt(d), FOREIGN_FLOW]);
+    add.args(["add-flow", &br_int_mgmt(d), FOREIGN_FLOW]);
     run_ok(add);
     old
 }
