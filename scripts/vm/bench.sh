@@ -52,15 +52,19 @@ ev_ours_takeover() {
   wait_for "the new instance ready (takeover)" 180 instance_ready "$(cat "$D/supervisor.pid")"
   echo "$old" >"$W/handed-over.pid"
 }
-# The same with the new instance's OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep (ours_takeover: its
-# default, restore): nothing saved, the kernel datapath's flows kept until ovn-controller's
-# table is in.
-ev_ours_takeover_keep() {
+# ours_takeover runs the new instance's default (auto: keep-or-restore on the kernel datapath,
+# the saved table restored only if ovn-controller puts none); these set
+# OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS: keep (nothing saved, the kernel datapath's flows kept until
+# ovn-controller's table is in) and restore (the saved table restored before ovn-controller
+# starts, the default before keep-or-restore).
+takeover_with_flows() {
   local extra=${NODE_EXTRA_ENV:-}
-  NODE_EXTRA_ENV="$extra OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep"
+  NODE_EXTRA_ENV="$extra OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=$1"
   ev_ours_takeover
   NODE_EXTRA_ENV=$extra
 }
+ev_ours_takeover_keep() { takeover_with_flows keep; }
+ev_ours_takeover_restore() { takeover_with_flows restore; }
 ev_ours_kill9_ovsdb() { ours_kill9 "$ORUN/ovsdb-server.pid"; }
 ev_ours_kill9_controller() { ours_kill9 "$NRUN/ovn-controller.pid"; }
 ev_ours_kill9_vswitchd() { ours_kill9 "$ORUN/ovs-vswitchd.pid"; }

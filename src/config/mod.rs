@@ -76,6 +76,10 @@ pub enum TakeoverFlows {
     /// Nothing saved: the new vswitchd keeps the kernel datapath's flows (flow-restore-wait)
     /// until ovn-controller's table is in.
     Keep,
+    /// The old instance saves br-int's table; the new one keeps the datapath's flows as with
+    /// `Keep`, and restores the saved table only if ovn-controller has put nothing in br-int
+    /// by the time the flag must go ([`crate::dataplane::late_restore`]).
+    KeepOrRestore,
 }
 
 impl TakeoverFlows {
@@ -83,6 +87,7 @@ impl TakeoverFlows {
         match self {
             TakeoverFlows::Restore => "restore",
             TakeoverFlows::Keep => "keep",
+            TakeoverFlows::KeepOrRestore => "keep-or-restore",
         }
     }
 }

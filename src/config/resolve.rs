@@ -47,7 +47,7 @@ impl Config {
         let host = host_prep(args, sandbox)?;
         let (health_interval, restart) = restart(args)?;
         let takeover = parse_bool_or("OVS_OVN_SUPERVISOR_TAKEOVER", &args.takeover, true)?;
-        let takeover_flows = parse_takeover_flows(&args.takeover_flows)?;
+        let takeover_flows = parse_takeover_flows(&args.takeover_flows, datapath.kind)?;
         // No ovn-northd writes a version into the sandbox's own Southbound: the key would
         // stop its ovn-controller for good.
         let match_northd_version = parse_tristate(

@@ -109,8 +109,8 @@ fn rejected_values_name_the_variable_and_what_is_accepted() {
         ("OVS_OVN_SUPERVISOR_SANDBOX_NET", &[("OVS_OVN_SUPERVISOR_SANDBOX_NET", "host")], "auto, netns, dummy"),
         ("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", &[("OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION", "always")], "auto, true or false"),
         ("OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED", &[("OVS_OVN_SUPERVISOR_FIREWALL_REQUIRED", "maybe")], "true or false"),
-        ("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", &[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "save")], "auto, restore or keep"),
-        ("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", &[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "Keep")], "auto, restore or keep"),
+        ("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", &[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "save")], "auto, restore, keep or keep-or-restore"),
+        ("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", &[("OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS", "Keep")], "auto, restore, keep or keep-or-restore"),
         ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "32G")], "whole number of MiB"),
         ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "-1")], "or unlimited"),
         ("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", &[("OVS_OVN_SUPERVISOR_CORE_LIMIT_MB", "17592186044416")], "17592186044415"),
@@ -406,18 +406,20 @@ fn ovn_match_northd_version_is_on_wherever_an_ovn_northd_writes_its_version() {
 }
 
 #[test]
-fn a_takeover_restores_br_ints_table_unless_told_to_keep_the_datapaths_flows() {
-    use crate::config::TakeoverFlows::{Keep, Restore};
+fn a_takeover_keeps_the_kernels_flows_and_restores_br_ints_table_where_nothing_else_forwards() {
+    use crate::config::TakeoverFlows::{Keep, KeepOrRestore, Restore};
     // (OVS_OVN_SUPERVISOR_DATAPATH_TYPE, OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS, resolved)
     let table: &[(&str, Option<&str>, TakeoverFlows)] = &[
-        ("system", None, Restore),
-        ("system", Some(""), Restore),
-        ("system", Some("auto"), Restore),
+        ("system", None, KeepOrRestore),
+        ("system", Some(""), KeepOrRestore),
+        ("system", Some("auto"), KeepOrRestore),
         ("system", Some("keep"), Keep),
         ("system", Some("restore"), Restore),
+        ("system", Some("keep-or-restore"), KeepOrRestore),
         ("netdev", None, Restore),
         ("netdev", Some("auto"), Restore),
         ("netdev", Some("keep"), Keep),
+        ("netdev", Some("keep-or-restore"), KeepOrRestore),
     ];
     for &(datapath, value, want) in table {
         let c = resolve(|a| {

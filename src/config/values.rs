@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::{TakeoverFlows, TunnelType};
+use super::{DatapathType, TakeoverFlows, TunnelType};
 use crate::process::backoff::Policy;
 use crate::process::limits::Size;
 
@@ -256,14 +256,28 @@ pub(super) fn remote_host(var: &'static str, s: &str) -> Result<String, ConfigEr
     }
 }
 
-/// `OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS`; `auto` is `restore` on either datapath: at 105,000
-/// rules in the VM, keeping the kernel's flows alone lost packets in every takeover and was
-/// not faster (docs/benchmarks.md §7.1).
-pub(super) fn parse_takeover_flows(raw: &Option<String>) -> Result<TakeoverFlows, ConfigError> {
+/// `OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS`. `auto` is `keep-or-restore` on the kernel datapath:
+/// its flows forward through the takeover, so the restore is needed only when the new
+/// ovn-controller delivers nothing, and skipping it made the takeover ready ~25 s sooner at
+/// 105,000 rules under TCG (docs/benchmarks.md §7.1). On the userspace datapath nothing
+/// outlives vswitchd, so `auto` is `restore` there.
+pub(super) fn parse_takeover_flows(
+    raw: &Option<String>,
+    datapath: DatapathType,
+) -> Result<TakeoverFlows, ConfigError> {
     const VAR: &str = "OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS";
     match present(raw) {
-        None | Some("auto") | Some("restore") => Ok(TakeoverFlows::Restore),
+        None | Some("auto") => Ok(match datapath {
+            DatapathType::System => TakeoverFlows::KeepOrRestore,
+            DatapathType::Netdev => TakeoverFlows::Restore,
+        }),
+        Some("restore") => Ok(TakeoverFlows::Restore),
         Some("keep") => Ok(TakeoverFlows::Keep),
-        Some(other) => Err(ConfigError::invalid(VAR, other, "auto, restore or keep")),
+        Some("keep-or-restore") => Ok(TakeoverFlows::KeepOrRestore),
+        Some(other) => Err(ConfigError::invalid(
+            VAR,
+            other,
+            "auto, restore, keep or keep-or-restore",
+        )),
     }
 }

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::flows::{self, FlowsError};
+use super::flows::{self, FlowsError, SavedFlows};
+use super::late_restore;
 use super::patience::Patience;
 use crate::config::paths::Layout;
 use crate::config::{Config, DatapathType};
@@ -233,7 +234,8 @@ fn controller_cpu(l: &Layout) -> Option<Duration> {
 }
 
 /// Waits for the table (as long as `patience` allows), then clears the flag through `db`,
-/// logging how it ended. The flag is cleared in every case.
+/// logging how it ended. The flag is cleared in every case; if the table did not come and
+/// `late` holds a saved one, that goes in first when br-int is empty ([`late_restore`]).
 pub async fn clear_when_complete(
     reaper: &Reaper,
     l: &Layout,
@@ -241,8 +243,12 @@ pub async fn clear_when_complete(
     patience: Patience,
     timeout: Duration,
     floor: usize,
+    late: Option<&SavedFlows>,
 ) -> Result<Settled, OvsdbError> {
     let settled = wait_complete(reaper, l, patience, floor).await;
+    if let (Some(saved), false) = (late, matches!(settled, Ok(Settled::Complete(_)))) {
+        late_restore::report(&late_restore::restore_if_empty(reaper, l, saved).await);
+    }
     match settled {
         Ok(Settled::Complete(n)) => tracing::info!(flows = n, "br-int's flows are in"),
         Ok(Settled::Deadline(n)) => tracing::warn!(
@@ -259,17 +265,18 @@ pub async fn clear_when_complete(
 /// After a vswitchd start that kept the datapath's flows: waits for br-int's table while
 /// ovn-controller shows progress (the stage deadline without any, the busy limit at most),
 /// then clears the flag over a connection of its own. `floor`: see [`Settle`] (0 when nothing
-/// was handed over).
+/// was handed over); `late`: a saved table not restored yet (`keep-or-restore`).
 pub async fn clear_after_start(
     cfg: &Config,
     reaper: &Reaper,
     floor: usize,
+    late: Option<&SavedFlows>,
 ) -> Result<Settled, ClearError> {
     let now = Instant::now();
     let db = connect_when_up(&cfg.layout.db_sock(), now + cfg.stage_deadline).await?;
     let t = cfg.stage_deadline.min(Duration::from_secs(5));
     let patience = Patience::new(now, cfg.stage_deadline, cfg.restart.busy_limit);
-    Ok(clear_when_complete(reaper, &cfg.layout, &db, patience, t, floor).await?)
+    Ok(clear_when_complete(reaper, &cfg.layout, &db, patience, t, floor, late).await?)
 }
 
 /// Why flow-restore-wait could not be cleared (it stays set; the caller restarts vswitchd).

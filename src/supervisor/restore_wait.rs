@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::Supervisor;
 use crate::daemon::wait::connect_when_up;
 use crate::daemon::Daemon;
+use crate::dataplane::flows::SavedFlows;
 use crate::dataplane::restore_wait;
 
 impl Supervisor {
@@ -30,17 +31,19 @@ impl Supervisor {
     }
 
     /// After the start: clears the flag once br-int's table is complete, then reports vswitchd
-    /// (`pid`) in service.
-    pub(super) fn clear_flows_kept(&self, pid: i32) {
+    /// (`pid`) in service. `late`: the table handed over and not restored yet
+    /// (`keep-or-restore`), restored only if ovn-controller puts nothing in br-int.
+    pub(super) fn clear_flows_kept(&self, pid: i32, late: Option<SavedFlows>) {
         let (cfg, reaper, ready) = (self.cfg.clone(), self.reaper, self.ready_tx.clone());
         let restored = (self.snap.borrow().takeover.as_ref())
             .and_then(|t| t.restored.as_ref())
             .map_or(0, |t| t.flows as usize);
         // Restored, or kept instead (a `keep` successor, a save that could not be used): either
         // way ovn-controller's first table from part of the Southbound must not pass for whole.
-        let floor = restore_wait::floor_after_restore(restored.max(self.handed_flows));
+        let saved = late.as_ref().map_or(0, SavedFlows::flow_count);
+        let floor = restore_wait::floor_after_restore(restored.max(self.handed_flows).max(saved));
         tokio::spawn(async move {
-            let result = restore_wait::clear_after_start(&cfg, reaper, floor)
+            let result = restore_wait::clear_after_start(&cfg, reaper, floor, late.as_ref())
                 .await
                 .map(|_| ())
                 .map_err(Into::into);

@@ -23,6 +23,12 @@ use crate::{confdb, settings, settings::tuning};
 
 pub(super) mod steps;
 
+/// Whether a table handed over waits for ovn-controller's instead of going in at once: asked
+/// to (`keep-or-restore`), with the flag set so that the datapath's flows forward meanwhile.
+fn restores_late(cfg: &Config, kept: bool) -> bool {
+    kept && cfg.takeover_flows == TakeoverFlows::KeepOrRestore
+}
+
 /// How long the start waits for ovn-controller to reach the Southbound before it goes on
 /// without it.
 const SOUTHBOUND_GRACE: Duration = Duration::from_secs(2);
@@ -55,9 +61,9 @@ impl Supervisor {
         let vswitchd = self.start_switch(&cfg, &client, next_cfg, keep).await?;
         self.start_controller(&cfg).await?;
         steps::restrict_files(&cfg.layout);
-        self.restore = None;
+        let late = self.restore.take().filter(|_| restores_late(&cfg, keep));
         if keep {
-            self.clear_flows_kept(vswitchd);
+            self.clear_flows_kept(vswitchd, late);
         }
         Ok(())
     }
@@ -232,6 +238,15 @@ impl Supervisor {
         if !kept {
             self.event(d, Event::Answering { pid });
         }
+        if let Some(saved) = &self.restore {
+            if restores_late(cfg, kept) {
+                tracing::info!(
+                    flows = saved.flow_count(),
+                    "keeping the datapath's flows: the table handed over goes in only if ovn-controller has put nothing in br-int when flow-restore-wait must be cleared (OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep-or-restore)"
+                );
+                return Ok(pid);
+            }
+        }
         if let Some(saved) = self.restore.clone() {
             let (l, reaper) = (&cfg.layout, self.reaper);
             let stage = Stage {
@@ -308,7 +323,7 @@ impl Supervisor {
         };
         let (cfg, reaper) = (self.cfg.clone(), self.reaper);
         let proc_root = cfg.host_root.join("proc");
-        let save = cfg.takeover_flows == TakeoverFlows::Restore;
+        let save = cfg.takeover_flows != TakeoverFlows::Keep;
         let stage = Stage {
             name: "takeover",
             budget: crate::takeover::legacy::STOP_BUDGET,

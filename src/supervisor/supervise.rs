@@ -343,7 +343,7 @@ impl Supervisor {
         tokio::spawn(async move {
             let mut result = serving(&cfg, owned.as_ref(), d, pid).await;
             if keep && result.is_ok() {
-                result = restore_wait::clear_after_start(&cfg, reaper, 0)
+                result = restore_wait::clear_after_start(&cfg, reaper, 0, None)
                     .await
                     .map(|_| ())
                     .map_err(StageError::from);

@@ -36,6 +36,7 @@ mod reaper;
 mod run_sandbox;
 mod starved;
 mod takeover;
+mod takeover_late;
 mod takeover_restore;
 mod termination;
 mod tls_reload;

@@ -20,7 +20,7 @@ fn ofctl(node: &Node, cmd: &str, args: &[&str]) -> String {
     )
 }
 
-fn br_int_flows(node: &Node) -> Vec<String> {
+pub(crate) fn br_int_flows(node: &Node) -> Vec<String> {
     ofctl(node, "dump-flows", &[])
         .lines()
         .filter(|l| l.contains("actions="))
@@ -30,7 +30,7 @@ fn br_int_flows(node: &Node) -> Vec<String> {
 
 /// The old node, ready, with [`MARKER`] added to br-int (`env` its settings), and br-int's
 /// flows then.
-fn old_node_with_marker(env: &[(&str, &str)]) -> (Node, Vec<String>) {
+pub(crate) fn old_node_with_marker(env: &[(&str, &str)]) -> (Node, Vec<String>) {
     let mut old = Node::new();
     old.start(env);
     old.wait_ready(READY);
@@ -146,7 +146,7 @@ fn the_successor_decides_whether_the_table_is_saved() {
 
 /// Whether br-int holds the restore's mark (table 253, its cookie: `dataplane::flows::mark`);
 /// `None` while no switch answers (the old one stopping, the new one starting).
-fn try_marked(node: &Node) -> Option<bool> {
+pub(crate) fn try_marked(node: &Node) -> Option<bool> {
     let mgmt = br_int_mgmt(node.path());
     let out = std::process::Command::new("ovs-ofctl")
         .args(["-O", "OpenFlow15", "dump-flows", &mgmt])
@@ -161,7 +161,7 @@ fn marked(node: &Node) -> bool {
     try_marked(node).expect("br-int.mgmt answers")
 }
 
-fn flow_restore_wait(node: &Node) -> bool {
+pub(crate) fn flow_restore_wait(node: &Node) -> bool {
     let v = node.vsctl(&[
         "--if-exists",
         "get",
