@@ -133,6 +133,9 @@ pub struct Supervisor {
     /// How many flows br-int held when the predecessor stopped (0: none, or not known): a
     /// table kept instead of restored is complete only near that size again.
     handed_flows: usize,
+    /// The task that clears flow-restore-wait after the start: ended with the loop, so that a
+    /// late restore never reaches a successor's daemons through the same sockets.
+    clearing: Option<tokio::task::AbortHandle>,
     /// `ovs-ctl`/`ovn-ctl` daemons to stop before anything of ours starts.
     legacy: Option<crate::takeover::legacy::LegacyNode>,
     started: Instant,
@@ -194,6 +197,7 @@ impl Supervisor {
             uninstall_rx,
             restore,
             handed_flows,
+            clearing: None,
             legacy,
             cfg,
             net,

@@ -33,7 +33,7 @@ impl Supervisor {
     /// After the start: clears the flag once br-int's table is complete, then reports vswitchd
     /// (`pid`) in service. `late`: the table handed over and not restored yet
     /// (`keep-or-restore`), restored only if ovn-controller puts nothing in br-int.
-    pub(super) fn clear_flows_kept(&self, pid: i32, late: Option<SavedFlows>) {
+    pub(super) fn clear_flows_kept(&mut self, pid: i32, late: Option<SavedFlows>) {
         let (cfg, reaper, ready) = (self.cfg.clone(), self.reaper, self.ready_tx.clone());
         let restored = (self.snap.borrow().takeover.as_ref())
             .and_then(|t| t.restored.as_ref())
@@ -42,12 +42,13 @@ impl Supervisor {
         // way ovn-controller's first table from part of the Southbound must not pass for whole.
         let saved = late.as_ref().map_or(0, SavedFlows::flow_count);
         let floor = restore_wait::floor_after_restore(restored.max(self.handed_flows).max(saved));
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let result = restore_wait::clear_after_start(&cfg, reaper, floor, late.as_ref())
                 .await
                 .map(|_| ())
                 .map_err(Into::into);
             let _ = ready.send((Daemon::Vswitchd, pid, result));
         });
+        self.clearing = Some(task.abort_handle());
     }
 }

@@ -116,7 +116,14 @@ impl Supervisor {
                     tick.reset_immediately();
                     recovering_until = Some(Instant::now() + RECOVERY_WINDOW);
                 }
-                After::End(i) => return i,
+                After::End(i) => {
+                    // Whatever ends the loop stops our daemons (a handover's successor then
+                    // starts its own on the same sockets): the flag's task must not outlive it.
+                    if let Some(t) = self.clearing.take() {
+                        t.abort();
+                    }
+                    return i;
+                }
             }
         }
     }
