@@ -102,6 +102,32 @@ ev_ours_kill9_vswitchd_arp() {
   node_wait_ready $N 1 120
 }
 
+# A takeover while node1 cannot reach the Southbound (a central outage in the middle of a
+# rolling update; the successor is told not to match northd's version, which it could not
+# read): the new ovn-controller puts no table, so flow-restore-wait is cleared once nothing
+# has moved for the stage deadline: on the saved table with keep-or-restore (the kernel
+# datapath's default), on an empty one with keep (a flush that cuts the pods off). The
+# Southbound comes back once the flag is cleared; the event ends when the node is ready again.
+# Not in BENCH_EVENTS by default.
+frw_set() { [ "$(vsctl $N --if-exists get open_vswitch . other_config:flow-restore-wait 2>/dev/null)" = '"true"' ]; }
+frw_clear() { ! frw_set; }
+takeover_sb_lost() {
+  local old new extra=${NODE_EXTRA_ENV:-} rule=(OUTPUT -p tcp --dport 6642 -j REJECT --reject-with tcp-reset)
+  old=$(cat "$D/supervisor.pid")
+  ipt $N -I "${rule[@]}"
+  NODE_EXTRA_ENV="$extra OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=$1 OVS_OVN_SUPERVISOR_MATCH_NORTHD_VERSION=false"
+  node_start $N 1 geneve
+  NODE_EXTRA_ENV=$extra
+  echo "$old" >"$W/handed-over.pid"
+  new=$(cat "$D/supervisor.pid")
+  wait_for "flow-restore-wait set by the new instance" 180 frw_set
+  wait_for "flow-restore-wait cleared without the Southbound" 240 frw_clear
+  ipt $N -D "${rule[@]}"
+  wait_for "the new instance ready (Southbound back)" 240 instance_ready "$new"
+}
+ev_ours_takeover_sb_lost() { takeover_sb_lost keep-or-restore; }
+ev_ours_takeover_sb_lost_keep() { takeover_sb_lost keep; }
+
 # field KEY "k=v ...": "KEY=value".
 field() { grep -o "\b$1=[^ ]*" <<<"$2"; }
 

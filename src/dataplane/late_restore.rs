@@ -34,7 +34,7 @@ use crate::ovs::openflow::Session;
 use crate::ovs::unixctl;
 use crate::process::Reaper;
 
-/// Our round trips to vswitchd after the pause: each one at least one main-loop pass, each pass
+/// Our barrier round trips to vswitchd after the pause: each one at least one main-loop pass, each pass
 /// 50 of ovn-controller's messages at most, so 6,400 messages drained; a socket buffer of
 /// 208 KiB holds a few hundred.
 pub const DRAIN_ROUND_TRIPS: u32 = 128;
@@ -85,11 +85,11 @@ async fn restore_paused(reaper: &Reaper, l: &Layout, saved: &SavedFlows) -> Late
     let mgmt = l.mgmt_sock(crate::settings::BRIDGE);
     let count = async {
         let mut s = Session::open(&mgmt, deadline).await?;
-        let mut n = 0;
+        // Barriers, not counts: an aggregate request makes vswitchd walk the whole table.
         for _ in 0..DRAIN_ROUND_TRIPS {
-            n = s.flow_count().await?;
+            s.barrier().await?;
         }
-        Ok(n as usize)
+        Ok(s.flow_count().await? as usize)
     };
     let count = match count.await {
         Ok(n) => n,

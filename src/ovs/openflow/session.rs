@@ -86,6 +86,18 @@ impl Session {
         table::aggregate_flow_count(&body).map_err(|e| self.protocol(e.to_string()))
     }
 
+    /// One barrier round trip: back once the switch has handled everything this session sent
+    /// before it (and, vswitchd reading its connections in turn, taken at least one more pass
+    /// over the others).
+    pub async fn barrier(&mut self) -> Result<(), OpenFlowError> {
+        let xid = self.next_xid();
+        let request = table::barrier(xid);
+        let (path, deadline) = (self.path.clone(), self.deadline);
+        let done = pipelined(&mut self.stream, &request, xid, table::OFPT_BARRIER_REPLY);
+        let done = within(&path, Stage::Echo, deadline, done).await?;
+        done.map_err(|e| self.protocol(format!("barrier: {e}")))
+    }
+
     /// Every entry of `listing`, appended to `out` as the ADD mod that recreates it (whole
     /// messages, xid 0). Returns how many.
     pub async fn list(
