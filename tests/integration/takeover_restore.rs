@@ -102,6 +102,42 @@ fn the_new_vswitchd_runs_with_flow_restore_wait_and_the_saved_table() {
     );
 }
 
+/// ovn-controller maps OVN's Geneve option (class 0x102, type 0x80) to `tun_metadata0` when it
+/// connects, and on a node with remote chassis its tunnel flows use that field. A new vswitchd
+/// has no map and refuses every such flow (`NXFMFC_INVALID_TLV_FIELD`), so the map is saved
+/// and restored first: the successor's br-int holds it while its ovn-controller is still held
+/// (so the map can only be the restore's), and the flow that matches on the field.
+#[test]
+fn a_table_using_geneve_option_fields_is_restored_with_its_tlv_map() {
+    let mut old = Node::new();
+    old.start(&[]);
+    old.wait_ready(READY);
+    let map = ofctl(&old, "dump-tlv-map", &[]);
+    assert!(
+        map.contains("tun_metadata0"),
+        "ovn-controller mapped nothing: {map}"
+    );
+    ofctl(
+        &old,
+        "add-flow",
+        &["table=77,priority=4321,cookie=0x5eed0f,tun_metadata0=0x7,actions=drop"],
+    );
+    let _new = successor_held_at_ovn_controller(&old, &[]);
+    let map = ofctl(&old, "dump-tlv-map", &[]);
+    assert!(
+        map.contains("0x102") && map.contains("0x80") && map.contains("tun_metadata0"),
+        "no TLV map in the new br-int: {map}"
+    );
+    let restored = br_int_flows(&old);
+    assert!(
+        restored
+            .iter()
+            .any(|f| f.contains("cookie=0x5eed0f") && f.contains("tun_metadata0=0x7")),
+        "the flow using tun_metadata0 was not restored: {restored:?}"
+    );
+    assert!(marked(&old), "no restore mark: {restored:?}");
+}
+
 /// `OVS_OVN_SUPERVISOR_TAKEOVER_FLOWS=keep` on the successor (the old node's own setting is
 /// the default, restore): the old instance saves nothing (no table file, ever), and nothing
 /// is restored. On the userspace datapath nothing outlives vswitchd, so flow-restore-wait is

@@ -2,10 +2,13 @@
 //! and the save and restore over our own OpenFlow session (no `ovs-ofctl` text to print and
 //! parse again: at 100,000 rules that was most of a takeover's save and restore).
 //!
-//! The file: a 24-byte header — magic `OOSOFTBL`, format 1 (u16), OpenFlow version (u8), a
-//! zero byte, then the counts of meters, groups and flows (u32 each, big-endian) — followed by
-//! exactly that many whole OpenFlow messages in that order: METER_MODs, GROUP_MODs,
-//! FLOW_MODs, each with its own 8-byte header and length.
+//! The file: a 24-byte header — magic `OOSOFTBL`, format (u16), OpenFlow version (u8), the
+//! count of TLV map mods (u8: 0 in format 1, at least 1 in format 2), then the counts of
+//! meters, groups and flows (u32 each, big-endian) — followed by exactly that many whole
+//! OpenFlow messages in that order: NXT_TLV_TABLE_MODs, METER_MODs, GROUP_MODs, FLOW_MODs,
+//! each with its own 8-byte header and length. A table whose switch maps Geneve options (any
+//! node with remote chassis: OVN's `tun_metadata0`) is format 2, and its map is restored
+//! before the flows that use it; one without is format 1, as earlier releases read it.
 //!
 //! Invariants: the file is written whole or not at all (a temp name, fsync, rename, in the run
 //! dir); reading it back never panics: a wrong magic, format or version, a count that does not
@@ -20,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::paths::Layout;
 use crate::ovs::openflow::table::{Listing, TABLE_VERSION};
-use crate::ovs::openflow::{Header, Session, OFP_HEADER_LEN};
+use crate::ovs::openflow::{tlv, Header, Session, OFP_HEADER_LEN};
 use crate::settings::BRIDGE;
 
 use super::FlowsError;
@@ -42,7 +45,9 @@ pub fn table_path(l: &Layout) -> PathBuf {
 }
 
 pub const MAGIC: &[u8; 8] = b"OOSOFTBL";
+/// Format 1 carries no TLV map; format 2 does.
 pub const FORMAT: u16 = 1;
+pub const FORMAT_TLV: u16 = 2;
 pub const HEADER_LEN: usize = 24;
 /// A saved table is read whole: 100,000 OVN rules take ~20 MiB; this is room for ten times
 /// that and a bound on what a planted file can make us allocate.
@@ -51,6 +56,8 @@ pub const MAX_FILE: u64 = 256 << 20;
 /// A saved table: the mods that recreate it, each a whole OpenFlow message.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Table<'a> {
+    /// NXT_TLV_TABLE_MODs: the Geneve option map the flows' `tun_metadata` fields need.
+    pub tlv: Vec<&'a [u8]>,
     pub meters: Vec<&'a [u8]>,
     pub groups: Vec<&'a [u8]>,
     pub flows: Vec<&'a [u8]>,
@@ -59,6 +66,7 @@ pub struct Table<'a> {
 /// The counts a file's header announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
+    pub tlv: usize,
     pub meters: usize,
     pub groups: usize,
     pub flows: usize,
@@ -68,8 +76,9 @@ pub struct Counts {
 pub fn encode(counts: Counts, body: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(HEADER_LEN + body.len());
     f.extend_from_slice(MAGIC);
-    f.extend_from_slice(&FORMAT.to_be_bytes());
-    f.extend_from_slice(&[TABLE_VERSION, 0]);
+    let format = if counts.tlv == 0 { FORMAT } else { FORMAT_TLV };
+    f.extend_from_slice(&format.to_be_bytes());
+    f.extend_from_slice(&[TABLE_VERSION, counts.tlv.min(255) as u8]);
     for n in [counts.meters, counts.groups, counts.flows] {
         f.extend_from_slice(&(n as u32).to_be_bytes());
     }
@@ -95,9 +104,11 @@ pub fn decode(bytes: &[u8]) -> Result<Table<'_>, String> {
         return Err("not a saved table (no OOSOFTBL magic)".into());
     }
     let format = u16::from_be_bytes([header[8], header[9]]);
-    if format != FORMAT || header[10] != TABLE_VERSION {
+    let tlv_mods = usize::from(header[11]);
+    let known = matches!((format, tlv_mods), (FORMAT, 0) | (FORMAT_TLV, 1..));
+    if !known || header[10] != TABLE_VERSION {
         return Err(format!(
-            "format {format} OpenFlow version {:#04x}; this release reads format {FORMAT}, version {TABLE_VERSION:#04x}",
+            "format {format} with {tlv_mods} TLV map mods, OpenFlow version {:#04x}; this release reads format {FORMAT} (none) and {FORMAT_TLV} (some), version {TABLE_VERSION:#04x}",
             header[10]
         ));
     }
@@ -106,6 +117,18 @@ pub fn decode(bytes: &[u8]) -> Result<Table<'_>, String> {
     };
     let mut rest = &bytes[HEADER_LEN..];
     let mut table = Table::default();
+    for i in 0..tlv_mods {
+        let len = rest
+            .get(2..4)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+            .ok_or_else(|| format!("ends at TLV map mod {i} of {tlv_mods}: truncated"))?;
+        let msg = rest
+            .get(..len)
+            .filter(|m| len >= OFP_HEADER_LEN && m[0] == TABLE_VERSION && tlv::is_mod(m))
+            .ok_or_else(|| format!("TLV map mod {i} of {tlv_mods}: not one, or truncated"))?;
+        table.tlv.push(msg);
+        rest = &rest[len..];
+    }
     let sections = [
         (Listing::Meters, count(12), &mut table.meters),
         (Listing::Groups, count(16), &mut table.groups),
@@ -155,6 +178,16 @@ pub async fn save(
     };
     let mut s = Session::open(mgmt, deadline).await.map_err(of)?;
     let mut body = Vec::new();
+    // First: a new vswitchd refuses every flow that uses a field its map lacks.
+    let maps = s.tlv_maps().await.map_err(of)?;
+    let tlv_mods = usize::from(!maps.is_empty());
+    if tlv_mods > 0 {
+        let add = tlv::add(&maps).map_err(|e| FlowsError::Unreadable {
+            path: mgmt.to_path_buf(),
+            why: e.to_string(),
+        })?;
+        body.extend_from_slice(&add);
+    }
     let meters = s.list(Listing::Meters, &mut body).await.map_err(of)?;
     let groups = s.list(Listing::Groups, &mut body).await.map_err(of)?;
     let before = s.flow_count().await.map_err(of)? as usize;
@@ -180,6 +213,7 @@ pub async fn save(
         });
     }
     let counts = Counts {
+        tlv: tlv_mods,
         meters,
         groups,
         flows,
@@ -255,7 +289,12 @@ pub async fn restore(
     let bundled: Vec<&[u8]> = (table.groups.iter().chain(&table.flows).copied())
         .chain([mark.as_slice()])
         .collect();
-    s.install(&table.meters, &bundled).await.map_err(of)?;
+    // A switch that already maps the same options (an ovn-controller connected first) would
+    // refuse the same mapping again (NXTTMFC_ALREADY_MAPPED).
+    let current = s.tlv_maps().await.map_err(of)?;
+    let tlv = table.tlv.iter().filter(|m| !tlv::maps_in(m, &current));
+    let before: Vec<&[u8]> = tlv.chain(&table.meters).copied().collect();
+    s.install(&before, &bundled).await.map_err(of)?;
     let holds = s.flow_count().await.map_err(of)? as usize;
     if holds < table.flows.len() {
         return Err(FlowsError::NotRestored {
@@ -265,6 +304,7 @@ pub async fn restore(
         });
     }
     Ok(Counts {
+        tlv: table.tlv.len(),
         meters: table.meters.len(),
         groups: table.groups.len(),
         flows: table.flows.len(),

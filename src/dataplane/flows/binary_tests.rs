@@ -4,7 +4,7 @@
 //! release, of the last text-only release (with its tally) and of the ones before read as
 //! the right form, with the right figures.
 
-use super::binary::{decode, encode, read_table, Counts, HEADER_LEN, MAGIC};
+use super::binary::{decode, encode, read_table, Counts, FORMAT_TLV, HEADER_LEN, MAGIC};
 use super::*;
 use crate::ovs::openflow::table::{entry_to_mod, reply_entries, Listing};
 
@@ -34,6 +34,7 @@ fn saved_file() -> Vec<u8> {
     ]
     .concat();
     let counts = Counts {
+        tlv: 0,
         meters: 1,
         groups: 1,
         flows: 7,
@@ -170,4 +171,38 @@ fn the_handover_answer_reads_across_releases() {
     );
     assert_eq!(table.tally().flows, 7);
     assert!(serde_json::from_value::<EarlierSavedFlows>(json).is_err());
+}
+
+/// A table whose switch maps OVN's Geneve option: format 2, the TLV map mod first, read back
+/// whole; every cut and a miscounted header refused.
+#[test]
+fn a_table_with_a_tlv_map_is_format_2_and_reads_back_map_first() {
+    let map = [0x01, 0x02, 0x80, 4, 0, 0, 0, 0];
+    let add = crate::ovs::openflow::tlv::add(&map).unwrap();
+    let rest = &saved_file()[HEADER_LEN..];
+    let counts = Counts {
+        tlv: 1,
+        meters: 1,
+        groups: 1,
+        flows: 7,
+    };
+    let file = encode(counts, &[&add[..], rest].concat());
+    assert_eq!(u16::from_be_bytes([file[8], file[9]]), FORMAT_TLV);
+    let t = decode(&file).unwrap();
+    assert_eq!(t.tlv, vec![&add[..]]);
+    assert_eq!((t.meters.len(), t.groups.len(), t.flows.len()), (1, 1, 7));
+    for cut in 0..file.len() {
+        assert!(decode(&file[..cut]).is_err(), "cut at {cut}");
+    }
+    // (header byte, value): format 1 announcing a map; format 2 announcing none.
+    for (at, value) in [(9, 1u8), (11, 0)] {
+        let mut bad = file.clone();
+        bad[at] = value;
+        assert!(decode(&bad).is_err(), "byte {at} = {value}");
+    }
+    // A meter where the map should be.
+    let mut shifted = saved_file();
+    shifted[9] = 2;
+    shifted[11] = 1;
+    assert!(decode(&shifted).is_err());
 }

@@ -34,6 +34,7 @@ use crate::process::backoff::{Policy, PolicyError, Retry};
 
 mod session;
 pub mod table;
+pub mod tlv;
 mod wire;
 
 pub use session::Session;

@@ -86,6 +86,22 @@ impl Session {
         table::aggregate_flow_count(&body).map_err(|e| self.protocol(e.to_string()))
     }
 
+    /// The switch's Geneve TLV map: its 8-byte entries as a reply gives them ([`super::tlv`]).
+    pub async fn tlv_maps(&mut self) -> Result<Vec<u8>, OpenFlowError> {
+        let xid = self.next_xid();
+        let request = super::tlv::request(xid);
+        let reply = async {
+            self.stream.write_all(&request).await?;
+            self.stream.flush().await?;
+            reply_to(&mut self.stream, xid).await
+        };
+        let (path, deadline) = (self.path.clone(), self.deadline);
+        let body = within(&path, Stage::Dump, deadline, reply).await?;
+        let body = body.map_err(|e| self.protocol(format!("TLV table: {e}")))?;
+        let maps = super::tlv::reply_maps(&body).map_err(|e| self.protocol(e.to_string()))?;
+        Ok(maps.to_vec())
+    }
+
     /// One barrier round trip: back once the switch has handled everything this session sent
     /// before it (and, vswitchd reading its connections in turn, taken at least one more pass
     /// over the others).
@@ -138,8 +154,9 @@ impl Session {
         listed.map_err(|e| self.protocol(format!("listing {}s: {e}", listing.name())))
     }
 
-    /// `meters` (sent first, then a barrier: a bundle cannot hold them), then `bundled`
-    /// (groups before the flows that use them) in one atomic, ordered bundle, committed.
+    /// `meters` (sent first, then a barrier: a bundle cannot hold them; a TLV map goes there
+    /// too, before the flows that use its fields), then `bundled` (groups before the flows
+    /// that use them) in one atomic, ordered bundle, committed.
     pub async fn install<'a>(
         &mut self,
         meters: &[&'a [u8]],
@@ -158,7 +175,7 @@ impl Session {
             out.extend_from_slice(&table::barrier(barrier));
             let done = pipelined(&mut self.stream, &out, barrier, table::OFPT_BARRIER_REPLY);
             let done = within(&path, Stage::Install, deadline, done).await?;
-            done.map_err(|e| self.protocol(format!("adding meters: {e}")))?;
+            done.map_err(|e| self.protocol(format!("adding the TLV map and meters: {e}")))?;
         }
         let id = fastrand::u32(..);
         let open = self.next_xid();

@@ -105,7 +105,7 @@ fn pad8(n: usize) -> usize {
 }
 
 /// A whole message: `header` with its length set, then `parts`.
-fn message(msg_type: u8, xid: u32, parts: &[&[u8]]) -> Result<Vec<u8>, TableError> {
+pub(super) fn message(msg_type: u8, xid: u32, parts: &[&[u8]]) -> Result<Vec<u8>, TableError> {
     let len = OFP_HEADER_LEN + parts.iter().map(|p| p.len()).sum::<usize>();
     let Ok(length) = u16::try_from(len) else {
         return Err(TableError::TooLong {
