@@ -74,30 +74,36 @@ impl Session {
     /// The switch's flow count (an aggregate request: the switch counts).
     pub async fn flow_count(&mut self) -> Result<u32, OpenFlowError> {
         let xid = self.next_xid();
-        let request = table::multipart_request(Listing::Aggregate, xid);
+        let body = self
+            .ask(&table::multipart_request(Listing::Aggregate, xid), xid, "")
+            .await?;
+        table::aggregate_flow_count(&body).map_err(|e| self.protocol(e.to_string()))
+    }
+
+    /// Sends `request` (xid `xid`) and returns the body of its reply; an OFPT_ERROR answer is a
+    /// protocol error whose text starts with `what`.
+    async fn ask(
+        &mut self,
+        request: &[u8],
+        xid: u32,
+        what: &str,
+    ) -> Result<Vec<u8>, OpenFlowError> {
         let reply = async {
-            self.stream.write_all(&request).await?;
+            self.stream.write_all(request).await?;
             self.stream.flush().await?;
             reply_to(&mut self.stream, xid).await
         };
         let (path, deadline) = (self.path.clone(), self.deadline);
         let body = within(&path, Stage::Dump, deadline, reply).await?;
-        let body = body.map_err(|e| self.protocol(e))?;
-        table::aggregate_flow_count(&body).map_err(|e| self.protocol(e.to_string()))
+        body.map_err(|e| self.protocol(format!("{what}{e}")))
     }
 
     /// The switch's Geneve TLV map: its 8-byte entries as a reply gives them ([`super::tlv`]).
     pub async fn tlv_maps(&mut self) -> Result<Vec<u8>, OpenFlowError> {
         let xid = self.next_xid();
-        let request = super::tlv::request(xid);
-        let reply = async {
-            self.stream.write_all(&request).await?;
-            self.stream.flush().await?;
-            reply_to(&mut self.stream, xid).await
-        };
-        let (path, deadline) = (self.path.clone(), self.deadline);
-        let body = within(&path, Stage::Dump, deadline, reply).await?;
-        let body = body.map_err(|e| self.protocol(format!("TLV table: {e}")))?;
+        let body = self
+            .ask(&super::tlv::request(xid), xid, "TLV table: ")
+            .await?;
         let maps = super::tlv::reply_maps(&body).map_err(|e| self.protocol(e.to_string()))?;
         Ok(maps.to_vec())
     }
