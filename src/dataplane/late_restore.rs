@@ -59,6 +59,16 @@ pub enum Late {
     Failed(FlowsError),
 }
 
+impl Late {
+    /// What went into br-int, for the takeover's figures.
+    pub fn restored(&self) -> Option<FlowTally> {
+        match self {
+            Late::Restored(t) => Some(*t),
+            _ => None,
+        }
+    }
+}
+
 /// What to do with br-int's flow count read after the pause (pure).
 pub fn restore_into(count: usize) -> bool {
     count == 0

@@ -33,6 +33,7 @@ use serde_json::json;
 use super::flows::{self, FlowsError, SavedFlows};
 use super::late_restore;
 use super::patience::Patience;
+use super::tally::FlowTally;
 use crate::config::paths::Layout;
 use crate::config::{Config, DatapathType};
 use crate::daemon::wait::connect_when_up;
@@ -233,6 +234,14 @@ fn controller_cpu(l: &Layout) -> Option<Duration> {
     crate::process::procfs::main_thread_cpu(std::path::Path::new("/proc"), pid)
 }
 
+/// How the flag was cleared: on what table, and what a late restore put in first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cleared {
+    pub settled: Settled,
+    /// The saved table, restored because ovn-controller had put nothing in br-int.
+    pub restored: Option<FlowTally>,
+}
+
 /// Waits for the table (as long as `patience` allows), then clears the flag through `db`,
 /// logging how it ended. The flag is cleared in every case; if the table did not come and
 /// `late` holds a saved one, that goes in first when br-int is empty ([`late_restore`]).
@@ -244,10 +253,13 @@ pub async fn clear_when_complete(
     timeout: Duration,
     floor: usize,
     late: Option<&SavedFlows>,
-) -> Result<Settled, OvsdbError> {
+) -> Result<Cleared, OvsdbError> {
     let settled = wait_complete(reaper, l, patience, floor).await;
+    let mut restored = None;
     if let (Some(saved), false) = (late, matches!(settled, Ok(Settled::Complete(_)))) {
-        late_restore::report(&late_restore::restore_if_empty(reaper, l, saved).await);
+        let outcome = late_restore::restore_if_empty(reaper, l, saved).await;
+        late_restore::report(&outcome);
+        restored = outcome.restored();
     }
     match settled {
         Ok(Settled::Complete(n)) => tracing::info!(flows = n, "br-int's flows are in"),
@@ -259,7 +271,10 @@ pub async fn clear_when_complete(
         Err(ref e) => tracing::warn!("{e}; clearing flow-restore-wait anyway"),
     }
     set(db, false, timeout).await?;
-    Ok(settled.unwrap_or(Settled::Deadline(0)))
+    Ok(Cleared {
+        settled: settled.unwrap_or(Settled::Deadline(0)),
+        restored,
+    })
 }
 
 /// After a vswitchd start that kept the datapath's flows: waits for br-int's table while
@@ -271,7 +286,7 @@ pub async fn clear_after_start(
     reaper: &Reaper,
     floor: usize,
     late: Option<&SavedFlows>,
-) -> Result<Settled, ClearError> {
+) -> Result<Cleared, ClearError> {
     let now = Instant::now();
     let db = connect_when_up(&cfg.layout.db_sock(), now + cfg.stage_deadline).await?;
     let t = cfg.stage_deadline.min(Duration::from_secs(5));

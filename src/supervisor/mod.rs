@@ -26,6 +26,7 @@ use crate::process::{ExitStatus, Reaper};
 use crate::status::{self, Snapshot};
 
 mod figures;
+mod firewall;
 mod handback;
 mod health;
 mod marker;
@@ -84,7 +85,25 @@ pub enum RunError {
 }
 
 /// A (re)started process's report: back in service, or not.
-type Ready = (Daemon, i32, Result<(), StageError>);
+struct Ready {
+    daemon: Daemon,
+    pid: i32,
+    result: Result<(), StageError>,
+    /// vswitchd's: the saved table a `keep-or-restore` start put into br-int late.
+    restored_late: Option<crate::dataplane::tally::FlowTally>,
+}
+
+impl Ready {
+    fn new(daemon: Daemon, pid: i32, result: Result<(), StageError>) -> Ready {
+        let restored_late = None;
+        Ready {
+            daemon,
+            pid,
+            result,
+            restored_late,
+        }
+    }
+}
 
 /// What interrupted a stage, or ended supervision.
 enum Interrupt {
@@ -220,47 +239,6 @@ impl Supervisor {
     pub fn with_lock(mut self, lock: crate::host::instance::InstanceLock) -> Self {
         self.lock = Some(lock);
         self
-    }
-
-    /// Shows in `status` whether the start could set the tunnel port rule.
-    pub fn with_firewall(self, at_start: &crate::host::prep::RuleAtStart) -> Self {
-        use crate::host::prep::RuleAtStart;
-        let result = match at_start {
-            RuleAtStart::Unmanaged => return self,
-            RuleAtStart::InPlace => Ok(0),
-            RuleAtStart::Missing(e) => Err(e.to_string()),
-        };
-        self.firewall_report()(result);
-        self
-    }
-
-    /// Publishes one attempt at the tunnel port rule (the start's, or a recheck's).
-    /// `Ok(n)`: the rule is in place, `n` rules put back this time after someone else removed
-    /// them (counted for the metrics).
-    fn firewall_report(&self) -> impl Fn(Result<usize, String>) + Send + 'static {
-        // Readiness never depends on the rule, so the marker need not follow this.
-        let snap = self.snap.unjudged();
-        move |result| {
-            snap.send_modify(|s| {
-                if let Ok(n) = result {
-                    s.firewall_restores += n as u64;
-                }
-                let prev = s.firewall.as_ref();
-                s.firewall = Some(status::FirewallState::after(
-                    prev,
-                    result.map(|_| ()),
-                    status::unix_ms(),
-                ));
-            })
-        }
-    }
-
-    /// The error of the last attempt at the tunnel port rule, if it failed.
-    fn firewall_failing(&self) -> Option<String> {
-        match &self.snap.borrow().firewall {
-            Some(status::FirewallState::Missing { error, .. }) => Some(error.clone()),
-            _ => None,
-        }
     }
 
     /// The snapshot a health check judges, with the latest facts from daemons' logs.

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Supervisor;
+use super::{Ready, Supervisor};
 use crate::daemon::wait::connect_when_up;
 use crate::daemon::Daemon;
 use crate::dataplane::flows::SavedFlows;
@@ -43,11 +43,12 @@ impl Supervisor {
         let saved = late.as_ref().map_or(0, SavedFlows::flow_count);
         let floor = restore_wait::floor_after_restore(restored.max(self.handed_flows).max(saved));
         let task = tokio::spawn(async move {
-            let result = restore_wait::clear_after_start(&cfg, reaper, floor, late.as_ref())
-                .await
-                .map(|_| ())
-                .map_err(Into::into);
-            let _ = ready.send((Daemon::Vswitchd, pid, result));
+            let cleared = restore_wait::clear_after_start(&cfg, reaper, floor, late.as_ref()).await;
+            let restored_late = cleared.as_ref().ok().and_then(|c| c.restored);
+            let result = cleared.map(|_| ()).map_err(Into::into);
+            let mut r = Ready::new(Daemon::Vswitchd, pid, result);
+            r.restored_late = restored_late;
+            let _ = ready.send(r);
         });
         self.clearing = Some(task.abort_handle());
     }

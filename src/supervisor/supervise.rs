@@ -87,7 +87,7 @@ impl Supervisor {
                 _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now).into()), if next.is_some() => {
                     self.restart_due().await
                 }
-                Some((d, pid, result)) = self.ready_rx.recv() => self.back_in_service(d, pid, result),
+                Some(r) = self.ready_rx.recv() => self.back_in_service(r),
                 ev = self.signals.next() => self.on_signal(ev).await,
                 files = tls.changed() => {
                     self.reload_tls(files).await;
@@ -233,9 +233,13 @@ impl Supervisor {
 
     /// A (re)started process reports: answering (and, for vswitchd, the datapath's flows
     /// handed back to it), or not — then it is killed and restarted.
-    fn back_in_service(&mut self, d: Daemon, pid: i32, result: Result<(), StageError>) -> After {
+    fn back_in_service(&mut self, r: super::Ready) -> After {
+        let (d, pid, result) = (r.daemon, r.pid, r.result);
         if self.pid(d) != Some(pid) {
             return After::Continue;
+        }
+        if let Some(t) = r.restored_late {
+            self.record_restored(t);
         }
         if d == Daemon::Vswitchd {
             self.snap.send_modify(|s| s.flow_restore_wait = false);
@@ -355,7 +359,7 @@ impl Supervisor {
                     .map(|_| ())
                     .map_err(StageError::from);
             }
-            let _ = ready.send((d, pid, result));
+            let _ = ready.send(super::Ready::new(d, pid, result));
         });
         Ok(())
     }

@@ -47,6 +47,24 @@ fn sample_until_cleared(old: &Node, new: &mut Node, within: Duration) -> Vec<Sam
     }
 }
 
+/// The successor's takeover figures (`status`), once it has ended: the flag cleared and
+/// its duration published.
+fn settled_takeover(node: &Node) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        let t = node.status().map(|s| s["takeover"].clone());
+        if let Some(t) = t.filter(|t| t["duration_ms"].is_u64()) {
+            return t;
+        }
+        assert!(
+            t0.elapsed() < READY,
+            "the takeover never ended: {:?}",
+            node.status()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// ovn-controller's answer to `debug/status` (`running` or `paused`).
 fn controller_status(node: &Node, pid: i32) -> String {
     let ctl = node
@@ -110,6 +128,13 @@ fn with_no_table_from_ovn_controller_the_saved_one_goes_in_before_the_flag_is_cl
         "ovn-controller was restarted"
     );
     assert_eq!(controller_status(&old, controller), "running");
+    // What `status` and the metrics count as restored: the late restore, whole.
+    let t = settled_takeover(&old);
+    assert!(
+        t["saved"]["flows"].as_u64().is_some_and(|n| n > 0)
+            && t["restored"]["flows"] == t["saved"]["flows"],
+        "the late restore is not in the takeover's figures: {t}"
+    );
 }
 
 /// With the Southbound there, ovn-controller's own table comes and the saved one never goes
@@ -136,4 +161,6 @@ fn with_ovn_controllers_table_in_time_the_saved_one_never_goes_in() {
         "{flows:?}"
     );
     old.wait_ready(READY);
+    let t = settled_takeover(&old);
+    assert!(t["restored"].is_null(), "nothing was restored: {t}");
 }
