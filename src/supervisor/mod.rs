@@ -120,7 +120,7 @@ enum Interrupt {
     /// A newer instance takes the node over; answer it once our daemons are stopped.
     HandOver(
         tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
-        supervise::Handed,
+        Box<supervise::Handed>,
         control::peer::Successor,
     ),
     /// `uninstall`: stop every daemon for good, answer, and idle until terminated.

@@ -104,7 +104,7 @@ impl Supervisor {
                             table_flows: self.count_for_successor().await,
                         },
                     };
-                    After::End(Interrupt::HandOver(req.reply, handed, req.successor))
+                    After::End(Interrupt::HandOver(req.reply, Box::new(handed), req.successor))
                 }
                 Some(req) = self.uninstall_rx.recv() => After::End(Interrupt::Uninstall(req.reply)),
                 Some((d, pid, status)) = self.exits.recv() => self.carry_out(d, Event::Exited { pid, status }),

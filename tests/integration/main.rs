@@ -38,6 +38,7 @@ mod starved;
 mod takeover;
 mod takeover_late;
 mod takeover_restore;
+mod takeover_text;
 mod termination;
 mod tls_reload;
 mod uninstall;

@@ -148,6 +148,18 @@ fn the_handover_answer_reads_across_releases() {
         tallied,
         "written as it was read"
     );
+    // This release's text save of a switch with a TLV map: read back whole, and by an
+    // earlier release as a save without one.
+    let mapped = serde_json::json!({"flows": "/r/f", "groups": "/r/g", "flow_count": 5,
+        "group_count": 0, "save_ms": 3,
+        "tlv_maps": [{"class": 258, "type": 128, "len": 4, "index": 0}]});
+    let s: SavedFlows = serde_json::from_value(mapped.clone()).unwrap();
+    assert!(
+        matches!(&s, SavedFlows::Text(t) if t.tlv_maps.len() == 1 && t.tlv_maps[0].spec() == "{class=0x102,type=0x80,len=4}->tun_metadata0")
+    );
+    assert_eq!(serde_json::to_value(&s).unwrap(), mapped);
+    let earlier: EarlierSavedFlows = serde_json::from_value(mapped).unwrap();
+    assert_eq!(earlier.flow_count, 5);
     // Releases before the tally: no group count or duration.
     let bare = serde_json::json!({"flows": "/r/f", "groups": "/r/g", "flow_count": 5});
     let s: SavedFlows = serde_json::from_value(bare).unwrap();

@@ -16,6 +16,7 @@
 pub mod binary;
 pub mod mark;
 pub mod text;
+pub mod text_tlv;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,6 +46,8 @@ pub enum FlowsError {
     },
     #[error("unexpected ovs-ofctl dump-aggregate reply: {reply:?}")]
     Unexpected { reply: String },
+    #[error("unexpected ovs-ofctl dump-tlv-map reply: {why}")]
+    TlvListing { why: String },
     #[error("{}: {source}", path.display())]
     Write {
         path: PathBuf,

@@ -128,6 +128,7 @@ fn only_a_whole_non_empty_saved_table_is_usable() {
             flow_count: counted,
             group_count: 0,
             save_ms: 0,
+            tlv_maps: Vec::new(),
         });
         match (usable(&saved), want) {
             (Ok(()), None) => {}
@@ -142,6 +143,7 @@ fn only_a_whole_non_empty_saved_table_is_usable() {
         flow_count: 1,
         group_count: 0,
         save_ms: 0,
+        tlv_maps: Vec::new(),
     });
     assert!(usable(&saved).is_err());
 }

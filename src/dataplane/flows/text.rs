@@ -2,12 +2,14 @@
 //! instance of such a release hands the node over to this one, and this release's fallback
 //! when the table cannot be saved in binary (our session fails, or the table is past the
 //! binary file's cap). It too speaks OpenFlow 1.5 (`-O OpenFlow15`): a bridge restricted below
-//! that is saved by neither, and its successor keeps the datapath's flows.
+//! that is saved by neither, and its successor keeps the datapath's flows. Like the binary
+//! save, it carries br-int's Geneve TLV map ([`super::text_tlv`]), added before the flows.
 //!
 //! Invariants: every `ovs-ofctl` run is bounded (`OFCTL_DEADLINE`) and killed past it; files
 //! are written only in the run dir, under names derived from the bridge's; [`TextSave`]
-//! serializes exactly as earlier releases' `SavedFlows` (the handover answer's `saved`), so
-//! either side of a handover between this release and one of those reads the other's.
+//! serializes exactly as earlier releases' `SavedFlows` (the handover answer's `saved`; the map
+//! only when there is one, which they ignore), so either side of a handover between this
+//! release and one of those reads the other's.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,7 @@ use crate::dataplane::tally::FlowTally;
 use crate::process::Reaper;
 use crate::settings::BRIDGE;
 
+use super::text_tlv::{self, TlvMap};
 use super::{flow_count, ofctl, ofctl_to, target, FlowsError, OF};
 
 /// The paths of a text save and what it counted.
@@ -32,6 +35,10 @@ pub struct TextSave {
     /// How long the save took, ms (absent from an older release's answer: 0).
     #[serde(default)]
     pub save_ms: u64,
+    /// br-int's Geneve TLV map, added before the flows (absent from an older release's
+    /// answer, and left out when empty: an older release reading ours ignores it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tlv_maps: Vec<TlvMap>,
 }
 
 /// br-int's groups and flows, dumped to files in the run dir, and checked whole.
@@ -94,7 +101,19 @@ async fn save_to(
         flow_count: kept.entries,
         group_count: kept_groups.entries,
         save_ms: 0,
+        tlv_maps: tlv_maps(reaper, &t).await.unwrap_or_else(|e| {
+            tracing::warn!(
+                "cannot save br-int's TLV map: {e}; flows using tun_metadata will not restore"
+            );
+            Vec::new()
+        }),
     })
+}
+
+/// The switch's Geneve TLV map (`dump-tlv-map`).
+async fn tlv_maps(reaper: &Reaper, target: &str) -> Result<Vec<TlvMap>, FlowsError> {
+    let listing = ofctl(reaper, &["-O", OF, "dump-tlv-map", target]).await?;
+    text_tlv::parse(&listing).map_err(|why| FlowsError::TlvListing { why })
 }
 
 /// Whether a listing starts with a reply header (`OFPST_GROUP_DESC reply (OF1.5) (xid=0x2):`);
@@ -222,7 +241,8 @@ pub fn usable(saved: &TextSave) -> Result<(), FlowsError> {
     Ok(())
 }
 
-/// Saved groups, then flows (in one bundle), back into br-int; what went in, and how long it
+/// The saved TLV map (what the switch lacks of it), groups, then flows (in one bundle), back
+/// into br-int; what went in, and how long it
 /// took (the bundle is all or nothing: on success every saved flow is in).
 pub async fn restore(
     reaper: &Reaper,
@@ -231,6 +251,12 @@ pub async fn restore(
 ) -> Result<FlowTally, FlowsError> {
     let t0 = std::time::Instant::now();
     let t = target(l);
+    if !saved.tlv_maps.is_empty() {
+        let current = tlv_maps(reaper, &t).await?;
+        if let Some(add) = text_tlv::missing(&saved.tlv_maps, &current) {
+            ofctl(reaper, &["-O", OF, "add-tlv-map", &t, &add]).await?;
+        }
+    }
     let has_groups = std::fs::metadata(&saved.groups).is_ok_and(|m| m.len() > 1);
     if has_groups {
         let g = saved.groups.display().to_string();
