@@ -188,4 +188,6 @@ pub struct Config {
 }
 
 #[cfg(test)]
+mod readme_tests;
+#[cfg(test)]
 mod tests;
