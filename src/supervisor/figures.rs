@@ -5,7 +5,7 @@
 //! Invariants: the takeover is published from the first snapshot on (so it is counted even
 //! if the start then fails); its duration is published once, when the start has finished and
 //! flow-restore-wait is cleared (or was never set), measured from the request on a monotonic
-//! clock.
+//! clock; then the saved table's files are removed.
 
 use std::time::Instant;
 
@@ -73,5 +73,7 @@ impl Supervisor {
             }
         });
         tracing::info!(took_ms = ms, "takeover done");
+        // Restored, kept instead, or restored late: nothing reads it any more.
+        crate::dataplane::flows::forget_saved(&self.cfg.layout);
     }
 }

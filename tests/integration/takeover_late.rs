@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use crate::takeover_restore::{br_int_flows, flow_restore_wait, old_node_with_marker, try_marked};
+use crate::takeover_restore::{
+    br_int_flows, flow_restore_wait, old_node_with_marker, saved_table, try_marked,
+};
 
 const READY: Duration = Duration::from_secs(30);
 /// The cookie of the flow `old_node_with_marker` adds (`takeover_restore::MARKER`).
@@ -135,6 +137,7 @@ fn with_no_table_from_ovn_controller_the_saved_one_goes_in_before_the_flag_is_cl
             && t["restored"]["flows"] == t["saved"]["flows"],
         "the late restore is not in the takeover's figures: {t}"
     );
+    assert!(!saved_table(&old).exists(), "the saved table was left");
 }
 
 /// With the Southbound there, ovn-controller's own table comes and the saved one never goes
@@ -163,4 +166,5 @@ fn with_ovn_controllers_table_in_time_the_saved_one_never_goes_in() {
     old.wait_ready(READY);
     let t = settled_takeover(&old);
     assert!(t["restored"].is_null(), "nothing was restored: {t}");
+    assert!(!saved_table(&old).exists(), "the saved table was left");
 }

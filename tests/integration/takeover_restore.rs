@@ -71,7 +71,7 @@ fn successor_held_at_ovn_controller(old: &Node, env: &[(&str, &str)]) -> Node {
     new
 }
 
-fn saved_table(node: &Node) -> std::path::PathBuf {
+pub(crate) fn saved_table(node: &Node) -> std::path::PathBuf {
     node.path().join("run/openvswitch/br-int.table.takeover")
 }
 

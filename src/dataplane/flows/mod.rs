@@ -186,6 +186,21 @@ pub(super) fn target(l: &Layout) -> String {
     format!("unix:{}", l.mgmt_sock(BRIDGE).display())
 }
 
+/// Removes the saved table's files from the run dir once nothing will restore them (the
+/// takeover that read them has settled): tens of MiB at 100,000 rules, on the host's tmpfs.
+/// Only the names a save writes there, never a path from a predecessor's answer; one that
+/// cannot be removed is a warning.
+pub fn forget_saved(l: &Layout) {
+    let [flows, groups] = text::paths(l);
+    for path in [binary::table_path(l), flows, groups] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::debug!(path = %path.display(), "removed the saved table"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %path.display(), "cannot remove the saved table: {e}"),
+        }
+    }
+}
+
 /// br-int's meters, groups and flows, saved in the run dir for the next instance: in binary,
 /// or as `ovs-ofctl` text if the binary save cannot be made; either is checked whole against
 /// the switch's own count, or the save fails and leaves no file behind. A binary save that

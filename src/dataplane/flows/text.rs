@@ -41,6 +41,12 @@ pub struct TextSave {
     pub tlv_maps: Vec<TlvMap>,
 }
 
+/// The files a text save writes: flows, groups.
+pub fn paths(l: &Layout) -> [PathBuf; 2] {
+    let at = |what: &str| l.ovs_rundir.join(format!("{BRIDGE}.{what}.takeover"));
+    [at("flows"), at("groups")]
+}
+
 /// br-int's groups and flows, dumped to files in the run dir, and checked whole.
 ///
 /// The dumps go straight to files (tens of MiB at 100,000 flows: a tool's kept output is capped
@@ -51,8 +57,7 @@ pub struct TextSave {
 /// `dump-aggregate` counts in br-int before or after the dump, or the save fails, naming the
 /// file and both counts, and leaves no file behind.
 pub async fn save(reaper: &Reaper, l: &Layout) -> Result<TextSave, FlowsError> {
-    let flows = l.ovs_rundir.join(format!("{BRIDGE}.flows.takeover"));
-    let groups = l.ovs_rundir.join(format!("{BRIDGE}.groups.takeover"));
+    let [flows, groups] = paths(l);
     let saved = save_to(reaper, l, &flows, &groups).await;
     if saved.is_err() {
         for f in [&flows, &groups] {

@@ -10,8 +10,10 @@
 mod metrics;
 mod old_node;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -85,6 +87,7 @@ fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
     let conf_db = d.join("etc/openvswitch/conf.db").display().to_string();
     let db_sock = d.join("run/openvswitch/db.sock").display().to_string();
     let sampler = Sampler::start(&conf_db, &db_sock, &br_int_mgmt(&d));
+    let table = keep_copy(d.join("run/openvswitch/br-int.table.takeover"));
 
     let switch = take_over(&mut node, &ns, &remote, &old);
     // Let the sampler see the settled node for a moment.
@@ -96,7 +99,7 @@ fn a_start_ovs_sh_node_is_taken_over_keeping_its_identity() {
     assert_old_node_replaced_never_doubled(&old, &s);
     assert_eq!(identity(&d), before, "system-id or foreign keys changed");
     assert_eq!(chassis(&remote), chassis_before, "the chassis changed");
-    assert_flows_carried_over(&d, &log);
+    assert_flows_carried_over(&d, &log, &table.finish());
 
     node.signal("TERM");
     let (st, _) = node.wait_exit(Duration::from_secs(30));
@@ -182,9 +185,40 @@ fn assert_old_node_replaced_never_doubled(old: &OldNode, s: &Sampled) {
     assert_eq!(s.max_switches, 1, "two vswitchds on one db.sock at once");
 }
 
-/// The old node's br-int flows were saved and restored on ours, a foreign one among them, and
-/// flow-restore-wait is not left set.
-fn assert_flows_carried_over(d: &Path, log: &str) {
+/// Copies of a file taken back to back from a thread until [`Copier::finish`]: the longest
+/// read, for a file that lives only while the node switches over.
+struct Copier {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Copier {
+    fn finish(self) -> Vec<u8> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+fn keep_copy(path: PathBuf) -> Copier {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut longest = Vec::new();
+        while !flag.load(Ordering::Relaxed) {
+            match std::fs::read(&path) {
+                Ok(b) if b.len() > longest.len() => longest = b,
+                _ => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        longest
+    });
+    Copier { stop, thread }
+}
+
+/// The old node's br-int flows were saved (`saved`: the table file as it was during the
+/// switch-over) and restored on ours, a foreign one among them; flow-restore-wait is not left
+/// set, and the saved table is gone once the node is ready.
+fn assert_flows_carried_over(d: &Path, log: &str, saved: &[u8]) {
     let other = vsctl(d, &["get", "Open_vSwitch", ".", "other_config"]);
     assert!(!other.contains("flow-restore-wait"), "left set: {other}");
     assert!(
@@ -194,13 +228,14 @@ fn assert_flows_carried_over(d: &Path, log: &str) {
     assert!(!lines(log, "restored br-int flows").is_empty(), "{log}");
     // Saved in binary (the old vswitchd speaks OpenFlow 1.5): FLOW_MODs, the foreign flow's
     // cookie among them, big-endian at each mod's offset 8.
-    let saved = std::fs::read(d.join("run/openvswitch/br-int.table.takeover")).unwrap();
     assert!(saved.starts_with(b"OOSOFTBL"), "not a binary save");
     let cookie = 0xbeef_u64.to_be_bytes();
     assert!(
         saved.windows(8).any(|w| w == cookie),
         "the foreign flow (cookie=0xbeef) is not in the saved table"
     );
+    let left = d.join("run/openvswitch/br-int.table.takeover");
+    assert!(!left.exists(), "{} left after the takeover", left.display());
 }
 
 #[test]
