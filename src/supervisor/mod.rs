@@ -95,12 +95,11 @@ struct Ready {
 
 impl Ready {
     fn new(daemon: Daemon, pid: i32, result: Result<(), StageError>) -> Ready {
-        let restored_late = None;
         Ready {
             daemon,
             pid,
             result,
-            restored_late,
+            restored_late: None,
         }
     }
 }

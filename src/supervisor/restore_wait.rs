@@ -44,11 +44,12 @@ impl Supervisor {
         let floor = restore_wait::floor_after_restore(restored.max(self.handed_flows).max(saved));
         let task = tokio::spawn(async move {
             let cleared = restore_wait::clear_after_start(&cfg, reaper, floor, late.as_ref()).await;
-            let restored_late = cleared.as_ref().ok().and_then(|c| c.restored);
-            let result = cleared.map(|_| ()).map_err(Into::into);
-            let mut r = Ready::new(Daemon::Vswitchd, pid, result);
-            r.restored_late = restored_late;
-            let _ = ready.send(r);
+            let _ = ready.send(Ready {
+                daemon: Daemon::Vswitchd,
+                pid,
+                restored_late: cleared.as_ref().ok().and_then(|c| c.restored),
+                result: cleared.map(|_| ()).map_err(Into::into),
+            });
         });
         self.clearing = Some(task.abort_handle());
     }

@@ -52,19 +52,14 @@ fn sample_until_cleared(old: &Node, new: &mut Node, within: Duration) -> Vec<Sam
 /// The successor's takeover figures (`status`), once it has ended: the flag cleared and
 /// its duration published.
 fn settled_takeover(node: &Node) -> serde_json::Value {
-    let t0 = Instant::now();
-    loop {
-        let t = node.status().map(|s| s["takeover"].clone());
-        if let Some(t) = t.filter(|t| t["duration_ms"].is_u64()) {
-            return t;
-        }
-        assert!(
-            t0.elapsed() < READY,
-            "the takeover never ended: {:?}",
-            node.status()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut t = serde_json::Value::Null;
+    wait_for("the takeover's end in status", READY, || {
+        t = node
+            .status()
+            .map_or(serde_json::Value::Null, |s| s["takeover"].clone());
+        t["duration_ms"].is_u64()
+    });
+    t
 }
 
 /// ovn-controller's answer to `debug/status` (`running` or `paused`).

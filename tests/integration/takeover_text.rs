@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -43,10 +43,7 @@ async fn ofctl(reaper: &Reaper, dir: &Path, cmd: &str) -> String {
 fn end(mut node: Node) {
     let pid = node.child.as_ref().unwrap().id() as i32;
     let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-    let t0 = Instant::now();
-    while exists(pid) && t0.elapsed() < READY {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the supervisor's exit", READY, || !exists(pid));
     // Reaped by the reaper: std's wait would find no child (so its Drop need not try).
     drop(node.child.take());
 }

@@ -291,7 +291,10 @@ pub async fn restore(
         .collect();
     // A switch that already maps the same options (an ovn-controller connected first) would
     // refuse the same mapping again (NXTTMFC_ALREADY_MAPPED).
-    let current = s.tlv_maps().await.map_err(of)?;
+    let current = match table.tlv.is_empty() {
+        true => Vec::new(),
+        false => s.tlv_maps().await.map_err(of)?,
+    };
     let tlv = table.tlv.iter().filter(|m| !tlv::maps_in(m, &current));
     let before: Vec<&[u8]> = tlv.chain(&table.meters).copied().collect();
     s.install(&before, &bundled).await.map_err(of)?;

@@ -247,8 +247,8 @@ pub fn usable(saved: &TextSave) -> Result<(), FlowsError> {
 }
 
 /// The saved TLV map (what the switch lacks of it), groups, then flows (in one bundle), back
-/// into br-int; what went in, and how long it
-/// took (the bundle is all or nothing: on success every saved flow is in).
+/// into br-int; what went in, and how long it took (the bundle is all or nothing: on success
+/// every saved flow is in).
 pub async fn restore(
     reaper: &Reaper,
     l: &Layout,
